@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds everything, runs every test, and smoke-runs every fuzz target.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash .ci/install-deps.sh
+
+jobs=$(nproc)
+cmake --preset release
+cmake --build --preset release -j "$jobs"
+ctest --preset release -j "$jobs" 2>&1 | tee build/ctest.log
+
+# Fuzz targets: build with clang + libFuzzer + sanitizers, then a few seconds each so they
+# keep compiling and running. Long fuzzing campaigns are run by hand (see README).
+cmake --preset fuzz
+cmake --build --preset fuzz -j "$jobs"
+fuzz_seconds=${LEARNCHAIN_FUZZ_SECONDS:-10}
+for target in build/fuzz/tests/fuzz/fuzz_*; do
+  [ -x "$target" ] || continue
+  echo "fuzz smoke: $(basename "$target") for ${fuzz_seconds}s"
+  "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -max_len=65536 >"$target.log" 2>&1 ||
+    { tail -n 40 "$target.log"; echo "fuzz target $(basename "$target") failed"; exit 1; }
+  grep -E "^Done|#[0-9]+.*DONE" "$target.log" | tail -n 1 || true
+done
+
+# Repeat ctest's summary last, so the run closes on its verdict.
+grep -E "tests passed|tests failed" build/ctest.log | tail -n 1

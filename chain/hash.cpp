@@ -1,0 +1,138 @@
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include <learnchain/chain/hash.hpp>
+
+#include <openssl/evp.h>
+
+namespace learnchain::chain {
+namespace {
+
+EVP_MD_CTX* as_ctx(void* p) {
+    return static_cast<EVP_MD_CTX*>(p);
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// SHA256(tag) is computed once per tag; tags are a small fixed set.
+Hash256 tag_digest(std::string_view tag) {
+    static std::mutex mutex;
+    static std::map<std::string, Hash256, std::less<>> cache;
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(tag); it != cache.end()) return it->second;
+    Hash256 digest = sha256(tag);
+    cache.emplace(std::string(tag), digest);
+    return digest;
+}
+
+}  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+    // Allocation or init failure here means OpenSSL itself is unusable: nothing to recover.
+    if (ctx_ == nullptr || EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
+}
+
+Sha256::~Sha256() {
+    EVP_MD_CTX_free(as_ctx(ctx_));
+}
+
+Sha256& Sha256::update(Bytes data) {
+    EVP_DigestUpdate(as_ctx(ctx_), data.data(), data.size());
+    return *this;
+}
+
+Sha256& Sha256::update(std::string_view data) {
+    EVP_DigestUpdate(as_ctx(ctx_), data.data(), data.size());
+    return *this;
+}
+
+Hash256 Sha256::finalize() {
+    std::array<std::uint8_t, Hash256::size> out{};
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(as_ctx(ctx_), out.data(), &length);
+    EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr);
+    return Hash256(out);
+}
+
+Hash256 sha256(Bytes data) {
+    return Sha256().update(data).finalize();
+}
+Hash256 sha256(std::string_view data) {
+    return Sha256().update(data).finalize();
+}
+
+TaggedHasher::TaggedHasher(std::string_view tag) {
+    const Hash256 prefix = tag_digest(tag);
+    sha_.update(prefix.span()).update(prefix.span());
+}
+
+TaggedHasher& TaggedHasher::update(Bytes data) {
+    sha_.update(data);
+    return *this;
+}
+
+TaggedHasher& TaggedHasher::update(std::string_view data) {
+    sha_.update(data);
+    return *this;
+}
+
+Hash256 TaggedHasher::finalize() {
+    return sha_.finalize();
+}
+
+Hash256 tagged_hash(std::string_view tag, Bytes data) {
+    return TaggedHasher(tag).update(data).finalize();
+}
+
+bool Hash256::is_zero() const {
+    for (auto b : bytes_)
+        if (b != 0) return false;
+    return true;
+}
+
+std::string Hash256::hex() const {
+    return to_hex(span());
+}
+
+Result<Hash256> Hash256::from_hex(std::string_view hex) {
+    if (hex.size() != 2 * size)
+        return make_error("bad-hash-hex",
+                          "expected 64 hex characters, got " + std::to_string(hex.size()));
+    auto bytes = chain::from_hex(hex);
+    if (!bytes) return bytes.error();
+    std::array<std::uint8_t, size> out{};
+    std::copy(bytes->begin(), bytes->end(), out.begin());
+    return Hash256(out);
+}
+
+std::string to_hex(Bytes data) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out(data.size() * 2, '0');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0xf];
+    }
+    return out;
+}
+
+Result<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
+    if (hex.size() % 2 != 0) return make_error("bad-hex", "odd number of hex characters");
+    std::vector<std::uint8_t> out(hex.size() / 2);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        const int hi = hex_value(hex[2 * i]);
+        const int lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return make_error("bad-hex", "invalid hex character at " + std::to_string(2 * i));
+        out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    return out;
+}
+
+}  // namespace learnchain::chain
