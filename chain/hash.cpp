@@ -1,5 +1,4 @@
 #include <map>
-#include <mutex>
 #include <stdexcept>
 
 #include <learnchain/chain/hash.hpp>
@@ -20,22 +19,40 @@ int hex_value(char c) {
     return -1;
 }
 
-// SHA256(tag) is computed once per tag; tags are a small fixed set.
-Hash256 tag_digest(std::string_view tag) {
-    static std::mutex mutex;
-    static std::map<std::string, Hash256, std::less<>> cache;
-    std::lock_guard lock(mutex);
-    if (auto it = cache.find(tag); it != cache.end()) return it->second;
-    Hash256 digest = sha256(tag);
-    cache.emplace(std::string(tag), digest);
-    return digest;
+// OpenSSL 3 resolves EVP_sha256() through its provider table on every init; fetching the
+// implementation once removes that from every hash.
+const EVP_MD* sha256_md() {
+    static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md;
+}
+
+// Each thread keeps, per tag, a context that has already absorbed SHA256(tag) twice (one
+// full 64-byte block), so a tagged hash costs a context copy instead of an extra compression.
+struct TagMidstates {
+    std::map<std::string, EVP_MD_CTX*, std::less<>> by_tag;
+    ~TagMidstates() {
+        for (auto& [tag, ctx] : by_tag) EVP_MD_CTX_free(ctx);
+    }
+};
+
+const EVP_MD_CTX* tag_midstate(std::string_view tag) {
+    thread_local TagMidstates cache;
+    if (auto it = cache.by_tag.find(tag); it != cache.by_tag.end()) return it->second;
+    const Hash256 digest = sha256(tag);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
+    EVP_DigestUpdate(ctx, digest.data(), Hash256::size);
+    EVP_DigestUpdate(ctx, digest.data(), Hash256::size);
+    cache.by_tag.emplace(std::string(tag), ctx);
+    return ctx;
 }
 
 }  // namespace
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
     // Allocation or init failure here means OpenSSL itself is unusable: nothing to recover.
-    if (ctx_ == nullptr || EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr) != 1)
+    if (ctx_ == nullptr || EVP_DigestInit_ex(as_ctx(ctx_), sha256_md(), nullptr) != 1)
         throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
 }
 
@@ -53,11 +70,15 @@ Sha256& Sha256::update(std::string_view data) {
     return *this;
 }
 
+void Sha256::restart_from(const void* midstate) {
+    EVP_MD_CTX_copy_ex(as_ctx(ctx_), static_cast<const EVP_MD_CTX*>(midstate));
+}
+
 Hash256 Sha256::finalize() {
     std::array<std::uint8_t, Hash256::size> out{};
     unsigned int length = 0;
     EVP_DigestFinal_ex(as_ctx(ctx_), out.data(), &length);
-    EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr);
+    EVP_DigestInit_ex(as_ctx(ctx_), sha256_md(), nullptr);
     return Hash256(out);
 }
 
@@ -69,8 +90,7 @@ Hash256 sha256(std::string_view data) {
 }
 
 TaggedHasher::TaggedHasher(std::string_view tag) {
-    const Hash256 prefix = tag_digest(tag);
-    sha_.update(prefix.span()).update(prefix.span());
+    sha_.restart_from(tag_midstate(tag));
 }
 
 TaggedHasher& TaggedHasher::update(Bytes data) {

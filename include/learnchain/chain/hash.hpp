@@ -54,9 +54,14 @@ public:
 
     Sha256& update(Bytes data);
     Sha256& update(std::string_view data);
+    // Finishes and resets, so the hasher can be reused.
     [[nodiscard]] Hash256 finalize();
 
 private:
+    friend class TaggedHasher;
+    // Continues from another EVP_MD_CTX's state (a tag's cached midstate).
+    void restart_from(const void* midstate);
+
     void* ctx_;  // EVP_MD_CTX*, kept opaque so OpenSSL headers stay out of ours
 };
 
