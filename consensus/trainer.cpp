@@ -1,0 +1,230 @@
+// The only TU that includes libtorch (ATen: the op library and autograd, without the nn/optim
+// front end, which would cost seconds more per build).
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <learnchain/consensus/trainer.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+
+namespace learnchain::consensus {
+namespace {
+
+constexpr double layer_norm_eps = 1e-5;
+
+// Forward pass of the GPT over views `p` of the flat parameter vector, in canonical order.
+// idx: [B, T] int64 tokens. Returns logits [B, T, V].
+at::Tensor forward(const ModelConfig& c, const std::vector<at::Tensor>& p, const at::Tensor& idx) {
+    const std::int64_t batch = idx.size(0), t = idx.size(1);
+    const std::int64_t d = c.width, heads = c.heads, hd = d / heads;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    const auto causal = at::ones({t, t}, idx.options().dtype(at::kBool)).triu(1);
+
+    at::Tensor x = at::embedding(p[0], idx) + p[1].narrow(0, 0, t);
+    for (std::uint32_t l = 0; l < c.layers; ++l) {
+        const auto* w = &p[ModelLayout::layer_tensor(l, 0)];
+        at::Tensor h = at::layer_norm(x, {d}, w[0], w[1], layer_norm_eps);
+        const auto qkv = at::linear(h, w[2], w[3]).split(d, -1);
+        auto heads_view = [&](const at::Tensor& y) {
+            return y.view({batch, t, heads, hd}).transpose(1, 2);  // [B, H, T, hd]
+        };
+        const at::Tensor q = heads_view(qkv[0]), k = heads_view(qkv[1]), v = heads_view(qkv[2]);
+        at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * scale;
+        att = at::softmax(att.masked_fill(causal, -std::numeric_limits<float>::infinity()), -1);
+        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({batch, t, d});
+        x = x + at::linear(y, w[4], w[5]);
+        h = at::layer_norm(x, {d}, w[6], w[7], layer_norm_eps);
+        x = x + at::linear(at::gelu(at::linear(h, w[8], w[9])), w[10], w[11]);
+    }
+    const std::size_t n = p.size();
+    x = at::layer_norm(x, {d}, p[n - 3], p[n - 2], layer_norm_eps);
+    return at::linear(x, p[n - 1]);
+}
+
+bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
+    if (a.tensors().size() != b.tensors().size()) return false;
+    for (std::size_t i = 0; i < a.tensors().size(); ++i)
+        if (a.tensors()[i].shape != b.tensors()[i].shape) return false;
+    return true;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+    ModelLayout layout;
+    at::Device device{at::kCPU};
+
+    Status check(const ModelWeights& weights) const {
+        if (!same_shapes(weights.layout, layout) ||
+            weights.values.size() != layout.parameter_count())
+            return make_error("trainer-weights-mismatch",
+                              "weights do not have the trainer's layout");
+        return ok_status();
+    }
+
+    Status check(const Batch& batch) const {
+        const auto& c = layout.config();
+        if (batch.size == 0 || batch.context == 0 || batch.context > c.context ||
+            batch.tokens.size() != std::uint64_t{batch.size} * (batch.context + 1))
+            return make_error("trainer-batch-invalid", "batch shape does not fit the model");
+        for (auto token : batch.tokens)
+            if (token >= c.vocab_size)
+                return make_error("trainer-batch-invalid", "token outside the vocabulary");
+        return ok_status();
+    }
+
+    // The flat parameters on the device, and views of them in canonical order.
+    std::pair<at::Tensor, std::vector<at::Tensor>> load(const ModelWeights& weights,
+                                                        bool requires_grad) const {
+        auto cpu = at::from_blob(const_cast<float*>(weights.values.data()),
+                                 {static_cast<std::int64_t>(weights.values.size())},
+                                 at::TensorOptions().dtype(at::kFloat));
+        at::Tensor flat = cpu.to(device, at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+        if (requires_grad) flat.set_requires_grad(true);
+        std::vector<at::Tensor> views;
+        for (const auto& spec : layout.tensors()) {
+            std::vector<std::int64_t> shape(spec.shape.begin(), spec.shape.end());
+            views.push_back(flat.narrow(0, static_cast<std::int64_t>(spec.offset),
+                                        static_cast<std::int64_t>(spec.size))
+                                .view(shape));
+        }
+        return {flat, views};
+    }
+
+    // Inputs and targets as [B, T] int64 on the device.
+    std::pair<at::Tensor, at::Tensor> tokens(const Batch& batch) const {
+        const std::int64_t b = batch.size, t = batch.context;
+        at::Tensor all = at::empty({b, t + 1}, at::kLong);
+        auto* out = all.data_ptr<std::int64_t>();
+        for (std::size_t i = 0; i < batch.tokens.size(); ++i) out[i] = batch.tokens[i];
+        all = all.to(device);
+        return {all.narrow(1, 0, t), all.narrow(1, 1, t)};
+    }
+
+    at::Tensor loss(const std::vector<at::Tensor>& views, const Batch& batch) const {
+        const auto [inputs, targets] = tokens(batch);
+        const at::Tensor logits = forward(layout.config(), views, inputs);
+        const std::int64_t v = layout.config().vocab_size;
+        return at::cross_entropy_loss(logits.reshape({-1, v}), targets.reshape({-1}));
+    }
+};
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Trainer::Trainer(Trainer&&) noexcept = default;
+Trainer& Trainer::operator=(Trainer&&) noexcept = default;
+Trainer::~Trainer() = default;
+
+Result<Trainer> Trainer::create(const ModelConfig& config, const std::string& device, int threads) {
+    auto layout = ModelLayout::from_config(config);
+    if (!layout) return layout.error();
+    auto impl = std::make_unique<Impl>(Impl{std::move(layout).value()});
+    try {
+        impl->device = at::Device(device);
+    } catch (const std::exception&) {
+        return make_error("trainer-device-invalid", device);
+    }
+    if (impl->device.is_cuda()) {
+        if (!at::hasCUDA())
+            return make_error("trainer-device-unavailable", "this libtorch has no CUDA device");
+        // TF32 matmuls drop 13 mantissa bits: far outside the verification tolerance.
+        at::globalContext().setAllowTF32CuBLAS(false);
+        at::globalContext().setAllowTF32CuDNN(false);
+    } else if (!impl->device.is_cpu()) {
+        return make_error("trainer-device-invalid", device + " (only cpu and cuda:N)");
+    }
+    if (threads > 0) at::set_num_threads(threads);
+    return Trainer(std::move(impl));
+}
+
+const ModelLayout& Trainer::layout() const {
+    return impl_->layout;
+}
+std::string Trainer::device() const {
+    return impl_->device.str();
+}
+
+Result<GradientResult> Trainer::compute_gradient(const ModelWeights& weights, const Batch& batch) {
+    LEARNCHAIN_TRY(impl_->check(weights));
+    LEARNCHAIN_TRY(impl_->check(batch));
+    try {
+        at::AutoGradMode grad_mode(true);
+        auto [flat, views] = impl_->load(weights, /*requires_grad=*/true);
+        at::Tensor loss = impl_->loss(views, batch);
+        loss.backward();
+        const at::Tensor grad = flat.grad().to(at::kCPU).contiguous();
+        const float* g = grad.data_ptr<float>();
+        GradientResult result;
+        result.loss = loss.item<double>();
+        result.tokens = batch.target_count();
+        result.gradient.assign(g, g + grad.numel());
+        return result;
+    } catch (const std::exception& e) {
+        return make_error("trainer-torch-error", e.what());
+    }
+}
+
+Result<double> Trainer::compute_loss(const ModelWeights& weights, const Batch& batch) {
+    LEARNCHAIN_TRY(impl_->check(weights));
+    LEARNCHAIN_TRY(impl_->check(batch));
+    try {
+        at::NoGradGuard no_grad;
+        auto [flat, views] = impl_->load(weights, /*requires_grad=*/false);
+        return impl_->loss(views, batch).item<double>();
+    } catch (const std::exception& e) {
+        return make_error("trainer-torch-error", e.what());
+    }
+}
+
+Result<std::string> Trainer::complete(const ModelWeights& weights, const std::string& prompt,
+                                      std::size_t max_new, char stop) {
+    LEARNCHAIN_TRY(impl_->check(weights));
+    const auto& c = impl_->layout.config();
+    if (prompt.empty()) return make_error("trainer-batch-invalid", "empty prompt");
+    try {
+        at::NoGradGuard no_grad;
+        auto [flat, views] = impl_->load(weights, /*requires_grad=*/false);
+        std::string text = prompt, out;
+        for (std::size_t i = 0; i < max_new; ++i) {
+            const std::size_t t = std::min<std::size_t>(text.size(), c.context);
+            at::Tensor idx = at::empty({1, static_cast<std::int64_t>(t)}, at::kLong);
+            for (std::size_t j = 0; j < t; ++j) {
+                const auto byte = static_cast<std::uint8_t>(text[text.size() - t + j]);
+                if (byte >= c.vocab_size)
+                    return make_error("trainer-batch-invalid", "token outside the vocabulary");
+                idx.data_ptr<std::int64_t>()[j] = byte;
+            }
+            const at::Tensor logits = forward(c, views, idx.to(impl_->device));
+            // argmax returns the first maximum, so ties resolve to the smallest byte.
+            const auto next = static_cast<char>(
+                logits[0][static_cast<std::int64_t>(t) - 1].argmax().item<std::int64_t>());
+            if (next == stop) break;
+            text.push_back(next);
+            out.push_back(next);
+        }
+        return out;
+    } catch (const std::exception& e) {
+        return make_error("trainer-torch-error", e.what());
+    }
+}
+
+Result<double> held_out_accuracy(Trainer& trainer, const ModelWeights& weights,
+                                 const Dataset& dataset, std::size_t count) {
+    const auto problems = dataset.held_out_problems(count);
+    if (problems.empty()) return make_error("dataset-no-held-out", "not a synthetic dataset");
+    std::optional<Error> failure;
+    const double accuracy = exact_match_accuracy(problems, [&](const std::string& prompt) {
+        auto answer = trainer.complete(weights, prompt, 12);
+        if (!answer) {
+            failure = answer.error();
+            return std::string();
+        }
+        return std::move(answer).value();
+    });
+    if (failure) return *failure;
+    return accuracy;
+}
+
+}  // namespace learnchain::consensus

@@ -1,0 +1,107 @@
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include <learnchain/consensus/prng.hpp>
+#include <learnchain/consensus/sketch.hpp>
+
+#include <gtest/gtest.h>
+
+namespace learnchain::consensus {
+namespace {
+
+Hash256 seed_of(std::uint8_t fill) {
+    std::array<std::uint8_t, 32> bytes{};
+    bytes.fill(fill);
+    return Hash256(bytes);
+}
+
+// Values of mixed sign and magnitude, like a gradient.
+std::vector<float> random_values(std::size_t n, std::uint64_t seed) {
+    SplitMix64 rng(seed);
+    std::vector<float> out(n);
+    for (auto& v : out) {
+        const auto k = static_cast<std::int64_t>(rng.next() >> 40) - (1 << 23);
+        v = static_cast<float>(k) * 1e-6f * static_cast<float>(1 + rng.below(100));
+    }
+    return out;
+}
+
+std::vector<float> add(const std::vector<float>& a, const std::vector<float>& b) {
+    std::vector<float> out(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) out[i] = a[i] + b[i];
+    return out;
+}
+
+TEST(Sketch, IsLinear) {
+    const auto a = random_values(100000, 1);
+    const auto b = random_values(100000, 2);
+    const auto seed = seed_of(3);
+    const auto sa = sketch(a, seed, 64);
+    const auto sb = sketch(b, seed, 64);
+    const auto sab = sketch(add(a, b), seed, 64);
+    ASSERT_EQ(sab.size(), 64u);
+    // Only the float rounding of a + b and of the outputs separates the two sides.
+    EXPECT_LT(relative_l2(add(sa, sb), sab), 1e-6);
+    // Scaling commutes too.
+    std::vector<float> twice(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) twice[i] = 2 * a[i];
+    const auto s2 = sketch(twice, seed, 64);
+    for (std::size_t r = 0; r < 64; ++r) EXPECT_EQ(s2[r], 2 * sa[r]);
+}
+
+TEST(Sketch, SlicesWithOffsetsSumToTheWhole) {
+    const auto a = random_values(10000, 4);
+    const auto seed = seed_of(5);
+    std::vector<double> parts(32, 0.0);
+    const std::span<const float> all(a);
+    sketch_accumulate(all.subspan(0, 3000), seed, 0, parts);
+    sketch_accumulate(all.subspan(3000), seed, 3000, parts);
+    const auto whole = sketch(a, seed, 32);
+    // The same additions in the same order: identical bits.
+    for (std::size_t r = 0; r < 32; ++r) EXPECT_EQ(static_cast<float>(parts[r]), whole[r]);
+}
+
+TEST(Sketch, DependsOnSeedAndDetectsChanges) {
+    const auto a = random_values(5000, 6);
+    EXPECT_EQ(sketch(a, seed_of(1), 64), sketch(a, seed_of(1), 64));
+    EXPECT_GT(relative_l2(sketch(a, seed_of(1), 64), sketch(a, seed_of(2), 64)), 0.5);
+    auto b = a;
+    b[1234] += 1.0f;  // one changed element moves its row
+    EXPECT_NE(sketch(a, seed_of(1), 64), sketch(b, seed_of(1), 64));
+}
+
+TEST(Sketch, PreservesNormRoughly) {
+    // A count-sketch is an unbiased norm estimator: ||S x||^2 ~ ||x||^2.
+    const auto a = random_values(50000, 7);
+    const auto s = sketch(a, seed_of(9), 64);
+    double na = 0, ns = 0;
+    for (float v : a) na += double(v) * v;
+    for (float v : s) ns += double(v) * v;
+    EXPECT_NEAR(ns / na, 1.0, 0.5);
+}
+
+TEST(Sketch, RecordedValue) {
+    // Recorded once; sketches go into Merkle leaves, so their bits are consensus.
+    const auto s = sketch(random_values(4096, 8), seed_of(10), 8);
+    std::vector<std::uint32_t> bits;
+    for (float v : s) bits.push_back(std::bit_cast<std::uint32_t>(v));
+    EXPECT_EQ(bits, (std::vector<std::uint32_t>{3309313530, 3277821189, 3292330455, 3322512193,
+                                                1169149348, 3287487655, 3309934979, 3307996646}));
+}
+
+TEST(RelativeL2, Definition) {
+    const std::vector<float> a{3, 4}, b{3, 4}, c{0, 0}, d{3, 5};
+    EXPECT_EQ(relative_l2(a, b), 0.0);
+    EXPECT_EQ(relative_l2(c, c), 0.0);
+    EXPECT_DOUBLE_EQ(relative_l2(a, c), 1.0);
+    EXPECT_DOUBLE_EQ(relative_l2(c, a), 1.0);
+    EXPECT_DOUBLE_EQ(relative_l2(a, d), 1.0 / std::sqrt(34.0));
+    EXPECT_DOUBLE_EQ(relative_l2(d, a), relative_l2(a, d));
+    const std::vector<float> nan{std::numeric_limits<float>::quiet_NaN(), 0};
+    EXPECT_TRUE(std::isinf(relative_l2(a, nan)));
+    EXPECT_TRUE(std::isinf(relative_l2(a, std::vector<float>{3})));
+}
+
+}  // namespace
+}  // namespace learnchain::consensus
