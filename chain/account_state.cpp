@@ -1,0 +1,107 @@
+#include <string>
+
+#include <learnchain/chain/account_state.hpp>
+#include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/merkle.hpp>
+
+namespace learnchain::chain {
+
+Hash256 account_leaf_hash(const PublicKey& key, const Account& account) {
+    std::vector<std::uint8_t> bytes;
+    bytes.reserve(PublicKey::size + 16);
+    encode_append(bytes, key);
+    encode_append(bytes, account);
+    return tagged_hash(tag::account, bytes);
+}
+
+Hash256 combine_state_root(const Hash256& accounts_root, const Hash256& model_root) {
+    return TaggedHasher(tag::state).update(accounts_root).update(model_root).finalize();
+}
+
+Account AccountState::get(const PublicKey& key) const {
+    const auto it = accounts_.find(key);
+    return it == accounts_.end() ? Account{} : it->second;
+}
+
+void AccountState::set(const PublicKey& key, const Account& account, AccountJournal* journal) {
+    if (journal != nullptr) journal->push_back({key, get(key)});
+    if (account.empty())
+        accounts_.erase(key);
+    else
+        accounts_[key] = account;
+}
+
+Status AccountState::credit(const PublicKey& key, Amount amount, AccountJournal* journal) {
+    if (amount == 0) return ok_status();
+    Account account = get(key);
+    const auto balance = checked_add(account.balance, amount);
+    if (!balance) return make_error("bad-balance-overflow", key.hex());
+    account.balance = *balance;
+    set(key, account, journal);
+    return ok_status();
+}
+
+Status AccountState::check_transaction(const Transaction& tx) const {
+    const Account sender = get(tx.from);
+    if (tx.nonce < sender.nonce)
+        return make_error("bad-tx-nonce-too-low", "nonce " + std::to_string(tx.nonce) +
+                                                      ", account expects " +
+                                                      std::to_string(sender.nonce));
+    if (tx.nonce > sender.nonce)
+        return make_error("bad-tx-nonce-too-high", "nonce " + std::to_string(tx.nonce) +
+                                                       ", account expects " +
+                                                       std::to_string(sender.nonce));
+    const auto debit = checked_add(tx.amount, tx.fee);
+    if (!debit) return make_error("bad-tx-amount-overflow", "amount + fee exceeds 2^64 - 1");
+    if (sender.balance < *debit)
+        return make_error("bad-tx-insufficient-balance",
+                          "balance " + format_amount(sender.balance) + " < amount + fee " +
+                              format_amount(*debit));
+    // The recipient's balance after the transfer; a self-transfer nets to -fee.
+    if (tx.to != tx.from && !checked_add(get(tx.to).balance, tx.amount))
+        return make_error("bad-tx-balance-overflow", "recipient balance would exceed 2^64 - 1");
+    // The nonce cannot wrap: reaching 2^64 - 1 transactions is not physically possible, but
+    // the rule is stated so that the arithmetic is total.
+    if (sender.nonce == UINT64_MAX) return make_error("bad-tx-nonce-exhausted");
+    return ok_status();
+}
+
+Status AccountState::apply_transaction(const Transaction& tx, AccountJournal* journal) {
+    LEARNCHAIN_TRY(check_transaction(tx));
+    Account sender = get(tx.from);
+    sender.balance -= tx.amount + tx.fee;
+    sender.nonce += 1;
+    set(tx.from, sender, journal);
+    Account recipient = get(tx.to);
+    recipient.balance += tx.amount;  // checked above (and the sender's debit only lowers it)
+    set(tx.to, recipient, journal);
+    return ok_status();
+}
+
+void AccountState::undo(const AccountJournal& journal) {
+    for (auto it = journal.rbegin(); it != journal.rend(); ++it) set(it->key, it->before);
+}
+
+Hash256 AccountState::accounts_root() const {
+    std::vector<Hash256> leaves;
+    leaves.reserve(accounts_.size());
+    for (const auto& [key, account] : accounts_) leaves.push_back(account_leaf_hash(key, account));
+    return merkle_root(leaves);
+}
+
+std::optional<Amount> AccountState::total_supply() const {
+    Amount total = 0;
+    for (const auto& [key, account] : accounts_) {
+        const auto next = checked_add(total, account.balance);
+        if (!next) return std::nullopt;
+        total = *next;
+    }
+    return total;
+}
+
+Status check_transaction(const Transaction& tx, const AccountState& state, std::uint32_t chain_id) {
+    LEARNCHAIN_TRY(check_transaction_context_free(tx, chain_id));
+    return state.check_transaction(tx);
+}
+
+}  // namespace learnchain::chain

@@ -1,0 +1,40 @@
+#include <string>
+
+#include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/transaction.hpp>
+
+namespace learnchain::chain {
+
+Hash256 Transaction::sighash() const {
+    std::vector<std::uint8_t> bytes;
+    bytes.reserve(max_tx_encoded_size);
+    EncodeWriter writer(bytes);
+    serialize_unsigned(writer);
+    return tagged_hash(tag::tx_sighash, bytes);
+}
+
+Hash256 Transaction::txid() const {
+    return tagged_hash(tag::transaction, encode(*this));
+}
+
+void Transaction::sign(const SecretKey& key) {
+    from = key.public_key();
+    signature = chain::sign(key, sighash());
+}
+
+Status check_transaction_context_free(const Transaction& tx, std::uint32_t chain_id) {
+    if (tx.chain_id != chain_id)
+        return make_error("bad-tx-chain-id", "transaction is for chain " +
+                                                 std::to_string(tx.chain_id) + ", this is " +
+                                                 std::to_string(chain_id));
+    if (tx.amount == 0) return make_error("bad-tx-zero-amount");
+    if (tx.memo.size() > max_memo_bytes)
+        return make_error("bad-tx-memo-too-long", std::to_string(tx.memo.size()) + " > " +
+                                                      std::to_string(max_memo_bytes) + " bytes");
+    if (!checked_add(tx.amount, tx.fee))
+        return make_error("bad-tx-amount-overflow", "amount + fee exceeds 2^64 - 1");
+    if (!verify(tx.from, tx.sighash(), tx.signature)) return make_error("bad-tx-signature");
+    return ok_status();
+}
+
+}  // namespace learnchain::chain

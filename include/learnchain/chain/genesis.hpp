@@ -1,0 +1,87 @@
+// Genesis: the parameters a chain is born with, loaded from genesis/*.json.
+//
+// The genesis hash is H_genesis(canonical encoding of the parsed Genesis), so it commits to
+// every field. The genesis block (height 0) takes that hash as its parent, which ties every
+// block of the chain to these parameters.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <learnchain/chain/account_state.hpp>
+#include <learnchain/chain/amount.hpp>
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/hash.hpp>
+#include <learnchain/chain/keys.hpp>
+#include <learnchain/chain/learning_params.hpp>
+#include <learnchain/chain/result.hpp>
+
+namespace learnchain::chain {
+
+struct Allocation {
+    PublicKey key;
+    Amount amount = 0;
+
+    friend bool operator==(const Allocation&, const Allocation&) = default;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(key, amount);
+    }
+};
+
+struct Genesis {
+    std::string name;            // human label, e.g. "learnchain-devnet"
+    std::uint32_t chain_id = 0;  // every transaction carries it
+    std::uint64_t time = 0;      // unix seconds; the genesis block's time
+    std::vector<Allocation> allocations;
+    LearningParams learning;
+    std::uint64_t initial_work = 1;        // D for blocks 1 .. retarget_window - 1
+    std::uint32_t target_block_time = 30;  // seconds
+    std::uint32_t retarget_window = 60;    // blocks; D retargets at heights k * window
+    std::uint32_t max_future_time = 120;   // seconds a block's time may lead the local clock
+
+    [[nodiscard]] Hash256 hash() const;
+    // Equal iff the canonical encodings are (the hash commits to exactly that).
+    friend bool operator==(const Genesis& a, const Genesis& b);
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(name, chain_id, time, allocations, learning, initial_work, target_block_time,
+           retarget_window, max_future_time);
+    }
+};
+
+// Bounds on genesis fields (checked by validate_genesis).
+inline constexpr std::size_t max_genesis_name_bytes = 64;
+inline constexpr std::size_t max_genesis_allocations = 10'000;
+
+// Parses and validates. Every failure names the field: reasons "bad-genesis-file",
+// "bad-genesis-json", "bad-genesis-missing-field", "bad-genesis-unknown-field", and for a bad
+// value "bad-genesis-<field>" in kebab case (e.g. bad-genesis-retarget-window); the detail
+// starts with the JSON path ("learning.model.heads: must be >= 1 and divide width").
+[[nodiscard]] Result<Genesis> parse_genesis(std::string_view json_text);
+[[nodiscard]] Result<Genesis> load_genesis(const std::filesystem::path& path);
+
+// Semantic checks on a parsed Genesis (called by parse_genesis; exposed for tools/tests).
+[[nodiscard]] Status validate_genesis(const Genesis& genesis);
+
+// Back to JSON with every field explicit; parse_genesis(genesis_to_json(g)) == g.
+[[nodiscard]] std::string genesis_to_json(const Genesis& genesis);
+
+// The accounts created by the allocations (validate_genesis rejects duplicate keys).
+[[nodiscard]] Result<AccountState> genesis_state(const Genesis& genesis);
+
+// The height-0 block: parent = genesis hash, time = genesis time, no transactions or work,
+// state_root over the allocations and `model_root` (the work engine's initial model root;
+// the zero hash in chain-only tests), proposer and signature all zero.
+[[nodiscard]] Result<Block> make_genesis_block(const Genesis& genesis, const Hash256& model_root);
+
+// Files shipped in genesis/ (the repository's, resolved relative to a source dir by callers).
+inline constexpr std::string_view devnet_genesis_file = "genesis/devnet.json";
+inline constexpr std::string_view test_genesis_file = "genesis/test.json";
+
+}  // namespace learnchain::chain

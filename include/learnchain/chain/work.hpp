@@ -1,0 +1,124 @@
+// The seam between the chain and proof-of-learning.
+//
+// The chain layer never looks inside a WorkItem. A WorkEngine (the consensus library's, or a
+// test-only one) verifies a block's work items and reports, per item, its certificate root
+// and per-worker token counts; the chain layer turns that into work_root, the header's work
+// and the reward split. The engine also owns the model state: it applies a block's update and
+// reports the new model root, which the chain folds into state_root.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/hash.hpp>
+#include <learnchain/chain/keys.hpp>
+#include <learnchain/chain/result.hpp>
+
+namespace learnchain::chain {
+
+struct Genesis;
+
+// Work credited to one worker key.
+struct WorkerWork {
+    PublicKey worker;
+    std::uint64_t tokens = 0;
+
+    friend bool operator==(const WorkerWork&, const WorkerWork&) = default;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(worker, tokens);
+    }
+};
+
+// What verifying a block's work items established.
+struct BlockWork {
+    // One per work item, in block order; work_root = merkle_root(certificate_roots).
+    std::vector<Hash256> certificate_roots;
+    // Tokens per worker key (a key may appear more than once; amounts add up).
+    std::vector<WorkerWork> workers;
+
+    // Sum of all workers' tokens; nullopt on overflow.
+    [[nodiscard]] std::optional<std::uint64_t> total() const;
+
+    friend bool operator==(const BlockWork&, const BlockWork&) = default;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(certificate_roots, workers);
+    }
+};
+
+// Where the block sits: everything the engine needs besides the block itself.
+struct WorkContext {
+    const Genesis* genesis = nullptr;
+    Hash256 parent_hash;
+    std::uint64_t height = 0;
+    std::uint64_t required_work = 0;
+};
+
+// One change to the engine's persistent model state: a put, or a delete when `value` is
+// nullopt. The store keeps these in its "model" column family (opaque keys and values) and
+// writes them in the same atomic batch as the block that caused them, so the model on disk
+// always matches the chain tip.
+struct ModelWrite {
+    std::string key;
+    std::optional<std::vector<std::uint8_t>> value;
+
+    friend bool operator==(const ModelWrite&, const ModelWrite&) = default;
+};
+
+// What the store hands back to WorkEngine::load: every (key, value) of the model column
+// family, in key order.
+using ModelEntries = std::vector<std::pair<std::string, std::vector<std::uint8_t>>>;
+
+// Result of applying a block's model update.
+struct WorkApplied {
+    Hash256 model_root;              // model state root after the block
+    std::vector<std::uint8_t> undo;  // opaque; handed back to WorkEngine::undo
+};
+
+class WorkEngine {
+public:
+    virtual ~WorkEngine() = default;
+
+    // Verifies every work item of `block` against the parent's model, cheapest checks first.
+    // Fails with the engine's own reason codes ("bad-cert-...").
+    [[nodiscard]] virtual Result<BlockWork> verify(const Block& block,
+                                                   const WorkContext& context) = 0;
+
+    // Applies the (verified) block's model update on top of the current model, which must be
+    // the parent's. On failure the model is unchanged.
+    [[nodiscard]] virtual Result<WorkApplied> apply(const Block& block, const BlockWork& work,
+                                                    const WorkContext& context) = 0;
+
+    // Reverts the most recently applied block, given what apply returned for it.
+    [[nodiscard]] virtual Status undo(const Block& block, const WorkContext& context,
+                                      const std::vector<std::uint8_t>& undo) = 0;
+
+    // Root of the current model state (the genesis model's before any block).
+    [[nodiscard]] virtual Hash256 model_root() const = 0;
+
+    // --- persistence (ChainStore) -----------------------------------------------------------
+    // apply() and undo() change the model in memory; the store makes the change durable.
+    // After each apply()/undo() it calls take_state_writes() and puts the writes in the same
+    // WriteBatch as the block's connect/disconnect. Writes accumulate in call order until taken
+    // (a failed validation may apply then undo; the store drops those writes, since the model
+    // is back where it was). Engines whose state lives elsewhere keep the defaults.
+    [[nodiscard]] virtual std::vector<ModelWrite> take_state_writes() { return {}; }
+
+    // Called once when a store opens, before any block is applied, with every entry the store
+    // holds. An empty list means "the genesis model": nothing was ever written.
+    [[nodiscard]] virtual Status load(const ModelEntries& entries) { return ok_status(); }
+};
+
+// Checks `work` against the block: one certificate root per work item (bad-block-work-count),
+// work_root (bad-block-work-root), header work equals the total (bad-block-work-mismatch,
+// bad-block-work-overflow).
+[[nodiscard]] Status check_block_work(const Block& block, const BlockWork& work);
+
+}  // namespace learnchain::chain

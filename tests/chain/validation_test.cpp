@@ -1,0 +1,489 @@
+// One test per consensus rule: a block that breaks it is rejected with that rule's reason.
+#include <algorithm>
+
+#include <learnchain/chain/validation.hpp>
+
+#include <gtest/gtest.h>
+
+#include "chain_test_support.hpp"
+
+namespace learnchain::chain {
+namespace {
+
+using testing::make_transfer;
+using testing::make_work_item;
+using testing::test_key;
+using testing::TestChain;
+
+const SecretKey& proposer_key() {
+    static const SecretKey key = test_key(9);
+    return key;
+}
+PublicKey alice() {
+    return test_key(1).public_key();
+}  // 1000 coins in test.json
+PublicKey bob() {
+    return test_key(2).public_key();
+}  // 500.5 coins
+PublicKey carol() {
+    return test_key(3).public_key();
+}  // nothing
+PublicKey worker() {
+    return test_key(7).public_key();
+}  // TestChain::build's default worker
+
+void resign(Block& block) {
+    block.header.sign(proposer_key());
+}
+
+std::string reason(const Result<ConnectedBlock>& result) {
+    return result ? std::string("ok") : result.error().reason;
+}
+
+class Validation : public ::testing::Test {
+protected:
+    TestChain chain;
+
+    // Connects `block` and expects failure with `expected`, leaving state and tip untouched.
+    void expect_rejected(const Block& block, const std::string& expected) {
+        const AccountState before = chain.state;
+        const Hash256 tip = chain.tip.hash;
+        const Hash256 model = chain.engine.model_root();
+        EXPECT_EQ(reason(chain.connect(block)), expected);
+        EXPECT_EQ(chain.state, before);
+        EXPECT_EQ(chain.tip.hash, tip);
+        EXPECT_EQ(chain.engine.model_root(), model);
+    }
+
+    Transaction transfer(const SecretKey& from, const PublicKey& to, Amount amount, Amount fee = 0,
+                         std::optional<std::uint64_t> nonce = std::nullopt) {
+        const std::uint64_t n = nonce ? *nonce : chain.state.get(from.public_key()).nonce;
+        return make_transfer(chain.genesis, from, to, amount, fee, n);
+    }
+};
+
+TEST_F(Validation, ValidBlocksConnect) {
+    for (int i = 0; i < 5; ++i) {
+        const auto status = chain.extend();
+        ASSERT_TRUE(status) << status.error().to_string();
+    }
+    EXPECT_EQ(chain.tip.header.height, 5u);
+    EXPECT_EQ(chain.view.best().hash, chain.tip.hash);
+    EXPECT_EQ(chain.state.state_root(chain.engine.model_root()), chain.tip.header.state_root);
+}
+
+// --- context-free rules -----------------------------------------------------------------
+
+TEST_F(Validation, RejectsUnknownVersion) {
+    Block block = chain.build();
+    block.header.version = 2;
+    resign(block);
+    expect_rejected(block, "bad-block-version");
+}
+
+TEST_F(Validation, HeaderChecksNeedOnlyTheHeader) {
+    Block block = chain.build();
+    EXPECT_TRUE(check_header(block.header));
+    block.header.work += 1;
+    EXPECT_EQ(check_header(block.header).reason(), "bad-block-signature");
+}
+
+TEST(DevnetChain, BuildsOnTheShippedDevnetGenesis) {
+    auto devnet = load_genesis(std::string(LEARNCHAIN_SOURCE_DIR) + "/genesis/devnet.json");
+    ASSERT_TRUE(devnet) << devnet.error().to_string();
+    TestChain chain(*devnet);
+    EXPECT_EQ(chain.required_work(), 8192u);
+    ASSERT_TRUE(chain.extend());
+    ASSERT_TRUE(chain.extend());
+    EXPECT_EQ(chain.tip.cumulative_work, ChainWork(2 * 8192));
+    EXPECT_EQ(chain.state.total_supply(), 1'000'000 * coin + 2 * block_reward);
+}
+
+TEST_F(Validation, RejectsTooManyTransactions) {
+    Block block = chain.build();
+    block.transactions.assign(max_block_txs + 1, transfer(test_key(1), bob(), 1));
+    resign(block);
+    expect_rejected(block, "bad-block-too-many-txs");
+}
+
+TEST_F(Validation, RejectsTooManyWorkItems) {
+    Block block = chain.build();
+    block.work_items.assign(max_block_work_items + 1, make_work_item(worker(), 1));
+    resign(block);
+    expect_rejected(block, "bad-block-too-many-work-items");
+}
+
+TEST_F(Validation, RejectsBlockWithoutWork) {
+    Block block = chain.build();
+    block.work_items.clear();
+    resign(block);
+    expect_rejected(block, "bad-block-no-work");
+}
+
+TEST_F(Validation, RejectsOversizedBlock) {
+    Block block = chain.build();
+    block.work_items[0].blob.assign(max_block_bytes, 0);
+    resign(block);
+    expect_rejected(block, "bad-block-size");
+}
+
+TEST_F(Validation, RejectsWrongTxRoot) {
+    Block block = chain.build({transfer(test_key(1), bob(), coin)});
+    block.header.tx_root = compute_tx_root({});
+    resign(block);
+    expect_rejected(block, "bad-block-tx-root");
+}
+
+TEST_F(Validation, RejectsBadProposerSignature) {
+    Block block = chain.build();
+    block.header.time += 1;  // after signing
+    expect_rejected(block, "bad-block-signature");
+
+    Block other = chain.build();
+    other.header.proposer = alice();  // signature by someone else
+    expect_rejected(other, "bad-block-signature");
+}
+
+TEST_F(Validation, RejectsContextFreeInvalidTransactions) {
+    struct Case {
+        Transaction tx;
+        std::string reason;
+    };
+    Transaction tampered = transfer(test_key(1), bob(), coin);
+    tampered.amount += 1;
+    Transaction other_chain = transfer(test_key(1), bob(), coin);
+    other_chain.chain_id += 1;
+    other_chain.sign(test_key(1));
+    Transaction long_memo = transfer(test_key(1), bob(), coin);
+    long_memo.memo.assign(max_memo_bytes + 1, 1);
+    long_memo.sign(test_key(1));
+    const std::vector<Case> cases = {
+        {tampered, "bad-tx-signature"},
+        {other_chain, "bad-tx-chain-id"},
+        {transfer(test_key(1), bob(), 0), "bad-tx-zero-amount"},
+        {long_memo, "bad-tx-memo-too-long"},
+        {transfer(test_key(1), bob(), UINT64_MAX, 1), "bad-tx-amount-overflow"},
+    };
+    for (const auto& c : cases) {
+        Block block = chain.build({transfer(test_key(2), carol(), coin), c.tx});
+        expect_rejected(block, c.reason);
+    }
+}
+
+// --- contextual rules -----------------------------------------------------------------
+
+TEST_F(Validation, RejectsUnknownParent) {
+    Block block = chain.build();
+    block.header.parent = sha256(std::string_view("nowhere"));
+    resign(block);
+    expect_rejected(block, "bad-block-parent-unknown");
+}
+
+TEST_F(Validation, RejectsWrongHeight) {
+    for (std::uint64_t height : {std::uint64_t{0}, std::uint64_t{2}}) {
+        Block block = chain.build();
+        block.header.height = height;
+        resign(block);
+        expect_rejected(block, "bad-block-height");
+    }
+}
+
+TEST_F(Validation, TimestampMustExceedMedianOfLast11) {
+    const std::uint64_t t0 = chain.genesis.time;
+    for (std::uint64_t i = 1; i <= 11; ++i) ASSERT_TRUE(chain.extend({}, t0 + i));
+    // Last 11 are heights 1..11 with times t0+1..t0+11: the median is t0+6.
+    EXPECT_EQ(median_time_past(chain.view, chain.tip.hash).value(), t0 + 6);
+    expect_rejected(chain.build({}, t0 + 6), "bad-block-time-too-old");
+    // Earlier than the parent but past the median is fine.
+    EXPECT_EQ(reason(chain.connect(chain.build({}, t0 + 7))), "ok");
+}
+
+TEST_F(Validation, MedianTimeNearGenesisUsesFewerBlocks) {
+    const std::uint64_t t0 = chain.genesis.time;
+    EXPECT_EQ(median_time_past(chain.view, chain.tip.hash).value(), t0);
+    expect_rejected(chain.build({}, t0), "bad-block-time-too-old");
+    ASSERT_TRUE(chain.extend({}, t0 + 5));
+    // {t0, t0+5}: the upper median, t0+5.
+    EXPECT_EQ(median_time_past(chain.view, chain.tip.hash).value(), t0 + 5);
+}
+
+TEST_F(Validation, RejectsTimestampTooFarInFuture) {
+    const std::uint64_t now = chain.genesis.time + 100;
+    const std::uint64_t limit = now + chain.genesis.max_future_time;
+    const Block at_limit = chain.build({}, limit);
+    EXPECT_TRUE(check_block_contextual(at_limit.header, chain.view, chain.genesis, now));
+    const Block beyond = chain.build({}, limit + 1);
+    AccountState state = chain.state;
+    auto result =
+        validate_and_connect_block(state, chain.engine, chain.view, beyond, chain.genesis, now);
+    EXPECT_EQ(reason(result), "bad-block-time-too-new");
+    EXPECT_EQ(state, chain.state);
+}
+
+TEST_F(Validation, RejectsInsufficientWork) {
+    const std::uint64_t d = chain.required_work();
+    ASSERT_EQ(d, chain.genesis.initial_work);
+    const Block block = chain.build({}, 0, proposer_key(), {make_work_item(worker(), d - 1)});
+    expect_rejected(block, "bad-block-insufficient-work");
+    // Split over two items it is enough.
+    const Block split = chain.build({}, 0, proposer_key(),
+                                    {make_work_item(worker(), d - 1), make_work_item(alice(), 1)});
+    EXPECT_EQ(reason(chain.connect(split)), "ok");
+}
+
+// --- required work and retarget ---------------------------------------------------------
+
+TEST(Retarget, FormulaAndClamp) {
+    EXPECT_EQ(retarget_work(100, 30, 30), 100u);
+    EXPECT_EQ(retarget_work(100, 15, 30), 200u);  // twice as fast: twice the work
+    EXPECT_EQ(retarget_work(100, 60, 30), 50u);
+    EXPECT_EQ(retarget_work(100, 1, 30), 400u);  // clamped to 4D
+    EXPECT_EQ(retarget_work(100, 0, 30), 400u);
+    EXPECT_EQ(retarget_work(100, 1000, 30), 25u);  // clamped to D/4
+    EXPECT_EQ(retarget_work(3, 1000, 30), 1u);     // never below 1
+    EXPECT_EQ(retarget_work(1, 1000, 30), 1u);
+    EXPECT_EQ(retarget_work(UINT64_MAX, 1, 30), UINT64_MAX);  // saturates, no overflow
+    EXPECT_EQ(retarget_work(std::uint64_t{1} << 62, 15, 30), std::uint64_t{1} << 63);
+    EXPECT_EQ(retarget_work(UINT64_MAX / 3, 29, 30),
+              UINT64_MAX / 3 / 29 * 30 + (UINT64_MAX / 3 % 29) * 30 / 29);
+}
+
+TEST_F(Validation, RequiredWorkHoldsWithinWindow) {
+    const std::uint64_t d = chain.genesis.initial_work;
+    // Window 4 in test.json: heights 1, 2, 3 use D; height 4 retargets.
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(chain.required_work(), d);
+        ASSERT_TRUE(chain.extend({}, chain.tip.header.time + 100));
+    }
+    EXPECT_NE(chain.required_work(), d);
+}
+
+TEST_F(Validation, RetargetRaisesWorkWhenBlocksAreFast) {
+    const std::uint64_t t0 = chain.genesis.time;
+    const std::uint64_t d = chain.genesis.initial_work;
+    // Heights 0..3 span t0..t0+2: actual 2 s against a target of (4 - 1) * 1 s.
+    ASSERT_TRUE(chain.extend({}, t0 + 1));
+    ASSERT_TRUE(chain.extend({}, t0 + 2));
+    ASSERT_TRUE(chain.extend({}, t0 + 2));
+    EXPECT_EQ(chain.required_work(), d * 3 / 2);
+    expect_rejected(chain.build({}, t0 + 3, proposer_key(), {make_work_item(worker(), d)}),
+                    "bad-block-insufficient-work");
+    ASSERT_TRUE(chain.extend({}, t0 + 3));
+    EXPECT_EQ(chain.tip.required_work, d * 3 / 2);
+    // The new D holds for the next window.
+    EXPECT_EQ(chain.required_work(), d * 3 / 2);
+}
+
+TEST_F(Validation, RetargetIsClampedToAQuarterWhenBlocksAreSlow) {
+    const std::uint64_t t0 = chain.genesis.time;
+    for (std::uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(chain.extend({}, t0 + 1000 * i));
+    EXPECT_EQ(chain.required_work(), chain.genesis.initial_work / 4);
+    ASSERT_TRUE(chain.extend());
+    EXPECT_EQ(chain.tip.header.work, chain.genesis.initial_work / 4);
+}
+
+TEST_F(Validation, RetargetIsClampedToFourTimes) {
+    // Blocks one second apart against a 30 s target: 30x too fast, clamped to 4x.
+    Genesis g = testing::load_test_genesis();
+    g.retarget_window = 12;
+    g.target_block_time = 30;
+    TestChain slow(g);
+    const std::uint64_t t0 = g.time;
+    for (std::uint64_t i = 1; i <= 11; ++i) ASSERT_TRUE(slow.extend({}, t0 + i));
+    EXPECT_EQ(slow.required_work(), g.initial_work * 4);
+}
+
+// --- work -------------------------------------------------------------------------------
+
+TEST_F(Validation, RejectsWrongWorkRoot) {
+    Block block = chain.build();
+    block.header.work_root = sha256(std::string_view("other"));
+    resign(block);
+    expect_rejected(block, "bad-block-work-root");
+}
+
+TEST_F(Validation, RejectsHeaderWorkNotMatchingCertificates) {
+    Block block = chain.build();
+    block.header.work += 1;  // claims more than the certificates carry
+    resign(block);
+    expect_rejected(block, "bad-block-work-mismatch");
+}
+
+TEST_F(Validation, EngineRejectionPassesThrough) {
+    const Block block = chain.build();
+    chain.engine.fail_reason = "bad-cert-recompute";
+    expect_rejected(block, "bad-cert-recompute");
+    chain.engine.fail_reason.clear();
+    Block garbage = chain.build();
+    garbage.work_items.push_back(WorkItem{{1, 2, 3}, {}});
+    resign(garbage);
+    expect_rejected(garbage, "bad-cert-test-payload");
+}
+
+// --- state transition ---------------------------------------------------------------------
+
+TEST_F(Validation, RejectsWrongStateRoot) {
+    Block block = chain.build({transfer(test_key(1), bob(), coin)});
+    block.header.state_root = chain.state.state_root(Hash256{});  // the parent's
+    resign(block);
+    expect_rejected(block, "bad-block-state-root");
+}
+
+TEST_F(Validation, StateRootFoldsInTheModelRoot) {
+    TestChain evolving(testing::load_test_genesis(), /*evolve_model=*/true);
+    ASSERT_TRUE(evolving.extend());
+    ASSERT_NE(evolving.engine.model_root(), Hash256{});
+    EXPECT_EQ(evolving.tip.header.state_root,
+              evolving.state.state_root(evolving.engine.model_root()));
+    // The same accounts with the zero model root are a different state.
+    Block block = evolving.build();
+    AccountState scratch = evolving.state;
+    const BlockWork work =
+        evolving.engine.verify(block, WorkContext{&evolving.genesis, {}, 0, 0}).value();
+    ASSERT_TRUE(apply_block_state(scratch, block, work));
+    block.header.state_root = scratch.state_root(Hash256{});
+    block.header.sign(proposer_key());
+    AccountState before = evolving.state;
+    EXPECT_EQ(reason(evolving.connect(block)), "bad-block-state-root");
+    EXPECT_EQ(evolving.state, before);
+}
+
+TEST_F(Validation, TransactionsMustBeValidInOrder) {
+    const Transaction first = transfer(test_key(1), carol(), 10 * coin, 0, 0);
+    const Transaction second = transfer(test_key(1), carol(), 10 * coin, 0, 1);
+    expect_rejected(chain.build({second, first}), "bad-tx-nonce-too-high");
+    expect_rejected(chain.build({first, first}), "bad-tx-nonce-too-low");
+    // Carol spends in the same block what she received earlier in it.
+    const Transaction spend = make_transfer(chain.genesis, test_key(3), bob(), 4 * coin, 0, 0);
+    expect_rejected(chain.build({spend, first}), "bad-tx-insufficient-balance");
+    ASSERT_EQ(reason(chain.connect(chain.build({first, second, spend}))), "ok");
+    EXPECT_EQ(chain.state.get(carol()), (Account{16 * coin, 1}));
+    EXPECT_EQ(chain.state.get(alice()), (Account{980 * coin, 2}));
+    // Replaying a connected transaction fails on its nonce.
+    expect_rejected(chain.build({first}), "bad-tx-nonce-too-low");
+}
+
+TEST_F(Validation, RejectsInsufficientBalanceInBlock) {
+    expect_rejected(chain.build({transfer(test_key(2), carol(), 500 * coin, coin)}),
+                    "bad-tx-insufficient-balance");
+}
+
+// --- rewards ------------------------------------------------------------------------------
+
+TEST(Payouts, SplitByWorkWithRemainderAndFeesToProposer) {
+    BlockWork work;
+    work.workers = {{test_key(4).public_key(), 1}, {test_key(5).public_key(), 2}};
+    const PublicKey proposer = test_key(9).public_key();
+    const auto payouts = compute_payouts(work, proposer, 70).value();
+    ASSERT_EQ(payouts.size(), 3u);
+    EXPECT_EQ(payouts[2], (Payout{proposer, 1 + 70}));
+    Amount sum = 0;
+    for (const auto& p : payouts) sum += p.amount;
+    EXPECT_EQ(sum, block_reward + 70);
+    // Workers come in ascending key order, then the proposer.
+    const PublicKey k4 = test_key(4).public_key();
+    const PublicKey k5 = test_key(5).public_key();
+    const PublicKey low = std::min(k4, k5);
+    const PublicKey high = std::max(k4, k5);
+    const Amount low_share = low == k4 ? 33'333'333 : 66'666'666;
+    EXPECT_EQ(payouts[0], (Payout{low, low_share}));
+    EXPECT_EQ(payouts[1], (Payout{high, 99'999'999 - low_share}));
+}
+
+TEST(Payouts, RepeatedKeysAddUpAndTinySharesGoToProposer) {
+    BlockWork work;
+    const PublicKey a = test_key(4).public_key();
+    const PublicKey tiny = test_key(5).public_key();
+    work.workers = {{a, 1'000'000'000}, {tiny, 1}, {a, 1'000'000'000}};
+    const PublicKey proposer = test_key(9).public_key();
+    const auto payouts = compute_payouts(work, proposer, 0).value();
+    // tiny's share floors to zero and is omitted; a's two entries are one payout.
+    ASSERT_EQ(payouts.size(), 2u);
+    EXPECT_EQ(payouts[0].key, a);
+    EXPECT_EQ(payouts[0].amount, 99'999'999u);
+    EXPECT_EQ(payouts[1], (Payout{proposer, 1}));
+
+    EXPECT_EQ(compute_payouts(BlockWork{}, proposer, 5).value(),
+              (std::vector<Payout>{{proposer, block_reward + 5}}));
+    EXPECT_EQ(compute_payouts(work, proposer, UINT64_MAX).error().reason, "bad-block-fee-overflow");
+}
+
+TEST_F(Validation, ConnectCreditsTheExpectedSplit) {
+    const PublicKey w1 = test_key(4).public_key();
+    const PublicKey w2 = test_key(5).public_key();
+    const Transaction tx = transfer(test_key(1), carol(), 2 * coin, 12'345);
+    // 43 + 86 = 129 >= D = 128 tokens: shares floor(1e8 * 43 / 129) and floor(1e8 * 86 / 129).
+    const Block block =
+        chain.build({tx}, 0, proposer_key(), {make_work_item(w1, 43), make_work_item(w2, 86)});
+    const Amount supply_before = chain.state.total_supply().value();
+    ASSERT_EQ(reason(chain.connect(block)), "ok");
+    EXPECT_EQ(chain.state.get(w1), (Account{33'333'333, 0}));
+    EXPECT_EQ(chain.state.get(w2), (Account{66'666'666, 0}));
+    EXPECT_EQ(chain.state.get(proposer_key().public_key()), (Account{1 + 12'345, 0}));
+    EXPECT_EQ(chain.state.get(alice()), (Account{998 * coin - 12'345, 1}));
+    EXPECT_EQ(chain.state.get(carol()), (Account{2 * coin, 0}));
+    // Exactly one coin is minted per block; fees move, they are not minted.
+    EXPECT_EQ(chain.state.total_supply().value(), supply_before + block_reward);
+}
+
+TEST_F(Validation, ProposerMayAlsoBeAWorker) {
+    const PublicKey p = proposer_key().public_key();
+    const Block block =
+        chain.build({}, 0, proposer_key(), {make_work_item(p, 100), make_work_item(worker(), 200)});
+    ASSERT_EQ(reason(chain.connect(block)), "ok");
+    EXPECT_EQ(chain.state.get(p).balance + chain.state.get(worker()).balance, block_reward);
+    EXPECT_EQ(chain.state.get(worker()).balance, 66'666'666u);
+}
+
+TEST_F(Validation, RejectsRewardOverflow) {
+    Genesis g = testing::load_test_genesis();
+    g.allocations = {{worker(), UINT64_MAX - 10}};
+    TestChain rich(g);
+    Block block = rich.build();
+    EXPECT_EQ(reason(rich.connect(block)), "bad-block-reward-overflow");
+}
+
+// --- undo --------------------------------------------------------------------------------
+
+TEST_F(Validation, DisconnectRestoresEveryPreImage) {
+    std::vector<AccountState> states{chain.state};
+    ASSERT_TRUE(chain.extend({transfer(test_key(1), carol(), 3 * coin, 5)}));
+    states.push_back(chain.state);
+    ASSERT_TRUE(chain.extend({transfer(test_key(3), bob(), coin, 1),
+                              transfer(test_key(1), test_key(1).public_key(), coin, 2)}));
+    for (std::size_t i = chain.connected.size(); i-- > 0;) {
+        disconnect_block(chain.state, chain.connected[i].undo);
+        EXPECT_EQ(chain.state, states[i]) << "after undoing block " << i + 1;
+    }
+    EXPECT_EQ(chain.state.state_root(Hash256{}), chain.genesis_block.header.state_root);
+}
+
+TEST_F(Validation, UndoRecordsRoundTripThroughTheEncoding) {
+    ASSERT_TRUE(chain.extend({transfer(test_key(1), carol(), 3 * coin, 5)}));
+    const BlockUndo& undo = chain.connected.back().undo;
+    EXPECT_FALSE(undo.accounts.empty());
+    EXPECT_EQ(decode<BlockUndo>(encode(undo)).value(), undo);
+}
+
+// --- block tree ---------------------------------------------------------------------------
+
+TEST_F(Validation, ForkChoiceFollowsCumulativeWorkFirstSeenOnTies) {
+    const BlockIndexEntry root = chain.tip;
+    const std::uint64_t d = chain.required_work();
+    const Block light = chain.build({}, 0, proposer_key(), {make_work_item(worker(), d)});
+    const Block heavy = chain.build({}, 0, proposer_key(), {make_work_item(worker(), d + 5)});
+    const Block tie = chain.build({}, 0, test_key(8), {make_work_item(worker(), d)});
+    const auto a = chain.view.add(light.header, chain.genesis).value();
+    EXPECT_EQ(chain.view.best().hash, a.hash);
+    const auto b = chain.view.add(tie.header, chain.genesis).value();
+    EXPECT_EQ(chain.view.best().hash, a.hash);  // equal work: first seen stays
+    const auto c = chain.view.add(heavy.header, chain.genesis).value();
+    EXPECT_EQ(chain.view.best().hash, c.hash);
+    EXPECT_EQ(c.cumulative_work, root.cumulative_work.plus(d + 5));
+    EXPECT_EQ(chain.view.ancestor(c.hash, 0)->hash, chain.genesis_block.hash());
+    EXPECT_FALSE(chain.view.ancestor(c.hash, 2));
+    EXPECT_NE(a.hash, b.hash);
+}
+
+}  // namespace
+}  // namespace learnchain::chain
