@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto decoded = decode<ProofCase>(std::span(data, size));
     if (!decoded.ok()) return 0;
     const auto& c = *decoded;
-    const Status verdict = merkle_verify(c.root, c.leaf, c.proof);
+    const learnchain::Status verdict = merkle_verify(c.root, c.leaf, c.proof);
     // A root can only be matched by hashing: an accepted proof over the all-zero root (the
     // empty tree) would mean the verifier skipped its final comparison.
     if (verdict.ok() && c.root.is_zero()) std::abort();

@@ -42,6 +42,7 @@ public:
     explicit EncodeWriter(std::vector<std::uint8_t>& out) : OutputArchive(this), out_(out) {}
 
     void write_bytes(const void* data, std::size_t size) {
+        if (size == 0) return;
         const auto* p = static_cast<const std::uint8_t*>(data);
         out_.insert(out_.end(), p, p + size);
     }
@@ -60,6 +61,7 @@ public:
             throw DecodeFailure(
                 make_error("decode-truncated", "needed " + std::to_string(size) + " bytes, " +
                                                    std::to_string(remaining()) + " remain"));
+        if (size == 0) return;  // empty input may have a null data(); memcpy forbids that
         std::memcpy(out, input_.data() + offset_, size);
         offset_ += size;
     }
