@@ -29,12 +29,10 @@ std::string Progress::line(std::uint64_t done, std::string_view extra) const {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
-    std::string eta = "?";
-    if (total_ > 0 && done >= total_) {
-        eta = "0s";
-    } else if (rate > 0 && total_ > 0) {
-        eta = fmt::format("{:.0f}s", static_cast<double>(total_ - done) / rate);
-    }
+    const std::string eta = total_ > 0 && done >= total_ ? std::string("0s")
+                            : rate > 0 && total_ > 0
+                                ? fmt::format("{:.0f}s", static_cast<double>(total_ - done) / rate)
+                                : std::string("?");
     std::string text = total_ > 0
                            ? fmt::format("{} {}/{} {} ({:.2f} {}/s, ETA {})", what_, done, total_,
                                          unit_, rate, unit_, eta)

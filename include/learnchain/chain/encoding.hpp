@@ -43,8 +43,11 @@ public:
 
     void write_bytes(const void* data, std::size_t size) {
         if (size == 0) return;
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        out_.insert(out_.end(), p, p + size);
+        // resize + memcpy rather than insert: GCC 12 warns falsely (-Wstringop-overflow) on
+        // vector::insert of a raw byte range.
+        const std::size_t offset = out_.size();
+        out_.resize(offset + size);
+        std::memcpy(out_.data() + offset, data, size);
     }
 
 private:
