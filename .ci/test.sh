@@ -19,7 +19,8 @@ fuzz_seconds=${LEARNCHAIN_FUZZ_SECONDS:-10}
 for target in build/fuzz/tests/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   echo "fuzz smoke: $(basename "$target") for ${fuzz_seconds}s"
-  "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -max_len=65536 >"$target.log" 2>&1 ||
+  "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$target-" >"$target.log" 2>&1 ||
     { tail -n 40 "$target.log"; echo "fuzz target $(basename "$target") failed"; exit 1; }
   grep -E "^Done|#[0-9]+.*DONE" "$target.log" | tail -n 1 || true
 done

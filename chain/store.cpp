@@ -1,0 +1,935 @@
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <string_view>
+
+#include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/log.hpp>
+#include <learnchain/chain/store.hpp>
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace learnchain::chain {
+namespace {
+
+// Column families, in the order of ChainStore::Handles::cf. "default" is RocksDB's own and
+// stays empty.
+enum Cf : std::size_t {
+    cf_default,
+    cf_index,     // block hash -> BlockRecord
+    cf_bodies,    // block hash -> Block with every blob emptied
+    cf_blobs,     // block hash || u32be item -> blob
+    cf_height,    // u64be height -> block hash (main chain)
+    cf_accounts,  // pubkey -> Account (never {0, 0})
+    cf_model,     // work engine key -> value
+    cf_undo,      // block hash -> StoredUndo (main chain blocks)
+    cf_certs,     // certificate root -> block hash (main chain)
+    cf_txindex,   // txid -> TxIndexValue (main chain)
+    cf_meta,      // fixed keys below
+    cf_count
+};
+constexpr std::array<std::string_view, cf_count> cf_names = {
+    "default", "index", "bodies", "blobs",   "height", "accounts",
+    "model",   "undo",  "certs",  "txindex", "meta"};
+
+constexpr std::string_view meta_genesis = "genesis";              // Genesis::hash()
+constexpr std::string_view meta_genesis_block = "genesis-block";  // height-0 block hash
+constexpr std::string_view meta_schema = "schema";                // u32
+constexpr std::string_view meta_best = "best";                    // tip block hash
+
+// The undo CF value: the ledger's BlockUndo plus what disconnecting needs to clean the
+// certificate index (the roots are only known after the engine verified the block).
+struct StoredUndo {
+    BlockUndo undo;
+    std::vector<Hash256> certificate_roots;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(undo, certificate_roots);
+    }
+};
+
+struct TxIndexValue {
+    Hash256 block;
+    std::uint32_t position = 0;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(block, position);
+    }
+};
+
+rocksdb::Slice slice(const std::vector<std::uint8_t>& bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+rocksdb::Slice slice(const Hash256& hash) {
+    return {reinterpret_cast<const char*>(hash.data()), Hash256::size};
+}
+rocksdb::Slice slice(const PublicKey& key) {
+    return {reinterpret_cast<const char*>(key.bytes().data()), PublicKey::size};
+}
+rocksdb::Slice slice(std::string_view text) {
+    return {text.data(), text.size()};
+}
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::span<const std::uint8_t> bytes_of(const rocksdb::Slice& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string height_key(std::uint64_t height) {
+    std::string key(8, '\0');
+    for (int i = 0; i < 8; ++i) key[7 - i] = static_cast<char>(height >> (8 * i));
+    return key;
+}
+
+std::string blob_key(const Hash256& block, std::uint32_t item) {
+    std::string key(reinterpret_cast<const char*>(block.data()), Hash256::size);
+    for (int i = 3; i >= 0; --i) key.push_back(static_cast<char>(item >> (8 * i)));
+    return key;
+}
+
+Result<Hash256> hash_from(const std::string& value, std::string_view what) {
+    if (value.size() != Hash256::size)
+        return make_error("store-corrupt", std::string(what) + ": not a 32-byte hash");
+    std::array<std::uint8_t, Hash256::size> raw{};
+    std::memcpy(raw.data(), value.data(), raw.size());
+    return Hash256(raw);
+}
+
+Error io_error(const rocksdb::Status& status, std::string_view what) {
+    return make_error("store-io-error", std::string(what) + ": " + status.ToString());
+}
+
+template <class T>
+Result<T> decode_value(const std::string& value, std::string_view what) {
+    auto decoded = decode<T>(bytes_of(value));
+    if (!decoded)
+        return make_error("store-corrupt", std::string(what) + ": " + decoded.error().to_string());
+    return decoded;
+}
+
+// Fork choice: more cumulative work wins; on equal work the body seen first.
+bool better_record(const BlockRecord& a, const BlockRecord& b) {
+    if (a.entry.cumulative_work != b.entry.cumulative_work)
+        return a.entry.cumulative_work > b.entry.cumulative_work;
+    if (a.sequence != b.sequence) return a.sequence < b.sequence;
+    return a.entry.hash < b.entry.hash;
+}
+
+std::uint64_t system_now() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+}  // namespace
+
+struct ChainStore::Handles {
+    std::array<rocksdb::ColumnFamilyHandle*, cf_count> cf{};
+    rocksdb::ColumnFamilyHandle* operator[](Cf which) const { return cf[which]; }
+};
+
+bool ChainStore::CandidateOrder::operator()(const BlockRecord* a, const BlockRecord* b) const {
+    return better_record(*a, *b);
+}
+
+ChainStore::ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth,
+                       bool sync)
+    : genesis_(std::move(genesis)),
+      engine_(engine),
+      max_reorg_depth_(max_reorg_depth),
+      sync_(sync),
+      cf_(std::make_unique<Handles>()) {}
+
+ChainStore::~ChainStore() {
+    if (!db_) return;
+    for (auto* handle : cf_->cf)
+        if (handle != nullptr) (void)db_->DestroyColumnFamilyHandle(handle);
+    db_.reset();
+}
+
+// --- opening ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<ChainStore>> ChainStore::open(const StoreOptions& options,
+                                                     const Genesis& genesis, WorkEngine& engine) {
+    std::unique_ptr<ChainStore> store(
+        new ChainStore(genesis, engine, options.max_reorg_depth, options.sync));
+
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (auto name : cf_names)
+        descriptors.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    const auto status =
+        rocksdb::DB::Open(db_options, options.path.string(), descriptors, &handles, &raw);
+    if (!status.ok()) return io_error(status, "open " + options.path.string());
+    store->db_.reset(raw);
+    for (std::size_t i = 0; i < handles.size() && i < cf_count; ++i) store->cf_->cf[i] = handles[i];
+
+    std::string value;
+    const auto got =
+        raw->Get(rocksdb::ReadOptions(), (*store->cf_)[cf_meta], slice(meta_genesis), &value);
+    if (got.IsNotFound()) {
+        LEARNCHAIN_TRY(store->create_genesis());
+    } else if (!got.ok()) {
+        return io_error(got, "read genesis marker");
+    } else {
+        const auto stored = hash_from(value, "genesis marker");
+        if (!stored) return stored.error();
+        if (*stored != genesis.hash())
+            return make_error("store-genesis-mismatch",
+                              options.path.string() + " belongs to genesis " + stored->hex() +
+                                  ", the node is configured with " + genesis.hash().hex());
+        LEARNCHAIN_TRY(store->load());
+    }
+    return store;
+}
+
+Status ChainStore::create_genesis() {
+    auto state = genesis_state(genesis_);
+    if (!state) return state.error();
+    auto block = make_genesis_block(genesis_, engine_.model_root());
+    if (!block) return block.error();
+    const Hash256 hash = block->hash();
+    BlockRecord record{genesis_index_entry(*block, genesis_),
+                       block_status::have_body | block_status::valid,
+                       0,
+                       {}};
+
+    rocksdb::WriteBatch batch;
+    put_record(batch, record);
+    put_body(batch, hash, *block);
+    batch.Put((*cf_)[cf_height], height_key(0), slice(hash));
+    for (const auto& [key, account] : state->accounts())
+        batch.Put((*cf_)[cf_accounts], slice(key), slice(encode(account)));
+    for (auto& write : engine_.take_state_writes()) {
+        if (write.value)
+            batch.Put((*cf_)[cf_model], write.key, slice(*write.value));
+        else
+            batch.Delete((*cf_)[cf_model], write.key);
+    }
+    const Hash256 genesis_hash = genesis_.hash();
+    batch.Put((*cf_)[cf_meta], slice(meta_genesis), slice(genesis_hash));
+    batch.Put((*cf_)[cf_meta], slice(meta_genesis_block), slice(hash));
+    batch.Put((*cf_)[cf_meta], slice(meta_schema), slice(encode(store_schema_version)));
+    batch.Put((*cf_)[cf_meta], slice(meta_best), slice(hash));
+    LEARNCHAIN_TRY(write(batch, true));
+
+    link(index_.emplace(hash, record).first->second);
+    main_chain_ = {hash};
+    state_ = std::move(*state);
+    return ok_status();
+}
+
+Status ChainStore::load() {
+    auto get_meta = [&](std::string_view key) -> Result<std::string> {
+        std::string value;
+        const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_meta], slice(key), &value);
+        if (status.IsNotFound())
+            return make_error("store-corrupt", "meta " + std::string(key) + " missing");
+        if (!status.ok()) return io_error(status, "read meta");
+        return value;
+    };
+
+    auto schema_bytes = get_meta(meta_schema);
+    if (!schema_bytes) return schema_bytes.error();
+    auto schema = decode_value<std::uint32_t>(*schema_bytes, "schema");
+    if (!schema) return schema.error();
+    if (*schema != store_schema_version)
+        return make_error("store-schema-mismatch", "store schema " + std::to_string(*schema) +
+                                                       ", this node reads " +
+                                                       std::to_string(store_schema_version));
+
+    // Block index: every known header, in memory as Bitcoin Core's mapBlockIndex.
+    {
+        std::unique_ptr<rocksdb::Iterator> it(
+            db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_index]));
+        for (it->SeekToFirst(); it->Valid(); it->Next()) {
+            auto record = decode<BlockRecord>(bytes_of(it->value()));
+            if (!record) return make_error("store-corrupt", "index: " + record.error().to_string());
+            next_sequence_ = std::max(next_sequence_, record->sequence + 1);
+            if (record->entry.header.height > 0)
+                children_.emplace(record->entry.header.parent, record->entry.hash);
+            index_.emplace(record->entry.hash, std::move(*record));
+        }
+        if (!it->status().ok()) return io_error(it->status(), "scan index");
+        std::vector<const BlockRecord*> by_height;
+        by_height.reserve(index_.size());
+        for (const auto& [hash, record] : index_) by_height.push_back(&record);
+        std::sort(by_height.begin(), by_height.end(), [](const auto* a, const auto* b) {
+            return a->entry.header.height < b->entry.header.height;
+        });
+        for (const auto* record : by_height) link(*record);  // parents first
+    }
+
+    auto genesis_block = get_meta(meta_genesis_block);
+    if (!genesis_block) return genesis_block.error();
+    auto genesis_hash = hash_from(*genesis_block, "genesis block");
+    if (!genesis_hash) return genesis_hash.error();
+    auto best_bytes = get_meta(meta_best);
+    if (!best_bytes) return best_bytes.error();
+    auto best = hash_from(*best_bytes, "best block");
+    if (!best) return best.error();
+
+    // The best-block marker is written in the same batch as the block's connect, so it must
+    // name a connected block whose ancestors are all in the index.
+    const auto tip_it = index_.find(*best);
+    if (tip_it == index_.end() || !tip_it->second.has(block_status::have_body) ||
+        !tip_it->second.has(block_status::valid))
+        return make_error("store-corrupt",
+                          "best block " + best->hex() + " is not a connected block");
+    const std::uint64_t tip_height = tip_it->second.entry.header.height;
+    main_chain_.assign(tip_height + 1, Hash256{});
+    for (const BlockRecord* r = &tip_it->second;;) {
+        main_chain_[r->entry.header.height] = r->entry.hash;
+        if (r->entry.header.height == 0) break;
+        const auto parent = index_.find(r->entry.header.parent);
+        if (parent == index_.end() ||
+            parent->second.entry.header.height + 1 != r->entry.header.height)
+            return make_error("store-corrupt", "main chain broken below " + r->entry.hash.hex());
+        r = &parent->second;
+    }
+    if (main_chain_.front() != *genesis_hash)
+        return make_error("store-corrupt", "main chain does not start at the genesis block");
+
+    // Height index and undo of the tip come from the same batch as the marker.
+    std::string value;
+    auto status =
+        db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_height], height_key(tip_height), &value);
+    if (!status.ok() || value != best_bytes.value())
+        return make_error("store-corrupt", "height index disagrees with the best block");
+    status =
+        db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_height], height_key(tip_height + 1), &value);
+    if (!status.IsNotFound()) return make_error("store-corrupt", "height index runs past the tip");
+    if (tip_height > 0) {
+        status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(*best), &value);
+        if (!status.ok()) return make_error("store-corrupt", "tip undo record missing");
+    }
+
+    auto accounts = stored_accounts();
+    if (!accounts) return accounts.error();
+    state_ = std::move(*accounts);
+    auto model = model_entries();
+    if (!model) return model.error();
+    if (auto loaded = engine_.load(*model); !loaded) return loaded.error();
+    (void)engine_.take_state_writes();  // loading is not a change
+
+    const Hash256 root = state_.state_root(engine_.model_root());
+    if (root != tip().header.state_root)
+        return make_error("store-corrupt", "state on disk hashes to " + root.hex() +
+                                               ", the tip commits to " +
+                                               tip().header.state_root.hex());
+
+    // A crash in the middle of a reorg leaves a lighter tip than a stored branch: finish it.
+    rebuild_candidates();
+    AcceptResult ignored;
+    std::optional<Error> unused;
+    return activate_best_chain(system_now(), ignored, unused, nullptr);
+}
+
+// --- small helpers ---------------------------------------------------------------------------
+
+Status ChainStore::check_usable() const {
+    if (failure_) return make_error("store-failed", failure_->to_string());
+    return ok_status();
+}
+
+Status ChainStore::write(rocksdb::WriteBatch& batch, bool sync) {
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    const auto status = db_->Write(options, &batch);
+    if (!status.ok()) return fail(io_error(status, "write batch"));
+    return ok_status();
+}
+
+Status ChainStore::fail(const Error& error) {
+    // Memory already holds the change the disk refused; only a restart (reload) is safe.
+    log::error("chain store failed, restart the node: {}", error.to_string());
+    if (!failure_) failure_ = error;
+    return error;
+}
+
+const BlockIndexEntry& ChainStore::tip() const {
+    return index_.at(main_chain_.back()).entry;
+}
+
+bool ChainStore::on_main_chain(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return false;
+    const auto height = it->second.entry.header.height;
+    return height < main_chain_.size() && main_chain_[height] == hash;
+}
+
+std::optional<BlockIndexEntry> ChainStore::lookup(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return std::nullopt;
+    return it->second.entry;
+}
+
+std::optional<BlockIndexEntry> ChainStore::ancestor(const Hash256& tip,
+                                                    std::uint64_t height) const {
+    if (on_main_chain(tip)) {
+        if (height > index_.at(tip).entry.header.height) return std::nullopt;
+        return index_.at(main_chain_[height]).entry;
+    }
+    const auto it = index_.find(tip);
+    if (it == index_.end()) return std::nullopt;
+    const BlockRecord* at = ancestor_record(&it->second, height);
+    if (at == nullptr) return std::nullopt;
+    return at->entry;
+}
+
+std::optional<BlockRecord> ChainStore::record(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<Hash256> ChainStore::hash_at(std::uint64_t height) const {
+    if (height >= main_chain_.size()) return std::nullopt;
+    return main_chain_[height];
+}
+
+std::optional<BlockHeader> ChainStore::header(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return std::nullopt;
+    return it->second.entry.header;
+}
+
+// Bitcoin Core's skip list (chain.cpp): each record also points at one ancestor at a height
+// chosen so that any ancestor is reached in O(log n) hops, which keeps fork-point queries
+// cheap on long header-only branches.
+namespace {
+std::uint64_t invert_lowest_one(std::uint64_t n) {
+    return n & (n - 1);
+}
+std::uint64_t skip_height(std::uint64_t height) {
+    if (height < 2) return 0;
+    return (height & 1) != 0 ? invert_lowest_one(invert_lowest_one(height - 1)) + 1
+                             : invert_lowest_one(height);
+}
+}  // namespace
+
+const BlockRecord* ChainStore::ancestor_record(const BlockRecord* record,
+                                               std::uint64_t height) const {
+    if (record == nullptr || height > record->entry.header.height) return nullptr;
+    std::uint64_t walk = record->entry.header.height;
+    while (walk > height) {
+        const auto& [parent, skip] = links_.at(record);
+        const std::uint64_t to = skip_height(walk);
+        const std::uint64_t to_prev = skip_height(walk - 1);
+        if (skip != nullptr &&
+            (to == height || (to > height && !(to_prev + 2 < to && to_prev >= height)))) {
+            record = skip;
+            walk = to;
+        } else {
+            record = parent;
+            --walk;
+        }
+        if (record == nullptr) return nullptr;
+    }
+    return record;
+}
+
+void ChainStore::link(const BlockRecord& record) {
+    const BlockRecord* parent = nullptr;
+    if (record.entry.header.height > 0)
+        if (const auto it = index_.find(record.entry.header.parent); it != index_.end())
+            parent = &it->second;
+    links_[&record] = {parent, nullptr};
+    if (parent != nullptr)
+        links_[&record].second = ancestor_record(parent, skip_height(record.entry.header.height));
+}
+
+// Height where the branch through `hash` meets the main chain. An ancestor at height h is on
+// the main chain exactly when h <= the fork height, so a binary search finds it.
+std::optional<std::uint64_t> ChainStore::fork_height(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return std::nullopt;
+    std::uint64_t low = 0;  // the genesis block is always shared
+    std::uint64_t high = std::min(it->second.entry.header.height, height());
+    while (low < high) {
+        const std::uint64_t mid = low + (high - low + 1) / 2;
+        const BlockRecord* at = ancestor_record(&it->second, mid);
+        if (at == nullptr) return std::nullopt;
+        if (main_chain_[mid] == at->entry.hash)
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
+}
+
+Status ChainStore::check_fork_depth(const BlockIndexEntry& parent) const {
+    const auto fork = fork_height(parent.hash);
+    if (!fork) return make_error("bad-block-parent-unknown", "ancestry incomplete");
+    const std::uint64_t depth = height() - *fork;
+    if (depth > max_reorg_depth_)
+        return make_error("bad-block-fork-too-deep", "forks at height " + std::to_string(*fork) +
+                                                         ", " + std::to_string(depth) +
+                                                         " blocks below the tip (limit " +
+                                                         std::to_string(max_reorg_depth_) + ")");
+    return ok_status();
+}
+
+void ChainStore::rebuild_candidates() {
+    candidates_.clear();
+    const BlockRecord& tip_record = index_.at(main_chain_.back());
+    for (const auto& [hash, record] : index_)
+        if (record.has(block_status::have_body) && !record.invalid() &&
+            better_record(record, tip_record))
+            candidates_.insert(&record);
+}
+
+// A body arrived: the block, and descendants whose bodies were waiting for it, may now head
+// a complete branch. Bodies arriving in order make this one insertion.
+void ChainStore::add_candidates_from(const Hash256& hash) {
+    const BlockRecord& tip_record = index_.at(main_chain_.back());
+    std::vector<Hash256> pending = {hash};
+    while (!pending.empty()) {
+        const BlockRecord& record = index_.at(pending.back());
+        pending.pop_back();
+        if (!record.has(block_status::have_body) || record.invalid()) continue;
+        if (better_record(record, tip_record)) candidates_.insert(&record);
+        const auto [first, last] = children_.equal_range(record.entry.hash);
+        for (auto it = first; it != last; ++it) pending.push_back(it->second);
+    }
+}
+
+void ChainStore::prune_candidates() {
+    const BlockRecord& tip_record = index_.at(main_chain_.back());
+    for (auto it = candidates_.begin(); it != candidates_.end();) {
+        if ((*it)->invalid() || !better_record(**it, tip_record))
+            it = candidates_.erase(it);
+        else
+            ++it;
+    }
+}
+
+// --- batch contents --------------------------------------------------------------------------
+
+void ChainStore::put_record(rocksdb::WriteBatch& batch, const BlockRecord& record) {
+    batch.Put((*cf_)[cf_index], slice(record.entry.hash), slice(encode(record)));
+}
+
+void ChainStore::put_body(rocksdb::WriteBatch& batch, const Hash256& hash, const Block& block) {
+    // Blobs live apart so they can be pruned without rewriting bodies.
+    std::vector<std::uint8_t> body;
+    encode_append(body, block.header);
+    encode_append(body, block.transactions);
+    std::vector<WorkItem> stripped;
+    stripped.reserve(block.work_items.size());
+    for (const auto& item : block.work_items) stripped.push_back({item.certificate, {}});
+    encode_append(body, stripped);
+    batch.Put((*cf_)[cf_bodies], slice(hash), slice(body));
+    for (std::size_t i = 0; i < block.work_items.size(); ++i)
+        batch.Put((*cf_)[cf_blobs], blob_key(hash, static_cast<std::uint32_t>(i)),
+                  slice(block.work_items[i].blob));
+}
+
+void ChainStore::put_state_changes(rocksdb::WriteBatch& batch, const AccountJournal& journal,
+                                   std::vector<ModelWrite> model_writes) {
+    std::set<PublicKey> touched;
+    for (const auto& change : journal) touched.insert(change.key);
+    for (const auto& key : touched) {
+        const Account account = state_.get(key);
+        if (account.empty())
+            batch.Delete((*cf_)[cf_accounts], slice(key));
+        else
+            batch.Put((*cf_)[cf_accounts], slice(key), slice(encode(account)));
+    }
+    for (auto& write : model_writes) {
+        if (write.value)
+            batch.Put((*cf_)[cf_model], write.key, slice(*write.value));
+        else
+            batch.Delete((*cf_)[cf_model], write.key);
+    }
+}
+
+// --- reads -----------------------------------------------------------------------------------
+
+Result<Block> ChainStore::read_block(const Hash256& hash) const {
+    std::string value;
+    auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_bodies], slice(hash), &value);
+    if (status.IsNotFound()) return make_error("store-corrupt", "body missing: " + hash.hex());
+    if (!status.ok()) return io_error(status, "read body");
+    auto block = decode_value<Block>(value, "body " + hash.hex());
+    if (!block) return block.error();
+    for (std::size_t i = 0; i < block->work_items.size(); ++i) {
+        status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_blobs],
+                          blob_key(hash, static_cast<std::uint32_t>(i)), &value);
+        if (!status.ok()) return make_error("store-corrupt", "blob missing: " + hash.hex());
+        const auto bytes = bytes_of(value);
+        block->work_items[i].blob.assign(bytes.begin(), bytes.end());
+    }
+    return block;
+}
+
+Result<std::optional<Block>> ChainStore::block(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end() || !it->second.has(block_status::have_body))
+        return std::optional<Block>();
+    auto block = read_block(hash);
+    if (!block) return block.error();
+    return std::optional<Block>(std::move(*block));
+}
+
+Result<std::optional<Block>> ChainStore::block_at(std::uint64_t height) const {
+    if (height >= main_chain_.size()) return std::optional<Block>();
+    return block(main_chain_[height]);
+}
+
+Result<std::optional<TxLocation>> ChainStore::transaction(const Hash256& txid) const {
+    std::string value;
+    const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_txindex], slice(txid), &value);
+    if (status.IsNotFound()) return std::optional<TxLocation>();
+    if (!status.ok()) return io_error(status, "read tx index");
+    auto location = decode_value<TxIndexValue>(value, "tx index");
+    if (!location) return location.error();
+    std::string body;
+    const auto got =
+        db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_bodies], slice(location->block), &body);
+    if (!got.ok()) return make_error("store-corrupt", "tx index names a missing body");
+    auto block = decode_value<Block>(body, "body");
+    if (!block) return block.error();
+    if (location->position >= block->transactions.size())
+        return make_error("store-corrupt", "tx index position out of range");
+    return std::optional<TxLocation>(
+        TxLocation{block->transactions[location->position], location->block, block->header.height});
+}
+
+Result<std::optional<Hash256>> ChainStore::certificate_block(const Hash256& root) const {
+    std::string value;
+    const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_certs], slice(root), &value);
+    if (status.IsNotFound()) return std::optional<Hash256>();
+    if (!status.ok()) return io_error(status, "read certificate index");
+    auto hash = hash_from(value, "certificate index");
+    if (!hash) return hash.error();
+    return std::optional<Hash256>(*hash);
+}
+
+Result<std::optional<BlockUndo>> ChainStore::undo(const Hash256& hash) const {
+    std::string value;
+    const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(hash), &value);
+    if (status.IsNotFound()) return std::optional<BlockUndo>();
+    if (!status.ok()) return io_error(status, "read undo");
+    auto stored = decode_value<StoredUndo>(value, "undo " + hash.hex());
+    if (!stored) return stored.error();
+    return std::optional<BlockUndo>(std::move(stored->undo));
+}
+
+Result<ModelEntries> ChainStore::model_entries() const {
+    ModelEntries entries;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_model]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        const auto bytes = bytes_of(it->value());
+        entries.emplace_back(it->key().ToString(),
+                             std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    }
+    if (!it->status().ok()) return io_error(it->status(), "scan model");
+    return entries;
+}
+
+Result<AccountState> ChainStore::stored_accounts() const {
+    AccountState state;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_accounts]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key().size() != PublicKey::size)
+            return make_error("store-corrupt", "account key is not 32 bytes");
+        std::array<std::uint8_t, PublicKey::size> raw{};
+        std::memcpy(raw.data(), it->key().data(), raw.size());
+        auto account = decode<Account>(bytes_of(it->value()));
+        if (!account) return make_error("store-corrupt", "account: " + account.error().to_string());
+        state.set(PublicKey(raw), *account);
+    }
+    if (!it->status().ok()) return io_error(it->status(), "scan accounts");
+    return state;
+}
+
+Result<std::vector<Hash256>> ChainStore::stored_height_index() const {
+    std::vector<Hash256> hashes;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_height]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key().ToString() != height_key(hashes.size()))
+            return make_error("store-corrupt",
+                              "height index has a gap at " + std::to_string(hashes.size()));
+        auto hash = hash_from(it->value().ToString(), "height index");
+        if (!hash) return hash.error();
+        hashes.push_back(*hash);
+    }
+    if (!it->status().ok()) return io_error(it->status(), "scan height index");
+    return hashes;
+}
+
+// --- connect / disconnect --------------------------------------------------------------------
+
+Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
+    auto connected = validate_and_connect_block(state_, engine_, *this, block, genesis_, now);
+    if (!connected) {
+        (void)engine_.take_state_writes();  // applied and undone: the model is where it was
+        return connected.error();
+    }
+    const Hash256& hash = connected->entry.hash;
+    const auto existing = index_.find(hash);
+    const bool stored = existing != index_.end() && existing->second.has(block_status::have_body);
+    BlockRecord record = existing != index_.end()
+                             ? existing->second
+                             : BlockRecord{connected->entry, 0, next_sequence_++, {}};
+    record.status |= block_status::have_body | block_status::valid;
+
+    rocksdb::WriteBatch batch;
+    put_record(batch, record);
+    if (!stored) put_body(batch, hash, block);  // fast path: the body rides with its connect
+    put_state_changes(batch, connected->undo.accounts, engine_.take_state_writes());
+    const StoredUndo stored_undo{std::move(connected->undo), connected->work.certificate_roots};
+    batch.Put((*cf_)[cf_undo], slice(hash), slice(encode(stored_undo)));
+    batch.Put((*cf_)[cf_height], height_key(block.header.height), slice(hash));
+    for (std::size_t i = 0; i < block.transactions.size(); ++i)
+        batch.Put((*cf_)[cf_txindex], slice(block.transactions[i].txid()),
+                  slice(encode(TxIndexValue{hash, static_cast<std::uint32_t>(i)})));
+    for (const auto& root : stored_undo.certificate_roots)
+        batch.Put((*cf_)[cf_certs], slice(root), slice(hash));
+    batch.Put((*cf_)[cf_meta], slice(meta_best), slice(hash));
+    LEARNCHAIN_TRY(write(batch, sync_));
+
+    const bool is_new = existing == index_.end();
+    const auto stored_it = index_.insert_or_assign(hash, std::move(record)).first;
+    if (is_new) {
+        children_.emplace(block.header.parent, hash);
+        link(stored_it->second);
+    }
+    main_chain_.push_back(hash);
+    return ok_status();
+}
+
+Status ChainStore::disconnect_tip(std::vector<Transaction>* returned) {
+    const BlockRecord& record = index_.at(main_chain_.back());
+    const Hash256 hash = record.entry.hash;
+    if (record.entry.header.height == 0)
+        return make_error("store-internal", "cannot disconnect genesis");
+    auto block = read_block(hash);
+    if (!block) return fail(block.error());
+    std::string value;
+    const auto got = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(hash), &value);
+    if (!got.ok()) return fail(make_error("store-corrupt", "undo missing for " + hash.hex()));
+    auto stored = decode_value<StoredUndo>(value, "undo");
+    if (!stored) return fail(stored.error());
+
+    // The engine first: it is the step that can fail, and accounts must not move if it does.
+    const WorkContext context{&genesis_, record.entry.header.parent, record.entry.header.height,
+                              record.entry.required_work};
+    if (auto undone = engine_.undo(*block, context, stored->undo.work_undo); !undone)
+        return fail(make_error("store-engine-undo-failed", undone.error().to_string()));
+    disconnect_block(state_, stored->undo);
+
+    rocksdb::WriteBatch batch;
+    put_state_changes(batch, stored->undo.accounts, engine_.take_state_writes());
+    batch.Delete((*cf_)[cf_undo], slice(hash));
+    batch.Delete((*cf_)[cf_height], height_key(record.entry.header.height));
+    for (const auto& tx : block->transactions) batch.Delete((*cf_)[cf_txindex], slice(tx.txid()));
+    for (const auto& root : stored->certificate_roots) batch.Delete((*cf_)[cf_certs], slice(root));
+    batch.Put((*cf_)[cf_meta], slice(meta_best), slice(record.entry.header.parent));
+    LEARNCHAIN_TRY(write(batch, sync_));
+
+    main_chain_.pop_back();
+    if (returned != nullptr)
+        returned->insert(returned->end(), std::make_move_iterator(block->transactions.begin()),
+                         std::make_move_iterator(block->transactions.end()));
+    return ok_status();
+}
+
+Status ChainStore::mark_invalid(const Hash256& hash, const Error& error) {
+    rocksdb::WriteBatch batch;
+    BlockRecord& bad = index_.at(hash);
+    bad.status |= block_status::failed;
+    bad.invalid_reason = error.reason;
+    put_record(batch, bad);
+    const std::uint64_t bad_height = bad.entry.header.height;
+    for (auto& [other_hash, other] : index_) {
+        if (other.entry.header.height <= bad_height || other.invalid() || on_main_chain(other_hash))
+            continue;
+        const BlockRecord* at = ancestor_record(&other, bad_height);
+        if (at == nullptr || at->entry.hash != hash) continue;
+        other.status |= block_status::failed_child;
+        other.invalid_reason = error.reason;
+        put_record(batch, other);
+    }
+    // Not synced: losing these flags in a crash only means validating the block again.
+    LEARNCHAIN_TRY(write(batch, false));
+    prune_candidates();
+    return ok_status();
+}
+
+// Bitcoin Core's ActivateBestChain: move to the best candidate, one block per batch; a block
+// that fails validation is marked and the search starts over from the best valid chain.
+Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
+                                       std::optional<Error>& new_block_error,
+                                       const Block* new_block) {
+    const Hash256 new_hash = new_block != nullptr ? new_block->hash() : Hash256{};
+    std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // disconnected, tip first
+    while (true) {
+        prune_candidates();
+        if (candidates_.empty()) break;
+        const BlockRecord* target = *candidates_.begin();
+
+        std::vector<Hash256> path;  // target down to just above the fork
+        const BlockRecord* r = target;
+        bool usable = true;
+        while (!on_main_chain(r->entry.hash)) {
+            if (!r->has(block_status::have_body) || r->invalid()) {
+                usable = false;
+                break;
+            }
+            path.push_back(r->entry.hash);
+            r = &index_.at(r->entry.header.parent);
+        }
+        const std::uint64_t fork = r->entry.header.height;
+        if (!usable || height() - fork > max_reorg_depth_) {
+            candidates_.erase(target);  // back when a missing body arrives
+            continue;
+        }
+
+        while (height() > fork) {
+            std::vector<Transaction> txs;
+            const Hash256 tip_hash = main_chain_.back();
+            LEARNCHAIN_TRY(disconnect_tip(&txs));
+            result.disconnected.push_back(tip_hash);
+            left.emplace_back(tip_hash, std::move(txs));
+        }
+        for (auto it = path.rbegin(); it != path.rend(); ++it) {
+            Status status;
+            if (new_block != nullptr && *it == new_hash) {
+                status = connect_tip(*new_block, now);
+            } else {
+                auto block = read_block(*it);
+                if (!block) return fail(block.error());
+                status = connect_tip(*block, now);
+            }
+            if (!status) {
+                if (failure_) return status;
+                // Only consensus failures ("bad-..." from the ledger or the engine) condemn a
+                // block; anything else, such as an engine's resource error, stops here and the
+                // next activation (next block or restart) tries again.
+                if (status.reason().rfind("bad-", 0) != 0) return status;
+                Error error = status.error();
+                error.detail =
+                    "block " + it->hex() + (error.detail.empty() ? "" : ": " + error.detail);
+                log::warn("invalid block {} at height {}: {}", it->hex(),
+                          index_.at(*it).entry.header.height, error.to_string());
+                LEARNCHAIN_TRY(mark_invalid(*it, error));
+                if (new_block != nullptr && index_.at(new_hash).invalid() && !new_block_error)
+                    new_block_error = error;
+                rebuild_candidates();
+                break;
+            }
+            result.connected.push_back(*it);
+        }
+    }
+
+    // Report only what actually changed between the old and the final main chain.
+    std::erase_if(result.connected, [&](const Hash256& h) { return !on_main_chain(h); });
+    std::erase_if(result.disconnected, [&](const Hash256& h) { return on_main_chain(h); });
+    for (auto it = left.rbegin(); it != left.rend(); ++it) {
+        if (on_main_chain(it->first)) continue;
+        result.returned_transactions.insert(result.returned_transactions.end(), it->second.begin(),
+                                            it->second.end());
+    }
+    return ok_status();
+}
+
+// --- acceptance ------------------------------------------------------------------------------
+
+Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t now) {
+    LEARNCHAIN_TRY(check_usable());
+    const Hash256 hash = block.hash();
+    const auto existing = index_.find(hash);
+    if (existing != index_.end()) {
+        if (existing->second.invalid())
+            return make_error("block-known-invalid", existing->second.invalid_reason);
+        if (existing->second.has(block_status::have_body)) return make_error("block-duplicate");
+    }
+    const auto parent = index_.find(block.header.parent);
+    if (parent == index_.end())
+        return make_error("bad-block-parent-unknown", block.header.parent.hex());
+    if (parent->second.invalid())
+        return make_error("bad-block-invalid-parent", parent->second.invalid_reason);
+    LEARNCHAIN_TRY(check_fork_depth(parent->second.entry));
+
+    AcceptResult result;
+    result.hash = hash;
+    std::optional<Error> new_block_error;
+    if (block.header.parent == main_chain_.back() && existing == index_.end()) {
+        // Fast path, the common case: extending the tip always adds work, so validate once
+        // and store the body in the connect's own batch. An invalid block is not stored.
+        LEARNCHAIN_TRY(connect_tip(block, now));
+        result.connected.push_back(hash);
+        LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block));
+    } else {
+        LEARNCHAIN_TRY(check_block_context_free(block, genesis_));
+        auto entry = check_block_contextual(block.header, *this, genesis_, now);
+        if (!entry) return entry.error();
+        BlockRecord record{*entry, block_status::have_body, next_sequence_++, {}};
+        rocksdb::WriteBatch batch;
+        put_record(batch, record);
+        put_body(batch, hash, block);
+        // Not synced: a later synced connect makes it durable (the WAL is ordered), and losing
+        // a side-branch body in a crash only means fetching it again.
+        LEARNCHAIN_TRY(write(batch, false));
+        const bool is_new = existing == index_.end();
+        const auto stored_it = index_.insert_or_assign(hash, std::move(record)).first;
+        if (is_new) {
+            children_.emplace(block.header.parent, hash);
+            link(stored_it->second);
+        }
+        add_candidates_from(hash);
+        LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block));
+        if (new_block_error) return *new_block_error;
+    }
+    result.tip = main_chain_.back();
+    result.new_tip = result.tip == hash;
+    return result;
+}
+
+Result<BlockIndexEntry> ChainStore::accept_header(const BlockHeader& header, std::uint64_t now) {
+    LEARNCHAIN_TRY(check_usable());
+    const Hash256 hash = header.hash();
+    if (const auto it = index_.find(hash); it != index_.end()) {
+        if (it->second.invalid())
+            return make_error("block-known-invalid", it->second.invalid_reason);
+        return make_error("header-duplicate");
+    }
+    if (header.version != block_version)
+        return make_error("bad-block-version", "version " + std::to_string(header.version));
+    const auto parent = index_.find(header.parent);
+    if (parent == index_.end()) return make_error("bad-block-parent-unknown", header.parent.hex());
+    if (parent->second.invalid())
+        return make_error("bad-block-invalid-parent", parent->second.invalid_reason);
+    LEARNCHAIN_TRY(check_fork_depth(parent->second.entry));
+    auto entry = check_block_contextual(header, *this, genesis_, now);
+    if (!entry) return entry.error();
+    if (!header.signature_valid()) return make_error("bad-block-signature");
+    BlockRecord record{*entry, 0, 0, {}};
+    rocksdb::WriteBatch batch;
+    put_record(batch, record);
+    LEARNCHAIN_TRY(write(batch, false));
+    children_.emplace(header.parent, hash);
+    link(index_.emplace(hash, std::move(record)).first->second);
+    return *entry;
+}
+
+}  // namespace learnchain::chain

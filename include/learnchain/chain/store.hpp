@@ -1,0 +1,225 @@
+// The node's chainstate and block storage over RocksDB, after Bitcoin Core's: a block index
+// of every known header, bodies, the main chain, the account state and the work engine's
+// model at the tip, undo records for reorgs, and fork choice by cumulative work.
+//
+// Durability rule: connecting or disconnecting one block is one WriteBatch written with
+// sync=true (accounts, undo, height index, tx and certificate indexes, model writes and the
+// best-block marker together), so a kill -9 at any moment leaves the last committed tip.
+// Column families, key formats and recovery are described in chain/STORAGE.md.
+//
+// Not thread-safe: the node serialises access (one chain lock, as Bitcoin Core's cs_main).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <learnchain/chain/account_state.hpp>
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/chain_view.hpp>
+#include <learnchain/chain/genesis.hpp>
+#include <learnchain/chain/hash.hpp>
+#include <learnchain/chain/result.hpp>
+#include <learnchain/chain/transaction.hpp>
+#include <learnchain/chain/validation.hpp>
+#include <learnchain/chain/work.hpp>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace learnchain::chain {
+
+inline constexpr std::uint32_t store_schema_version = 1;
+// Forks that leave the main chain more than this many blocks below the tip are refused
+// (reason "bad-block-fork-too-deep"): undo records are kept for this depth, and no honest
+// reorg on a chain with ~30 s blocks should ever need ~50 minutes of history.
+inline constexpr std::uint64_t default_max_reorg_depth = 100;
+
+struct StoreOptions {
+    std::filesystem::path path;
+    std::uint64_t max_reorg_depth = default_max_reorg_depth;
+    // Tests and benchmarks of non-durability paths may turn fsync off; the node never does.
+    bool sync = true;
+};
+
+// Status flags of a block index record (bit set).
+namespace block_status {
+inline constexpr std::uint8_t have_body = 1;     // body (and blobs) stored
+inline constexpr std::uint8_t valid = 2;         // was fully validated and connected once
+inline constexpr std::uint8_t failed = 4;        // failed full validation: see reason
+inline constexpr std::uint8_t failed_child = 8;  // descends from a failed block
+}  // namespace block_status
+
+// One block index record: the header's entry plus what the node knows about the block.
+struct BlockRecord {
+    BlockIndexEntry entry;
+    std::uint8_t status = 0;
+    std::uint64_t sequence = 0;  // order bodies arrived in: "first seen" for fork-choice ties
+    std::string invalid_reason;  // reason code when failed / failed_child
+
+    [[nodiscard]] bool has(std::uint8_t flag) const { return (status & flag) != 0; }
+    [[nodiscard]] bool invalid() const {
+        return has(block_status::failed) || has(block_status::failed_child);
+    }
+
+    friend bool operator==(const BlockRecord&, const BlockRecord&) = default;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(entry, status, sequence, invalid_reason);
+    }
+};
+
+// What accept_block did.
+struct AcceptResult {
+    Hash256 hash;
+    bool new_tip = false;               // the accepted block is now the tip
+    Hash256 tip;                        // the tip afterwards
+    std::vector<Hash256> connected;     // blocks connected, in order
+    std::vector<Hash256> disconnected;  // blocks disconnected, tip first
+    // Transactions of the blocks that left the main chain, oldest block first, for the
+    // mempool to take back.
+    std::vector<Transaction> returned_transactions;
+};
+
+struct TxLocation {
+    Transaction tx;
+    Hash256 block;
+    std::uint64_t height = 0;
+};
+
+class ChainStore final : public ChainView {
+public:
+    // Creates the store from the genesis (genesis block, allocations, the engine's initial
+    // model) or reopens it: the genesis hash must match ("store-genesis-mismatch"), the
+    // best-block marker must name a connected block ("store-corrupt"), the account state and
+    // model are loaded, and fork choice is re-run (finishing a reorg a crash interrupted).
+    // `engine` must be at the genesis model and outlive the store.
+    [[nodiscard]] static Result<std::unique_ptr<ChainStore>> open(const StoreOptions& options,
+                                                                  const Genesis& genesis,
+                                                                  WorkEngine& engine);
+    ~ChainStore() override;
+    ChainStore(const ChainStore&) = delete;
+    ChainStore& operator=(const ChainStore&) = delete;
+
+    // --- acceptance -------------------------------------------------------------------------
+
+    // Context-free and contextual checks, stores header and body, then fork choice: the
+    // chain with the most cumulative work wins (first seen on ties), reorganising through
+    // the undo records. A block that fails full validation is marked invalid with its
+    // reason, with its descendants, and the node returns to the best valid chain; the call
+    // then fails with that reason. Other reasons: block-duplicate, block-known-invalid,
+    // bad-block-parent-unknown, bad-block-invalid-parent, bad-block-fork-too-deep,
+    // store-io-error, store-failed, store-engine-undo-failed, and every check's bad-block-* /
+    // bad-tx-* / engine code. Only bad-* failures mark a block invalid; any other validation
+    // failure (an engine's resource error) leaves the block to be retried later.
+    [[nodiscard]] Result<AcceptResult> accept_block(const Block& block, std::uint64_t now);
+
+    // Headers-first: contextual checks and an index record without body. The body may come
+    // later through accept_block. Reasons as accept_block's header checks; header-duplicate.
+    [[nodiscard]] Result<BlockIndexEntry> accept_header(const BlockHeader& header,
+                                                        std::uint64_t now);
+
+    // --- ChainView --------------------------------------------------------------------------
+    [[nodiscard]] std::optional<BlockIndexEntry> lookup(const Hash256& hash) const override;
+    [[nodiscard]] std::optional<BlockIndexEntry> ancestor(const Hash256& tip,
+                                                          std::uint64_t height) const override;
+
+    // --- getters ----------------------------------------------------------------------------
+    [[nodiscard]] const BlockIndexEntry& tip() const;
+    [[nodiscard]] std::uint64_t height() const { return tip().header.height; }
+    // The height-0 block's hash (meta also keeps Genesis::hash(), the parameters' hash).
+    [[nodiscard]] const Hash256& genesis_hash() const { return main_chain_.front(); }
+    [[nodiscard]] const Genesis& genesis() const { return genesis_; }
+    [[nodiscard]] const AccountState& state() const { return state_; }
+    [[nodiscard]] Account account(const PublicKey& key) const { return state_.get(key); }
+    [[nodiscard]] std::uint64_t max_reorg_depth() const { return max_reorg_depth_; }
+
+    [[nodiscard]] std::optional<BlockRecord> record(const Hash256& hash) const;
+    [[nodiscard]] std::size_t block_count() const { return index_.size(); }    // every header
+    [[nodiscard]] std::optional<Hash256> hash_at(std::uint64_t height) const;  // main chain
+    [[nodiscard]] bool on_main_chain(const Hash256& hash) const;
+    [[nodiscard]] std::optional<BlockHeader> header(const Hash256& hash) const;
+    // Body with its blobs; nullopt when unknown or header-only.
+    [[nodiscard]] Result<std::optional<Block>> block(const Hash256& hash) const;
+    [[nodiscard]] Result<std::optional<Block>> block_at(std::uint64_t height) const;
+    // Main-chain transactions by txid.
+    [[nodiscard]] Result<std::optional<TxLocation>> transaction(const Hash256& txid) const;
+    // The main-chain block that carries a certificate root.
+    [[nodiscard]] Result<std::optional<Hash256>> certificate_block(const Hash256& root) const;
+    // The undo record of a main-chain block (genesis has none).
+    [[nodiscard]] Result<std::optional<BlockUndo>> undo(const Hash256& hash) const;
+    // The persisted model entries and accounts, read from disk (consistency checks, tools).
+    [[nodiscard]] Result<ModelEntries> model_entries() const;
+    [[nodiscard]] Result<AccountState> stored_accounts() const;
+    // Height index as stored on disk, height order (consistency checks).
+    [[nodiscard]] Result<std::vector<Hash256>> stored_height_index() const;
+
+private:
+    struct Handles;
+    struct CandidateOrder {
+        bool operator()(const BlockRecord* a, const BlockRecord* b) const;
+    };
+
+    ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth, bool sync);
+
+    [[nodiscard]] Status create_genesis();
+    [[nodiscard]] Status load();
+
+    [[nodiscard]] Status check_usable() const;
+    [[nodiscard]] Status write(rocksdb::WriteBatch& batch, bool sync);
+    [[nodiscard]] Status fail(const Error& error);  // poisons the store, returns the error
+
+    [[nodiscard]] std::optional<std::uint64_t> fork_height(const Hash256& hash) const;
+    [[nodiscard]] const BlockRecord* ancestor_record(const BlockRecord* record,
+                                                     std::uint64_t height) const;
+    void link(const BlockRecord& record);
+    [[nodiscard]] Status check_fork_depth(const BlockIndexEntry& parent) const;
+    void rebuild_candidates();
+    void add_candidates_from(const Hash256& hash);
+    void prune_candidates();
+
+    void put_record(rocksdb::WriteBatch& batch, const BlockRecord& record);
+    void put_body(rocksdb::WriteBatch& batch, const Hash256& hash, const Block& block);
+    void put_state_changes(rocksdb::WriteBatch& batch, const AccountJournal& journal,
+                           std::vector<ModelWrite> model_writes);
+
+    [[nodiscard]] Result<Block> read_block(const Hash256& hash) const;
+    [[nodiscard]] Status connect_tip(const Block& block, std::uint64_t now);
+    [[nodiscard]] Status disconnect_tip(std::vector<Transaction>* returned);
+    [[nodiscard]] Status mark_invalid(const Hash256& hash, const Error& error);
+    [[nodiscard]] Status activate_best_chain(std::uint64_t now, AcceptResult& result,
+                                             std::optional<Error>& new_block_error,
+                                             const Block* new_block);
+
+    Genesis genesis_;
+    WorkEngine& engine_;
+    std::uint64_t max_reorg_depth_;
+    bool sync_;
+
+    std::unique_ptr<rocksdb::DB> db_;
+    std::unique_ptr<Handles> cf_;
+
+    std::map<Hash256, BlockRecord> index_;  // every known header
+    // In-memory parent and skip-list links of every index record (never stored).
+    std::unordered_map<const BlockRecord*, std::pair<const BlockRecord*, const BlockRecord*>>
+        links_;
+    std::multimap<Hash256, Hash256> children_;                 // parent -> child, over index_
+    std::vector<Hash256> main_chain_;                          // height -> hash, genesis .. tip
+    std::set<const BlockRecord*, CandidateOrder> candidates_;  // bodies with more work than tip
+    AccountState state_;
+    std::uint64_t next_sequence_ = 1;
+    std::optional<Error> failure_;  // set when memory and disk may have diverged
+};
+
+}  // namespace learnchain::chain

@@ -1,0 +1,456 @@
+#include <filesystem>
+#include <random>
+
+#include <learnchain/chain/store.hpp>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "store_test_support.hpp"
+
+namespace learnchain::chain {
+namespace {
+
+using testing::BuildOptions;
+using testing::ForkBuilder;
+using testing::make_transfer;
+using testing::PersistentTestEngine;
+using testing::store_test_genesis;
+using testing::test_key;
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("learnchain_store_test_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    std::unique_ptr<ChainStore> open(std::uint64_t max_reorg = default_max_reorg_depth) {
+        engine_ = std::make_unique<PersistentTestEngine>();
+        auto store = ChainStore::open({dir_, max_reorg, false}, builder_.genesis, *engine_);
+        EXPECT_TRUE(store.ok()) << store.error().to_string();
+        return std::move(store).value();
+    }
+
+    Transaction pay(std::uint8_t from, std::uint8_t to, Amount amount, std::uint64_t nonce,
+                    Amount fee = 1000) {
+        return make_transfer(builder_.genesis, test_key(from), test_key(to).public_key(), amount,
+                             fee, nonce);
+    }
+
+    AcceptResult accept(ChainStore& store, const Block& block) {
+        auto result = store.accept_block(block, builder_.now());
+        EXPECT_TRUE(result.ok()) << result.error().to_string();
+        return result.ok() ? *result : AcceptResult{};
+    }
+
+    // The store's memory and disk both equal what the builder computed for its tip.
+    void expect_state_of(ChainStore& store, const Hash256& hash) {
+        ASSERT_EQ(store.tip().hash, hash);
+        EXPECT_EQ(store.state(), builder_.state_after(hash));
+        auto on_disk = store.stored_accounts();
+        ASSERT_TRUE(on_disk.ok());
+        EXPECT_EQ(*on_disk, builder_.state_after(hash));
+        EXPECT_EQ(store.state().state_root(engine_->model_root()), store.tip().header.state_root);
+        auto heights = store.stored_height_index();
+        ASSERT_TRUE(heights.ok());
+        ASSERT_EQ(heights->size(), store.height() + 1);
+        for (std::uint64_t h = 0; h <= store.height(); ++h)
+            EXPECT_EQ((*heights)[h], *store.hash_at(h));
+    }
+
+    std::filesystem::path dir_;
+    ForkBuilder builder_{store_test_genesis()};
+    std::unique_ptr<PersistentTestEngine> engine_;
+};
+
+TEST_F(StoreTest, CreatesFromGenesisAndReopens) {
+    Hash256 genesis_hash;
+    {
+        auto store = open();
+        EXPECT_EQ(store->height(), 0u);
+        EXPECT_EQ(store->tip().hash, builder_.genesis_block.hash());
+        genesis_hash = store->genesis_hash();
+        expect_state_of(*store, genesis_hash);
+        auto block = store->block_at(0);
+        ASSERT_TRUE(block.ok());
+        ASSERT_TRUE(block->has_value());
+        EXPECT_EQ(**block, builder_.genesis_block);
+    }
+    auto store = open();
+    EXPECT_EQ(store->tip().hash, genesis_hash);
+    expect_state_of(*store, genesis_hash);
+}
+
+TEST_F(StoreTest, ConnectAndReopenKeepsTipStateAndModel) {
+    Hash256 tip;
+    {
+        auto store = open();
+        tip = store->tip().hash;
+        for (std::uint64_t i = 0; i < 5; ++i) {
+            const Block block = builder_.build(tip, {pay(1, 2, coin, i), pay(3, 1, 2 * coin, i)});
+            auto result = accept(*store, block);
+            EXPECT_TRUE(result.new_tip);
+            EXPECT_EQ(result.connected, std::vector<Hash256>{block.hash()});
+            tip = block.hash();
+        }
+        expect_state_of(*store, tip);
+        auto model = store->model_entries();
+        ASSERT_TRUE(model.ok());
+        EXPECT_EQ(model->size(), 6u);  // "root" and one per height
+    }
+    auto store = open();
+    EXPECT_EQ(store->height(), 5u);
+    expect_state_of(*store, tip);
+    EXPECT_EQ(store->account(test_key(1).public_key()).nonce, 5u);
+    // The reopened engine can undo blocks connected before the restart.
+    const auto fork = builder_.build_chain(*store->hash_at(2), 4);
+    for (const auto& block : fork) (void)accept(*store, block);
+    expect_state_of(*store, fork.back().hash());
+}
+
+TEST_F(StoreTest, RefusesAnotherGenesis) {
+    (void)open();
+    Genesis other = builder_.genesis;
+    other.name = "learnchain-other";
+    PersistentTestEngine engine;
+    auto store = ChainStore::open({dir_}, other, engine);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.error().reason, "store-genesis-mismatch");
+}
+
+TEST_F(StoreTest, RejectsDuplicatesUnknownParentsAndBadBlocks) {
+    auto store = open();
+    const Block block = builder_.build(store->tip().hash);
+    (void)accept(*store, block);
+    auto again = store->accept_block(block, builder_.now());
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().reason, "block-duplicate");
+
+    Block orphan = block;
+    orphan.header.parent = Hash256{};
+    auto result = store->accept_block(orphan, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-parent-unknown");
+
+    Block unsigned_block = builder_.build(block.hash());
+    unsigned_block.header.signature = Signature{};
+    result = store->accept_block(unsigned_block, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-signature");
+
+    const Block bad_nonce = builder_.build(block.hash(), {pay(1, 2, coin, 7)});
+    result = store->accept_block(bad_nonce, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-tx-nonce-too-high");
+    EXPECT_EQ(store->tip().hash, block.hash());
+}
+
+TEST_F(StoreTest, ForkChoiceFollowsCumulativeWork) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 3);
+    for (const auto& block : main) (void)accept(*store, block);
+
+    // Two blocks with more work each outweigh three at the minimum.
+    const auto heavy = builder_.build_chain(genesis, 2, 200, 8);
+    auto first = accept(*store, heavy[0]);
+    EXPECT_FALSE(first.new_tip);  // 328 < 384
+    EXPECT_EQ(store->tip().hash, main.back().hash());
+    auto second = accept(*store, heavy[1]);
+    EXPECT_TRUE(second.new_tip);
+    EXPECT_EQ(second.disconnected,
+              (std::vector<Hash256>{main[2].hash(), main[1].hash(), main[0].hash()}));
+    EXPECT_EQ(second.connected, (std::vector<Hash256>{heavy[0].hash(), heavy[1].hash()}));
+    expect_state_of(*store, heavy[1].hash());
+    EXPECT_FALSE(store->on_main_chain(main[0].hash()));
+}
+
+TEST_F(StoreTest, FirstSeenWinsTies) {
+    Hash256 first_hash;
+    {
+        auto store = open();
+        const Hash256 genesis = store->tip().hash;
+        const Block a = builder_.build(genesis, {}, BuildOptions{0, 7});
+        const Block b = builder_.build(genesis, {}, BuildOptions{0, 8});
+        first_hash = a.hash();
+        EXPECT_TRUE(accept(*store, a).new_tip);
+        EXPECT_FALSE(accept(*store, b).new_tip);
+        EXPECT_EQ(store->tip().hash, a.hash());
+    }
+    auto store = open();  // the order survives a restart
+    EXPECT_EQ(store->tip().hash, first_hash);
+}
+
+TEST_F(StoreTest, ReorgRestoresExactStateAndReturnsTransactions) {
+    auto store = open();
+    Hash256 tip = store->tip().hash;
+    for (std::uint64_t i = 0; i < 2; ++i) {
+        const Block block = builder_.build(tip, {pay(1, 2, coin, i)});
+        (void)accept(*store, block);
+        tip = block.hash();
+    }
+    const Hash256 fork_point = tip;
+    std::vector<Block> old_branch;
+    std::vector<Transaction> old_txs;
+    for (std::uint64_t i = 2; i < 8; ++i) {  // depth 6 below the fork point
+        std::vector<Transaction> txs = {pay(1, 3, coin, i), pay(2, 4, 5 * coin, i - 2)};
+        old_txs.insert(old_txs.end(), txs.begin(), txs.end());
+        old_branch.push_back(builder_.build(tip, txs));
+        (void)accept(*store, old_branch.back());
+        tip = old_branch.back().hash();
+    }
+    const Hash256 old_tip = tip;
+
+    // The new branch spends differently; at its sixth block it ties (the old branch stays,
+    // first seen) and its seventh outweighs the old one.
+    tip = fork_point;
+    std::vector<Block> new_branch;
+    for (std::uint64_t i = 2; i < 9; ++i) {
+        new_branch.push_back(builder_.build(tip, {pay(1, 5, 3 * coin, i)}, BuildOptions{0, 8}));
+        tip = new_branch.back().hash();
+    }
+    AcceptResult last;
+    for (const auto& block : new_branch) last = accept(*store, block);
+    EXPECT_TRUE(last.new_tip);
+    EXPECT_EQ(last.disconnected.size(), 6u);
+    EXPECT_EQ(last.connected.size(), 7u);
+    EXPECT_EQ(last.returned_transactions, old_txs);  // oldest block first, in block order
+    expect_state_of(*store, new_branch.back().hash());
+
+    // Indexes follow the main chain only.
+    auto gone = store->transaction(old_txs.front().txid());
+    ASSERT_TRUE(gone.ok());
+    EXPECT_FALSE(gone->has_value());
+    auto found = store->transaction(new_branch[3].transactions[0].txid());
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ((*found)->block, new_branch[3].hash());
+    EXPECT_EQ((*found)->height, new_branch[3].header.height);
+    EXPECT_EQ((*found)->tx, new_branch[3].transactions[0]);
+
+    // And back: the old branch grows heavier again.
+    const auto more = builder_.build_chain(old_tip, 1, 200);
+    last = accept(*store, more[0]);
+    EXPECT_TRUE(last.new_tip);
+    EXPECT_EQ(last.disconnected.size(), 7u);
+    expect_state_of(*store, more.back().hash());
+}
+
+TEST_F(StoreTest, InvalidBlockOnNewBranchFallsBackToBestValidChain) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 2);
+    for (const auto& block : main) (void)accept(*store, block);
+
+    const Block b1 = builder_.build(genesis, {pay(1, 2, coin, 0)}, BuildOptions{0, 8});
+    const Block b2 = builder_.build(b1.hash(), {}, BuildOptions{1000, 8, 9, false, true});
+    const Block b3 = builder_.build(b2.hash(), {}, BuildOptions{0, 8});
+    EXPECT_FALSE(accept(*store, b1).new_tip);
+
+    auto result = store->accept_block(b2, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-state-root");
+    expect_state_of(*store, main.back().hash());
+    const auto record = store->record(b2.hash());
+    ASSERT_TRUE(record.has_value());
+    EXPECT_TRUE(record->has(block_status::failed));
+    EXPECT_EQ(record->invalid_reason, "bad-block-state-root");
+
+    result = store->accept_block(b3, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-invalid-parent");
+
+    // Work the engine rejects: same fallback, the engine's reason.
+    const Block c1 = builder_.build(genesis, {}, BuildOptions{1000, 8, 9, true, false});
+    result = store->accept_block(c1, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-cert-test-invalid");
+    expect_state_of(*store, main.back().hash());
+
+    // The branch's valid block is still usable.
+    const auto valid = builder_.build_chain(b1.hash(), 2, 10, 8);
+    for (const auto& block : valid) (void)accept(*store, block);
+    expect_state_of(*store, valid.back().hash());
+}
+
+TEST_F(StoreTest, InvalidDescendantMarkedWhenBranchArrivesFirst) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 3);
+    for (const auto& block : main) (void)accept(*store, block);
+    const Block b1 = builder_.build(genesis, {}, BuildOptions{0, 8, 9, false, true});
+    const Block b2 = builder_.build(b1.hash(), {}, BuildOptions{0, 8});
+    const Block b3 = builder_.build(b2.hash(), {}, BuildOptions{500, 8});
+    EXPECT_FALSE(accept(*store, b1).new_tip);
+    EXPECT_FALSE(accept(*store, b2).new_tip);
+    auto result = store->accept_block(b3, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-state-root");
+    EXPECT_TRUE(store->record(b2.hash())->has(block_status::failed_child));
+    EXPECT_TRUE(store->record(b3.hash())->has(block_status::failed_child));
+    expect_state_of(*store, main.back().hash());
+}
+
+TEST_F(StoreTest, RefusesForksDeeperThanTheLimit) {
+    auto store = open(3);
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 5);
+    for (const auto& block : main) (void)accept(*store, block);
+
+    const Block too_deep = builder_.build(main[0].hash(), {}, BuildOptions{10'000, 8});
+    auto result = store->accept_block(too_deep, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-fork-too-deep");
+
+    const Block deep_enough = builder_.build(main[1].hash(), {}, BuildOptions{10'000, 8});
+    auto accepted = accept(*store, deep_enough);
+    EXPECT_TRUE(accepted.new_tip);
+    EXPECT_EQ(accepted.disconnected.size(), 3u);
+    expect_state_of(*store, deep_enough.hash());
+}
+
+TEST_F(StoreTest, IndexesTransactionsAndCertificates) {
+    auto store = open();
+    const Block block = builder_.build(store->tip().hash, {pay(1, 2, coin, 0), pay(1, 2, coin, 1)});
+    (void)accept(*store, block);
+    auto found = store->transaction(block.transactions[1].txid());
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ((*found)->tx, block.transactions[1]);
+    EXPECT_EQ((*found)->height, 1u);
+    auto missing = store->transaction(Hash256{});
+    ASSERT_TRUE(missing.ok());
+    EXPECT_FALSE(missing->has_value());
+
+    const Hash256 cert_root = tagged_hash(tag::certificate, block.work_items[0].certificate);
+    auto cert = store->certificate_block(cert_root);
+    ASSERT_TRUE(cert.ok() && cert->has_value());
+    EXPECT_EQ(**cert, block.hash());
+
+    auto stored = store->block(block.hash());
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_EQ(**stored, block);
+    auto undo = store->undo(block.hash());
+    ASSERT_TRUE(undo.ok() && undo->has_value());
+    EXPECT_FALSE((*undo)->accounts.empty());
+}
+
+TEST_F(StoreTest, BlobsRoundTripApartFromBodies) {
+    auto store = open();
+    Block block = builder_.build(store->tip().hash);
+    block.work_items[0].blob.assign(4096, 0x5a);  // blobs are not covered by the test engine
+    block.header.sign(test_key(9));
+    (void)accept(*store, block);
+    auto stored = store->block(block.hash());
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_EQ((*stored)->work_items[0].blob, block.work_items[0].blob);
+}
+
+TEST_F(StoreTest, HeadersFirstThenBodies) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 3);
+    for (const auto& block : main) {
+        auto entry = store->accept_header(block.header, builder_.now());
+        ASSERT_TRUE(entry.ok()) << entry.error().to_string();
+    }
+    EXPECT_EQ(store->height(), 0u);
+    auto dup = store->accept_header(main[0].header, builder_.now());
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().reason, "header-duplicate");
+    // Bodies out of order: nothing connects until the first arrives.
+    EXPECT_FALSE(accept(*store, main[2]).new_tip);
+    EXPECT_FALSE(accept(*store, main[1]).new_tip);
+    auto last = accept(*store, main[0]);
+    EXPECT_EQ(last.connected.size(), 3u);
+    expect_state_of(*store, main[2].hash());
+}
+
+TEST_F(StoreTest, ReorgsAtRandomMatchReplay) {
+    // Random branching: the store must always sit on the heaviest valid chain with exactly
+    // the state a replay of that chain gives.
+    auto store = open();
+    std::mt19937_64 rng(42);
+    std::vector<Hash256> known = {store->tip().hash};
+    std::map<Hash256, std::uint64_t> nonce_of_1 = {{known[0], 0}};
+    for (int step = 0; step < 60; ++step) {
+        const Hash256 parent = step % 5 == 0 ? known[rng() % known.size()] : store->tip().hash;
+        if (store->record(parent)->invalid()) continue;
+        const auto fork = store->record(parent)->entry.header.height;
+        if (store->height() - std::min(store->height(), fork) > store->max_reorg_depth()) continue;
+        const std::uint64_t nonce =
+            builder_.state_after(parent).get(test_key(1).public_key()).nonce;
+        const Block block =
+            builder_.build(parent, {pay(1, 2, 1000 + step, nonce)},
+                           BuildOptions{rng() % 64, static_cast<std::uint8_t>(7 + rng() % 3)});
+        auto result = store->accept_block(block, builder_.now());
+        ASSERT_TRUE(result.ok()) << result.error().to_string();
+        known.push_back(block.hash());
+        expect_state_of(*store, store->tip().hash);
+    }
+    std::vector<Block> main;
+    for (std::uint64_t h = 1; h <= store->height(); ++h) main.push_back(**store->block_at(h));
+    auto replay = ForkBuilder::replay(builder_.genesis, main);
+    ASSERT_TRUE(replay.ok()) << replay.error().to_string();
+    EXPECT_EQ(replay->state, store->state());
+    EXPECT_EQ(replay->model_root, engine_->model_root());
+}
+
+}  // namespace
+}  // namespace learnchain::chain
+
+namespace learnchain::chain {
+namespace {
+
+TEST_F(StoreTest, LongHeaderBranchesUseTheSkipList) {
+    auto store = open(5);
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 300);
+    for (const auto& block : main)
+        ASSERT_TRUE(store->accept_header(block.header, builder_.now()).ok());
+    // Ancestors of a header-only tip, through the skip list, match the builder's walk.
+    for (std::uint64_t h : {0u, 1u, 63u, 64u, 65u, 128u, 255u, 299u})
+        EXPECT_EQ(store->ancestor(main.back().hash(), h)->hash,
+                  builder_.view().ancestor(main.back().hash(), h)->hash);
+    for (const auto& block : main) (void)accept(*store, block);
+    EXPECT_EQ(store->height(), 300u);
+    expect_state_of(*store, main.back().hash());
+
+    // With the tip at 300 and a limit of 5, a fork at 294 is refused and one at 295 is not.
+    auto deep = store->accept_header(builder_.build(main[293].hash()).header, builder_.now());
+    ASSERT_FALSE(deep.ok());
+    EXPECT_EQ(deep.error().reason, "bad-block-fork-too-deep");
+    EXPECT_TRUE(store->accept_header(builder_.build(main[294].hash()).header, builder_.now()).ok());
+}
+
+}  // namespace
+}  // namespace learnchain::chain
+
+namespace learnchain::chain {
+namespace {
+
+TEST_F(StoreTest, EngineResourceErrorsDoNotCondemnBlocks) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 2);
+    for (const auto& block : main) (void)accept(*store, block);
+    const auto side = builder_.build_chain(genesis, 3, 100, 8);
+    EXPECT_FALSE(accept(*store, side[0]).new_tip);
+
+    engine_->transient_failure = "engine-busy";
+    auto result = store->accept_block(side[1], builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "engine-busy");
+    EXPECT_FALSE(store->record(side[1].hash())->invalid());
+    EXPECT_FALSE(store->record(side[0].hash())->invalid());
+
+    engine_->transient_failure.clear();
+    auto last = accept(*store, side[2]);
+    EXPECT_TRUE(last.new_tip);
+    expect_state_of(*store, side[2].hash());
+}
+
+}  // namespace
+}  // namespace learnchain::chain

@@ -1,0 +1,218 @@
+// Test-only support for the store, mempool and template tests: a work engine that persists
+// its model through the store's model column family, and a builder of blocks on any branch.
+//
+// TEST ONLY. The engine's certificates are chain_test_support.hpp's make_work_item payloads
+// ({worker, tokens}): they prove nothing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <learnchain/chain/account_state.hpp>
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/chain_view.hpp>
+#include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/genesis.hpp>
+#include <learnchain/chain/validation.hpp>
+#include <learnchain/chain/work.hpp>
+
+#include "chain_test_support.hpp"
+
+namespace learnchain::chain::testing {
+
+// The test genesis with `accounts` funded keys test_key(1 .. accounts), 1000 coins each.
+inline Genesis store_test_genesis(std::uint8_t accounts = 6) {
+    Genesis genesis = load_test_genesis();
+    genesis.allocations.clear();
+    for (std::uint8_t i = 1; i <= accounts; ++i)
+        genesis.allocations.push_back({test_key(i).public_key(), 1000 * coin});
+    return genesis;
+}
+
+// Model root after a block: H_weights(previous root || work_root). Items whose certificate
+// claims tokens == bad_tokens fail verification, to test invalid blocks on a branch.
+inline constexpr std::uint64_t bad_tokens = 0xbad;
+
+inline Hash256 persistent_next_root(const Hash256& previous, const Hash256& work_root) {
+    return TaggedHasher(tag::weights).update(previous).update(work_root).finalize();
+}
+
+class PersistentTestEngine final : public WorkEngine {
+public:
+    std::string transient_failure;  // when set, verify() fails with it (not a consensus reason)
+
+    Result<BlockWork> verify(const Block& block, const WorkContext&) override {
+        if (!transient_failure.empty()) return make_error(transient_failure);
+        BlockWork work;
+        for (const auto& item : block.work_items) {
+            auto decoded = decode<WorkerWork>(item.certificate);
+            if (!decoded) return make_error("bad-cert-test-payload", decoded.error().to_string());
+            if (decoded->tokens == bad_tokens) return make_error("bad-cert-test-invalid");
+            work.certificate_roots.push_back(tagged_hash(tag::certificate, item.certificate));
+            work.workers.push_back(*decoded);
+        }
+        return work;
+    }
+
+    Result<WorkApplied> apply(const Block& block, const BlockWork&,
+                              const WorkContext& context) override {
+        const Hash256 previous = root_;
+        root_ = persistent_next_root(root_, block.header.work_root);
+        pending_.push_back({"root", encode(root_)});
+        pending_.push_back({height_key(context.height), encode(root_)});
+        return WorkApplied{root_, encode(previous)};
+    }
+
+    Status undo(const Block&, const WorkContext& context,
+                const std::vector<std::uint8_t>& undo) override {
+        auto previous = decode<Hash256>(undo);
+        if (!previous) return make_error("test-engine-bad-undo");
+        root_ = *previous;
+        pending_.push_back({"root", encode(root_)});
+        pending_.push_back({height_key(context.height), std::nullopt});
+        return ok_status();
+    }
+
+    Hash256 model_root() const override { return root_; }
+
+    std::vector<ModelWrite> take_state_writes() override { return std::exchange(pending_, {}); }
+
+    Status load(const ModelEntries& entries) override {
+        root_ = Hash256{};
+        for (const auto& [key, value] : entries) {
+            if (key != "root") continue;
+            auto root = decode<Hash256>(value);
+            if (!root) return make_error("test-engine-bad-state");
+            root_ = *root;
+        }
+        return ok_status();
+    }
+
+private:
+    static std::string height_key(std::uint64_t height) { return "h/" + std::to_string(height); }
+
+    Hash256 root_;
+    std::vector<ModelWrite> pending_;
+};
+
+struct BuildOptions {
+    std::uint64_t extra_work = 0;  // tokens above the required work
+    std::uint8_t worker = 7;       // test_key index credited with the work
+    std::uint8_t proposer = 9;
+    bool invalid_work = false;    // the engine's verify() rejects it
+    bool bad_state_root = false;  // passes every check until the state root
+};
+
+// Builds valid (or deliberately broken) blocks on any known branch, tracking the account state
+// and model root after each block it built.
+class ForkBuilder {
+public:
+    explicit ForkBuilder(Genesis g)
+        : genesis(std::move(g)),
+          genesis_block(make_genesis_block(genesis, Hash256{}).value()),
+          view_(genesis_index_entry(genesis_block, genesis)) {
+        after_[genesis_block.hash()] = {genesis_state(genesis).value(), Hash256{}};
+    }
+
+    Genesis genesis;
+    Block genesis_block;
+
+    [[nodiscard]] std::uint64_t now() const { return genesis.time + 1'000'000; }
+    [[nodiscard]] const AccountState& state_after(const Hash256& hash) const {
+        return after_.at(hash).state;
+    }
+    [[nodiscard]] bool knows_state(const Hash256& hash) const { return after_.contains(hash); }
+    [[nodiscard]] const MemoryChainView& view() const { return view_; }
+
+    // Teaches the builder a block it did not build (headers only), e.g. after a restart.
+    void learn_header(const BlockHeader& header) {
+        if (!view_.lookup(header.hash())) (void)view_.add(header, genesis).value();
+    }
+    void learn_state(const Hash256& hash, AccountState state, const Hash256& model_root) {
+        after_[hash] = {std::move(state), model_root};
+    }
+
+    [[nodiscard]] Block build(const Hash256& parent_hash, std::vector<Transaction> txs = {},
+                              const BuildOptions& options = {}) {
+        const auto parent = view_.lookup(parent_hash);
+        if (!parent) throw std::runtime_error("ForkBuilder: unknown parent");
+        const auto& before = after_.at(parent_hash);
+        const std::uint64_t required = required_work_for_child(view_, *parent, genesis).value();
+        const std::uint64_t tokens =
+            options.invalid_work ? bad_tokens : required + options.extra_work;
+
+        Block block;
+        block.header.height = parent->header.height + 1;
+        block.header.parent = parent_hash;
+        block.header.time = parent->header.time + genesis.target_block_time;
+        block.transactions = std::move(txs);
+        block.work_items = {make_work_item(test_key(options.worker).public_key(), tokens)};
+        BlockWork work;
+        work.certificate_roots = {tagged_hash(tag::certificate, block.work_items[0].certificate)};
+        work.workers = {WorkerWork{test_key(options.worker).public_key(), tokens}};
+        block.header.tx_root = compute_tx_root(block.transactions);
+        block.header.work_root = compute_work_root(work.certificate_roots);
+        block.header.work = tokens;
+        const SecretKey proposer = test_key(options.proposer);
+        block.header.proposer = proposer.public_key();
+
+        AccountState state = before.state;
+        const Hash256 model_root = persistent_next_root(before.model_root, block.header.work_root);
+        const bool applies = static_cast<bool>(apply_block_state(state, block, work));
+        block.header.state_root = state.state_root(model_root);
+        if (options.bad_state_root) block.header.state_root.bytes()[0] ^= 1;
+        block.header.sign(proposer);
+
+        const Hash256 hash = block.hash();
+        (void)view_.add(block.header, genesis).value();
+        if (applies) after_[hash] = {std::move(state), model_root};
+        return block;
+    }
+
+    // A chain of `count` blocks on `parent`, each with `extra_work`; returns them in order.
+    [[nodiscard]] std::vector<Block> build_chain(Hash256 parent, std::size_t count,
+                                                 std::uint64_t extra_work = 0,
+                                                 std::uint8_t worker = 7) {
+        std::vector<Block> blocks;
+        for (std::size_t i = 0; i < count; ++i) {
+            blocks.push_back(build(parent, {}, BuildOptions{extra_work, worker}));
+            parent = blocks.back().hash();
+        }
+        return blocks;
+    }
+
+    // Replays blocks from genesis through full validation: the reference a store must equal.
+    struct Replay {
+        AccountState state;
+        Hash256 model_root;
+    };
+    [[nodiscard]] static Result<Replay> replay(const Genesis& genesis,
+                                               const std::vector<Block>& main_chain) {
+        PersistentTestEngine engine;
+        const Block genesis_block = make_genesis_block(genesis, Hash256{}).value();
+        MemoryChainView view(genesis_index_entry(genesis_block, genesis));
+        auto state = genesis_state(genesis);
+        if (!state) return state.error();
+        for (const auto& block : main_chain) {
+            auto connected = validate_and_connect_block(*state, engine, view, block, genesis,
+                                                        genesis.time + 1'000'000);
+            if (!connected) return connected.error();
+            auto added = view.add(block.header, genesis);
+            if (!added) return added.error();
+        }
+        return Replay{std::move(*state), engine.model_root()};
+    }
+
+private:
+    struct After {
+        AccountState state;
+        Hash256 model_root;
+    };
+    MemoryChainView view_;
+    std::map<Hash256, After> after_;
+};
+
+}  // namespace learnchain::chain::testing
