@@ -1,4 +1,5 @@
 // Built with -ffp-contract=off (consensus/CMakeLists.txt): sketches are hashed into leaves.
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -11,18 +12,57 @@ void sketch_accumulate(std::span<const float> values, const Hash256& seed,
                        std::uint64_t index_offset, std::span<double> rows) {
     const std::uint64_t key = seed_key(seed);
     const std::uint64_t m = rows.size();
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const std::uint64_t h = derive_key(key, index_offset + i);
-        // The top bit picks the sign, the rest the row, so the two are independent.
-        const double v = static_cast<double>(values[i]);
-        rows[(h & 0x7fffffffffffffffULL) % m] += (h >> 63) ? -v : v;
-    }
+    // A 64-bit division costs more than the hash; for a power-of-two m (genesis uses 64) the
+    // remainder is a mask, with identical results. Sketching runs on every activation of every
+    // unit, so this is the cost of proof-of-learning over plain training.
+    auto run = [&](auto row_of) {
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const std::uint64_t h = derive_key(key, index_offset + i);
+            // The top bit picks the sign, the rest the row, so the two are independent. The
+            // sign is applied by flipping the sign bit (exactly -v): a branch on a random bit
+            // would mispredict half the time.
+            const auto v = std::bit_cast<std::uint64_t>(static_cast<double>(values[i]));
+            rows[row_of(h & 0x7fffffffffffffffULL)] +=
+                std::bit_cast<double>(v ^ (h & 0x8000000000000000ULL));
+        }
+    };
+    if (m != 0 && (m & (m - 1)) == 0)
+        run([mask = m - 1](std::uint64_t x) { return x & mask; });
+    else
+        run([m](std::uint64_t x) { return x % m; });
 }
 
 std::vector<float> sketch(std::span<const float> values, const Hash256& seed, std::uint32_t rows,
                           std::uint64_t index_offset) {
     std::vector<double> acc(rows, 0.0);
     if (rows != 0) sketch_accumulate(values, seed, index_offset, acc);
+    return std::vector<float>(acc.begin(), acc.end());
+}
+
+SketchPattern::SketchPattern(const Hash256& seed, std::uint32_t rows, std::uint64_t index_offset,
+                             std::size_t count)
+    : rows_(rows), codes_(count) {
+    const std::uint64_t key = seed_key(seed);
+    const std::uint64_t m = rows;
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint64_t h = derive_key(key, index_offset + i);
+        codes_[i] = static_cast<std::uint16_t>(((h & 0x7fffffffffffffffULL) % m) | (h >> 63) << 15);
+    }
+}
+
+void SketchPattern::accumulate(std::span<const float> values, std::span<double> rows,
+                               std::size_t first) const {
+    const std::uint16_t* codes = codes_.data() + first;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const std::uint64_t code = codes[i];
+        const auto v = std::bit_cast<std::uint64_t>(static_cast<double>(values[i]));
+        rows[code & 0x7fff] += std::bit_cast<double>(v ^ (code >> 15) << 63);
+    }
+}
+
+std::vector<float> SketchPattern::sketch(std::span<const float> values) const {
+    std::vector<double> acc(rows_, 0.0);
+    accumulate(values, acc);
     return std::vector<float>(acc.begin(), acc.end());
 }
 

@@ -2,8 +2,12 @@
 // front end, which would cost seconds more per build).
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
 #include <optional>
+#include <span>
 
+#include <learnchain/consensus/sketch.hpp>
 #include <learnchain/consensus/trainer.hpp>
 
 #include <ATen/ATen.h>
@@ -15,19 +19,43 @@ namespace {
 
 constexpr double layer_norm_eps = 1e-5;
 
+// Activations a traced forward keeps (PROTOCOL.md, "Units"): per op, the activation entering
+// it and the one it produces; per layer, the fused q|k|v projection and the heads' output.
+struct ForwardRecord {
+    std::vector<std::pair<at::Tensor, at::Tensor>> ops;
+    std::vector<std::pair<at::Tensor, at::Tensor>> attention;  // qkv [B,T,3D], y [B,T,D]
+};
+
+// The op that uses canonical tensor t: 0 embedding, then per layer ln1, qkv, attn.proj, ln2,
+// fc, mlp.proj (two tensors each), then ln_f and lm_head.
+std::size_t op_of_tensor(std::size_t t, std::uint32_t layers) {
+    if (t < 2) return 0;
+    const std::size_t per_layer = ModelLayout::tensors_per_layer();
+    if (t < 2 + per_layer * layers) return 1 + (t - 2) / 2;
+    return t == 4 + per_layer * layers ? 2 + 6 * std::size_t{layers} : 1 + 6 * std::size_t{layers};
+}
+
 // Forward pass of the GPT over views `p` of the flat parameter vector, in canonical order.
-// idx: [B, T] int64 tokens. Returns logits [B, T, V].
-at::Tensor forward(const ModelConfig& c, const std::vector<at::Tensor>& p, const at::Tensor& idx) {
+// idx: [B, T] int64 tokens. Returns logits [B, T, V]. With `rec`, records every op boundary.
+at::Tensor forward(const ModelConfig& c, const std::vector<at::Tensor>& p, const at::Tensor& idx,
+                   ForwardRecord* rec = nullptr) {
     const std::int64_t batch = idx.size(0), t = idx.size(1);
     const std::int64_t d = c.width, heads = c.heads, hd = d / heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     const auto causal = at::ones({t, t}, idx.options().dtype(at::kBool)).triu(1);
+    auto record = [&](const at::Tensor& in, const at::Tensor& out) {
+        if (rec) rec->ops.emplace_back(in, out);
+    };
 
     at::Tensor x = at::embedding(p[0], idx) + p[1].narrow(0, 0, t);
+    record(idx, x);
     for (std::uint32_t l = 0; l < c.layers; ++l) {
         const auto* w = &p[ModelLayout::layer_tensor(l, 0)];
         at::Tensor h = at::layer_norm(x, {d}, w[0], w[1], layer_norm_eps);
-        const auto qkv = at::linear(h, w[2], w[3]).split(d, -1);
+        record(x, h);
+        const at::Tensor qkv_all = at::linear(h, w[2], w[3]);
+        record(h, qkv_all);
+        const auto qkv = qkv_all.split(d, -1);
         auto heads_view = [&](const at::Tensor& y) {
             return y.view({batch, t, heads, hd}).transpose(1, 2);  // [B, H, T, hd]
         };
@@ -35,14 +63,45 @@ at::Tensor forward(const ModelConfig& c, const std::vector<at::Tensor>& p, const
         at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * scale;
         att = at::softmax(att.masked_fill(causal, -std::numeric_limits<float>::infinity()), -1);
         const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({batch, t, d});
+        if (rec) rec->attention.emplace_back(qkv_all, y);
         x = x + at::linear(y, w[4], w[5]);
+        record(y, x);
         h = at::layer_norm(x, {d}, w[6], w[7], layer_norm_eps);
-        x = x + at::linear(at::gelu(at::linear(h, w[8], w[9])), w[10], w[11]);
+        record(x, h);
+        const at::Tensor u = at::linear(h, w[8], w[9]);
+        record(h, u);
+        const at::Tensor g = at::gelu(u);
+        x = x + at::linear(g, w[10], w[11]);
+        record(g, x);
     }
     const std::size_t n = p.size();
-    x = at::layer_norm(x, {d}, p[n - 3], p[n - 2], layer_norm_eps);
-    return at::linear(x, p[n - 1]);
+    const at::Tensor h = at::layer_norm(x, {d}, p[n - 3], p[n - 2], layer_norm_eps);
+    record(x, h);
+    at::Tensor logits = at::linear(h, p[n - 1]);
+    record(h, logits);
+    return logits;
 }
+
+// One sketch of a traced micro-batch: its input parts (contiguous f32 on the CPU, laid end to
+// end), its seed, and where the result goes.
+struct SketchJob {
+    std::vector<at::Tensor> parts;
+    Hash256 seed;
+    std::size_t count = 0;
+    std::vector<float>* out = nullptr;
+    const SketchPattern* pattern = nullptr;
+
+    void sketch(std::uint32_t rows) const {
+        std::vector<double> acc(rows, 0.0);
+        std::size_t first = 0;
+        for (const auto& part : parts) {
+            const auto size = static_cast<std::size_t>(part.numel());
+            pattern->accumulate({part.data_ptr<float>(), size}, acc, first);
+            first += size;
+        }
+        out->assign(acc.begin(), acc.end());
+    }
+};
 
 bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
     if (a.tensors().size() != b.tensors().size()) return false;
@@ -56,6 +115,44 @@ bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
 struct Trainer::Impl {
     ModelLayout layout;
     at::Device device{at::kCPU};
+    // Sketch patterns of the contribution being traced: hashed once, used by every micro-batch.
+    Hash256 patterns_for;
+    std::map<Hash256, std::unique_ptr<SketchPattern>> patterns;
+
+    // Sketches every job: missing patterns first, then the sketches, each on all threads as
+    // training itself runs.
+    void run(const Hash256& contribution, std::uint32_t rows, std::vector<SketchJob>& jobs) {
+        if (contribution != patterns_for) {
+            patterns.clear();
+            patterns_for = contribution;
+        }
+        std::vector<std::size_t> missing;
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            const auto it = patterns.find(jobs[i].seed);
+            if (it != patterns.end() && it->second->size() == jobs[i].count &&
+                it->second->rows() == rows)
+                jobs[i].pattern = it->second.get();
+            else
+                missing.push_back(i);
+        }
+        std::vector<std::unique_ptr<SketchPattern>> built(missing.size());
+        at::parallel_for(0, static_cast<std::int64_t>(missing.size()), 1,
+                         [&](std::int64_t begin, std::int64_t end) {
+                             for (auto i = begin; i < end; ++i) {
+                                 const SketchJob& job = jobs[missing[i]];
+                                 built[i] =
+                                     std::make_unique<SketchPattern>(job.seed, rows, 0, job.count);
+                             }
+                         });
+        for (std::size_t i = 0; i < missing.size(); ++i) {
+            jobs[missing[i]].pattern = built[i].get();
+            patterns[jobs[missing[i]].seed] = std::move(built[i]);
+        }
+        at::parallel_for(0, static_cast<std::int64_t>(jobs.size()), 1,
+                         [&](std::int64_t begin, std::int64_t end) {
+                             for (auto i = begin; i < end; ++i) jobs[i].sketch(rows);
+                         });
+    }
 
     Status check(const ModelWeights& weights) const {
         if (!same_shapes(weights.layout, layout) ||
@@ -161,6 +258,93 @@ Result<GradientResult> Trainer::compute_gradient(const ModelWeights& weights, co
         result.tokens = batch.target_count();
         result.gradient.assign(g, g + grad.numel());
         return result;
+    } catch (const std::exception& e) {
+        return make_error("trainer-torch-error", e.what());
+    }
+}
+
+Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch& batch,
+                                       const TraceSpec& spec) {
+    LEARNCHAIN_TRY(impl_->check(weights));
+    LEARNCHAIN_TRY(impl_->check(batch));
+    if (spec.plan == nullptr) return make_error("trainer-trace-invalid", "no unit plan");
+    const UnitPlan& plan = *spec.plan;
+    const auto& c = impl_->layout.config();
+    if (plan.layers() != c.layers || c.heads % plan.head_groups() != 0 || plan.sections().empty() ||
+        plan.sections().back().end_tensor != impl_->layout.tensors().size())
+        return make_error("trainer-trace-invalid", "unit plan does not fit the model");
+    const std::uint32_t rows = plan.sketch_rows();
+    const std::size_t k = plan.sections().size();
+    try {
+        MicroBatchTrace trace;
+        trace.forward.resize(k);
+        trace.backward.resize(k);
+        trace.attention.resize(plan.attention_units());
+        std::vector<SketchJob> jobs;
+        auto add = [&](std::vector<at::Tensor> parts, UnitKind kind, std::uint32_t index,
+                       SketchSlot slot, std::vector<float>& out) {
+            SketchJob job;
+            job.seed = activation_sketch_seed(spec.contribution_seed, kind, index, slot);
+            job.out = &out;
+            for (const auto& p : parts) {
+                job.parts.push_back(p.detach().to(at::kCPU, at::kFloat).contiguous());
+                job.count += static_cast<std::size_t>(p.numel());
+            }
+            jobs.push_back(std::move(job));
+        };
+
+        at::AutoGradMode grad_mode(true);
+        auto [flat, views] = impl_->load(weights, /*requires_grad=*/true);
+        const auto [inputs, targets] = impl_->tokens(batch);
+        ForwardRecord rec;
+        const at::Tensor logits = forward(c, views, inputs, &rec);
+        const at::Tensor loss = at::cross_entropy_loss(
+            logits.reshape({-1, std::int64_t{c.vocab_size}}), targets.reshape({-1}));
+
+        // FWD and ATT sketches before the backward pass, so that the recorded activations can
+        // be let go and the backward pass runs on the memory plain training would use.
+        std::vector<at::Tensor> section_out;
+        for (std::uint32_t s = 0; s < k; ++s) {
+            const auto& section = plan.sections()[s];
+            // The embedding's input is the token ids, sketched as f32 (exact below 2^24).
+            add({rec.ops[op_of_tensor(section.first_tensor, c.layers)].first}, UnitKind::forward, s,
+                SketchSlot::input, trace.forward[s].in);
+            auto& out = rec.ops[op_of_tensor(section.end_tensor - 1, c.layers)].second;
+            add({out}, UnitKind::forward, s, SketchSlot::output, trace.forward[s].out);
+            if (!out.retains_grad()) out.retain_grad();
+            section_out.push_back(out);
+        }
+        const std::int64_t d = c.width, width = d / plan.head_groups();
+        for (std::uint32_t l = 0; l < c.layers; ++l) {
+            const auto& [qkv, y] = rec.attention[l];
+            for (std::uint32_t g = 0; g < plan.head_groups(); ++g) {
+                const std::uint32_t index = l * plan.head_groups() + g;
+                const std::int64_t first = g * width;
+                add({qkv.narrow(-1, first, width), qkv.narrow(-1, d + first, width),
+                     qkv.narrow(-1, 2 * d + first, width)},
+                    UnitKind::attention, index, SketchSlot::input, trace.attention[index].in);
+                add({y.narrow(-1, first, width)}, UnitKind::attention, index, SketchSlot::output,
+                    trace.attention[index].out);
+            }
+        }
+        rec = {};
+        impl_->run(spec.contribution_seed, rows, jobs);
+        jobs.clear();
+
+        loss.backward();
+        {
+            at::NoGradGuard no_grad;
+            for (std::uint32_t s = 0; s < k; ++s)
+                add({section_out[s].grad()}, UnitKind::backward, s, SketchSlot::input,
+                    trace.backward[s]);
+            impl_->run(spec.contribution_seed, rows, jobs);
+            const at::Tensor grad = flat.grad().to(at::kCPU).contiguous();
+            const float* gp = grad.data_ptr<float>();
+            trace.gradient.assign(gp, gp + grad.numel());
+        }
+        trace.loss = loss.item<double>();
+        trace.tokens = batch.target_count();
+        return trace;
     } catch (const std::exception& e) {
         return make_error("trainer-torch-error", e.what());
     }

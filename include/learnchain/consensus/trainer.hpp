@@ -10,6 +10,7 @@
 #include <learnchain/chain/result.hpp>
 #include <learnchain/consensus/dataset.hpp>
 #include <learnchain/consensus/model.hpp>
+#include <learnchain/consensus/units.hpp>
 
 namespace learnchain::consensus {
 
@@ -17,6 +18,29 @@ struct GradientResult {
     double loss = 0.0;            // mean cross-entropy (nats) over the targets
     std::uint64_t tokens = 0;     // targets the mean is over
     std::vector<float> gradient;  // d loss / d weights, canonical flat layout
+};
+
+// What an instrumented micro-batch fingerprints (PROTOCOL.md, "Units").
+struct TraceSpec {
+    Hash256 contribution_seed;  // activation sketch seeds derive from it
+    const UnitPlan* plan = nullptr;
+};
+
+struct SketchPair {
+    std::vector<float> in;
+    std::vector<float> out;
+};
+
+// One micro-batch's forward and backward with every unit's activation sketches. The BWD
+// outputs (parameter-gradient sketches) are not here: their seed depends on the published
+// blob, so the caller sketches `gradient` once the blob is known.
+struct MicroBatchTrace {
+    double loss = 0.0;
+    std::uint64_t tokens = 0;
+    std::vector<float> gradient;               // d loss / d weights of this micro-batch
+    std::vector<SketchPair> forward;           // FWD(s), s = 0..k-1
+    std::vector<SketchPair> attention;         // ATT(l, g) at l * head_groups + g
+    std::vector<std::vector<float>> backward;  // BWD(s) input: the upstream gradient's sketch
 };
 
 class Trainer {
@@ -37,6 +61,10 @@ public:
     // "trainer-weights-mismatch", "trainer-batch-invalid", "trainer-torch-error".
     [[nodiscard]] Result<GradientResult> compute_gradient(const ModelWeights& weights,
                                                           const Batch& batch);
+
+    // compute_gradient, plus the unit sketches of the micro-batch (same gradient bits).
+    [[nodiscard]] Result<MicroBatchTrace> trace(const ModelWeights& weights, const Batch& batch,
+                                                const TraceSpec& spec);
 
     // Forward only.
     [[nodiscard]] Result<double> compute_loss(const ModelWeights& weights, const Batch& batch);

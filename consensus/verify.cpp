@@ -1,0 +1,341 @@
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <utility>
+
+#include <learnchain/chain/keys.hpp>
+#include <learnchain/consensus/sketch.hpp>
+#include <learnchain/consensus/verify.hpp>
+
+namespace learnchain::consensus {
+namespace {
+
+std::string format_double(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+Error fail(const Certificate& cert, std::string reason, const std::string& detail) {
+    return make_error(std::move(reason), cert.describe() + ": " + detail);
+}
+
+// Distances compare with `<= tau` written as a negation, so a NaN distance fails.
+bool within(double distance, double tau) {
+    return !(distance > tau) && !std::isnan(distance);
+}
+
+Status check_shape(const Certificate& cert, const UnitPlan& plan, const LearningParams& params,
+                   std::uint32_t context) {
+    const std::uint32_t m = plan.micro_batches();
+    const std::uint64_t tokens = std::uint64_t{m} * params.micro_batch_size * context;
+    if (cert.micro_batches != m || cert.losses.size() != m || cert.tokens != tokens ||
+        cert.leaves.size() != plan.leaf_count())
+        return fail(cert, "bad-cert-shape",
+                    std::to_string(cert.micro_batches) + " micro-batches, " +
+                        std::to_string(cert.losses.size()) + " losses, " +
+                        std::to_string(cert.tokens) + " tokens, " +
+                        std::to_string(cert.leaves.size()) + " leaves; genesis wants " +
+                        std::to_string(m) + ", " + std::to_string(m) + ", " +
+                        std::to_string(tokens) + ", " + std::to_string(plan.leaf_count()));
+    const std::uint32_t units = plan.units_per_micro_batch();
+    std::set<PublicKey> keys;
+    for (std::size_t i = 0; i < cert.leaves.size(); ++i) {
+        const Leaf& leaf = cert.leaves[i];
+        const auto [kind, index] = plan.unit(static_cast<std::uint32_t>(i % units));
+        if (leaf.kind != kind || leaf.index != index || leaf.micro_batch != i / units ||
+            leaf.sketch_in.size() != plan.sketch_rows() ||
+            leaf.sketch_out.size() != plan.sketch_rows())
+            return fail(cert, "bad-cert-leaf-shape",
+                        "leaf " + std::to_string(i) + " is not " + unit_kind_name(kind) + "(" +
+                            std::to_string(index) + ") of micro-batch " +
+                            std::to_string(i / units) + " with " +
+                            std::to_string(plan.sketch_rows()) + "-row sketches");
+        keys.insert(leaf.worker);
+    }
+    // A reward to a key that is not on the curve could never be spent.
+    for (const auto& key : keys)
+        if (!key.is_valid())
+            return fail(cert, "bad-cert-leaf-key", "leaf key " + key.hex() + " is not a point");
+    return ok_status();
+}
+
+}  // namespace
+
+Result<VerifyPolicy> VerifyPolicy::parse(std::string_view text) {
+    if (text == "all") return VerifyPolicy{};
+    constexpr std::string_view prefix = "sample:";
+    if (!text.starts_with(prefix))
+        return make_error("verify-policy-invalid",
+                          "'" + std::string(text) + "': expected 'all' or 'sample:F', 0 < F <= 1");
+    const std::string_view number = text.substr(prefix.size());
+    double fraction = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), fraction);
+    if (ec != std::errc() || end != number.data() + number.size() || number.empty())
+        return make_error("verify-policy-invalid",
+                          "'" + std::string(text) + "': the fraction is not a number");
+    if (!(fraction > 0.0 && fraction <= 1.0))
+        return make_error("verify-policy-invalid",
+                          "'" + std::string(text) + "': the fraction must be in (0, 1]");
+    return VerifyPolicy{Mode::sample, fraction};
+}
+
+std::string VerifyPolicy::to_string() const {
+    if (mode == Mode::all) return "all";
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "sample:%g", fraction);
+    return buf;
+}
+
+std::vector<std::uint32_t> choose_micro_batches(const VerifyPolicy& policy,
+                                                std::uint32_t micro_batches, SplitMix64& rng) {
+    std::vector<std::uint32_t> all(micro_batches);
+    for (std::uint32_t i = 0; i < micro_batches; ++i) all[i] = i;
+    if (policy.mode == VerifyPolicy::Mode::all || micro_batches == 0) return all;
+    const double wanted = std::ceil(policy.fraction * micro_batches);
+    const auto count =
+        static_cast<std::uint32_t>(std::clamp(wanted, 1.0, static_cast<double>(micro_batches)));
+    // Partial Fisher-Yates: the first `count` entries are a uniform sample.
+    for (std::uint32_t i = 0; i < count; ++i)
+        std::swap(all[i], all[i + rng.below(micro_batches - i)]);
+    all.resize(count);
+    std::sort(all.begin(), all.end());
+    return all;
+}
+
+SplitMix64 local_rng() {
+    std::array<std::uint8_t, 8> bytes{};
+    chain::random_bytes(bytes);
+    std::uint64_t state = 0;
+    for (std::size_t i = 0; i < bytes.size(); ++i) state |= std::uint64_t{bytes[i]} << (8 * i);
+    return SplitMix64(state);
+}
+
+Result<CheckedContribution> check_contribution(const VerifyContext& context, const UnitPlan& plan,
+                                               std::span<const std::uint8_t> cert_bytes,
+                                               std::span<const std::uint8_t> blob) {
+    auto cert = decode_certificate(cert_bytes);
+    if (!cert) return cert.error();
+    return check_contribution(context, plan, std::move(cert).value(), blob);
+}
+
+Result<CheckedContribution> check_contribution(const VerifyContext& context, const UnitPlan& plan,
+                                               Certificate cert,
+                                               std::span<const std::uint8_t> blob) {
+    const LearningParams& params = *context.params;
+    if (cert.version != certificate_version)
+        return fail(cert, "bad-cert-version", "version " + std::to_string(cert.version));
+    if (cert.parent != context.parent)
+        return fail(cert, "bad-cert-parent",
+                    "parent " + cert.parent.hex() + ", expected " + context.parent.hex());
+    if (cert.n >= params.max_per_worker)
+        return fail(cert, "bad-cert-n-range",
+                    "n " + std::to_string(cert.n) + " >= " + std::to_string(params.max_per_worker));
+    if (!cert.signature_valid()) return fail(cert, "bad-cert-signature", "BIP340 check failed");
+    const auto& layout_sections = plan.sections();
+    const std::uint64_t parameters = layout_sections.back().offset + layout_sections.back().size;
+    LEARNCHAIN_TRY(check_shape(cert, plan, params, params.model.context));
+    if (cert.compute_merkle_root() != cert.merkle_root)
+        return fail(cert, "bad-cert-merkle-root",
+                    "leaves do not hash to " + cert.merkle_root.hex());
+    for (std::size_t b = 0; b < cert.losses.size(); ++b)
+        if (!std::isfinite(cert.losses[b]))
+            return fail(cert, "bad-cert-loss", "micro-batch " + std::to_string(b) + " loss");
+    if (std::bit_cast<std::uint32_t>(cert.loss) !=
+        std::bit_cast<std::uint32_t>(mean_loss(cert.losses)))
+        return fail(cert, "bad-cert-loss", "loss is not the mean of the micro-batch losses");
+
+    auto gradient = decode_blob(blob, parameters);
+    if (!gradient) return fail(cert, "bad-cert-blob-size", gradient.error().detail);
+    if (gradient_hash(blob) != cert.gradient_hash)
+        return fail(cert, "bad-cert-blob-hash",
+                    "blob does not hash to " + cert.gradient_hash.hex());
+    double norm2 = 0;
+    for (std::size_t i = 0; i < gradient->size(); ++i) {
+        const float g = (*gradient)[i];
+        if (!std::isfinite(g))
+            return fail(cert, "bad-cert-blob-nonfinite",
+                        "element " + std::to_string(i) + " is " + (std::isnan(g) ? "NaN" : "Inf"));
+        norm2 += static_cast<double>(g) * g;
+    }
+    const double norm = std::sqrt(norm2);
+    if (!(norm <= params.max_gradient_norm))
+        return fail(
+            cert, "bad-cert-gradient-norm",
+            "L2 norm " + format_double(norm) + " > " + format_double(params.max_gradient_norm));
+
+    // Linearity: the blob is the mean of the micro-batch gradients, so its sketch is the sum
+    // of every BWD output sketch over M.
+    const std::uint32_t rows = plan.sketch_rows();
+    std::vector<double> sum(rows, 0.0);
+    for (const auto& leaf : cert.leaves)
+        if (leaf.kind == UnitKind::backward)
+            for (std::uint32_t r = 0; r < rows; ++r) sum[r] += leaf.sketch_out[r];
+    std::vector<float> claimed(rows);
+    for (std::uint32_t r = 0; r < rows; ++r)
+        claimed[r] = static_cast<float>(sum[r] / static_cast<double>(cert.micro_batches));
+    const auto actual =
+        sketch(*gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), rows);
+    const double distance = relative_l2(claimed, actual);
+    if (!within(distance, params.tolerance))
+        return fail(cert, "bad-cert-gradient-sketch",
+                    "blob sketch vs mean BWD sketch: relative L2 " + format_double(distance) +
+                        " > tau " + format_double(params.tolerance));
+    return CheckedContribution{std::move(cert), std::move(gradient).value(), distance};
+}
+
+Status check_distinct(std::span<const Certificate> certificates) {
+    std::set<std::pair<PublicKey, std::uint32_t>> seen;
+    for (std::size_t i = 0; i < certificates.size(); ++i)
+        if (!seen.emplace(certificates[i].worker, certificates[i].n).second)
+            return fail(certificates[i], "bad-cert-duplicate",
+                        "(worker, n) appears twice; second at work item " + std::to_string(i));
+    return ok_status();
+}
+
+Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
+                                  const Dataset& dataset, const UnitPlan& plan,
+                                  const LearningParams& params, const CheckedContribution& checked,
+                                  std::span<const std::uint32_t> micro_batches) {
+    const Certificate& cert = checked.certificate;
+    const Hash256 seed = cert.seed();
+    const auto patterns = backward_patterns(plan, gradient_sketch_seed(seed, cert.gradient_hash));
+    const auto& sections = plan.sections();
+    const std::uint32_t units = plan.units_per_micro_batch();
+    const double tau = params.tolerance;
+    RecomputeReport report;
+    std::vector<double> sum;
+    std::vector<bool> done(cert.micro_batches, false);
+
+    for (const std::uint32_t b : micro_batches) {
+        if (b >= cert.micro_batches || done[b])
+            return make_error("verify-micro-batch-invalid",
+                              cert.describe() + ": micro-batch " + std::to_string(b));
+        done[b] = true;
+        auto batch = make_micro_batch(dataset, seed, b, params.micro_batch_size,
+                                      weights.layout.config().context);
+        if (!batch) return batch.error();
+        auto trace = trainer.trace(weights, *batch, TraceSpec{seed, &plan});
+        if (!trace) return trace.error();
+
+        auto compare = [&](std::span<const float> claimed, std::span<const float> actual,
+                           const std::string& what, const char* reason) -> Status {
+            const double d = relative_l2(claimed, actual);
+            if (!within(d, tau))
+                return fail(cert, reason,
+                            "micro-batch " + std::to_string(b) + " " + what + ": relative L2 " +
+                                format_double(d) + " > tau " + format_double(tau));
+            if (d > report.max_distance) {
+                report.max_distance = d;
+                report.max_at = "micro-batch " + std::to_string(b) + " " + what;
+            }
+            return ok_status();
+        };
+        for (std::uint32_t j = 0; j < units; ++j) {
+            const Leaf& leaf = cert.leaves[std::size_t{b} * units + j];
+            const std::string unit =
+                std::string(unit_kind_name(leaf.kind)) + "(" + std::to_string(leaf.index) + ")";
+            std::vector<float> in, out;
+            switch (leaf.kind) {
+                case UnitKind::forward:
+                    in = std::move(trace->forward[leaf.index].in);
+                    out = std::move(trace->forward[leaf.index].out);
+                    break;
+                case UnitKind::attention:
+                    in = std::move(trace->attention[leaf.index].in);
+                    out = std::move(trace->attention[leaf.index].out);
+                    break;
+                case UnitKind::backward: {
+                    const auto& s = sections[leaf.index];
+                    in = std::move(trace->backward[leaf.index]);
+                    out = patterns[leaf.index].sketch(
+                        std::span<const float>(trace->gradient).subspan(s.offset, s.size));
+                    break;
+                }
+            }
+            LEARNCHAIN_TRY(
+                compare(leaf.sketch_in, in, unit + " sketch_in", "bad-cert-unit-mismatch"));
+            LEARNCHAIN_TRY(
+                compare(leaf.sketch_out, out, unit + " sketch_out", "bad-cert-unit-mismatch"));
+        }
+        // The loss last: a unit mismatch says more about where the work went wrong.
+        const float loss = static_cast<float>(trace->loss);
+        LEARNCHAIN_TRY(compare({&cert.losses[b], 1}, {&loss, 1}, "loss", "bad-cert-loss-mismatch"));
+        if (sum.empty()) sum.assign(trace->gradient.size(), 0.0);
+        for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += trace->gradient[i];
+        report.micro_batches.push_back(b);
+    }
+    // With every micro-batch redone, the blob itself can be checked, not only its sketch.
+    if (report.micro_batches.size() == cert.micro_batches && !sum.empty()) {
+        std::vector<float> mean(sum.size());
+        for (std::size_t i = 0; i < sum.size(); ++i)
+            mean[i] = static_cast<float>(sum[i] / static_cast<double>(cert.micro_batches));
+        report.gradient_distance = relative_l2(mean, checked.gradient);
+        if (!within(report.gradient_distance, tau))
+            return fail(cert, "bad-cert-gradient-mismatch",
+                        "blob vs recomputed mean gradient: relative L2 " +
+                            format_double(report.gradient_distance) + " > tau " +
+                            format_double(tau));
+    }
+    return report;
+}
+
+Result<VerifiedContribution> verify_contribution(Trainer& trainer, const ModelWeights& weights,
+                                                 const Dataset& dataset,
+                                                 const VerifyContext& context,
+                                                 const chain::WorkItem& item,
+                                                 const VerifyPolicy& policy, SplitMix64& rng) {
+    auto plan = UnitPlan::create(weights.layout, *context.params);
+    if (!plan) return plan.error();
+    auto checked = check_contribution(context, *plan, item.certificate, item.blob);
+    if (!checked) return checked.error();
+    const auto chosen = choose_micro_batches(policy, checked->certificate.micro_batches, rng);
+    auto report = recompute(trainer, weights, dataset, *plan, *context.params, *checked, chosen);
+    if (!report) return report.error();
+    VerifiedContribution out;
+    out.root = checked->certificate.root();
+    out.credited = credited_work(checked->certificate);
+    out.checked = std::move(checked).value();
+    out.report = std::move(report).value();
+    return out;
+}
+
+Result<std::vector<VerifiedContribution>> verify_work_items(
+    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    const VerifyContext& context, std::span<const chain::WorkItem> items,
+    const VerifyPolicy& policy, SplitMix64& rng) {
+    auto plan = UnitPlan::create(weights.layout, *context.params);
+    if (!plan) return plan.error();
+    auto prefix = [](std::size_t i, const Error& e) {
+        return make_error(e.reason, "work item " + std::to_string(i) + ": " + e.detail);
+    };
+    std::vector<CheckedContribution> checked;
+    std::vector<Certificate> certificates;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        auto c = check_contribution(context, *plan, items[i].certificate, items[i].blob);
+        if (!c) return prefix(i, c.error());
+        certificates.push_back(c->certificate);
+        checked.push_back(std::move(c).value());
+    }
+    LEARNCHAIN_TRY(check_distinct(certificates));
+    std::vector<VerifiedContribution> out;
+    for (std::size_t i = 0; i < checked.size(); ++i) {
+        const auto chosen = choose_micro_batches(policy, checked[i].certificate.micro_batches, rng);
+        auto report =
+            recompute(trainer, weights, dataset, *plan, *context.params, checked[i], chosen);
+        if (!report) return prefix(i, report.error());
+        VerifiedContribution v;
+        v.root = checked[i].certificate.root();
+        v.credited = credited_work(checked[i].certificate);
+        v.checked = std::move(checked[i]);
+        v.report = std::move(report).value();
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+}  // namespace learnchain::consensus

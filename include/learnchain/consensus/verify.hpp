@@ -1,0 +1,105 @@
+// Verification of proof-of-learning contributions (PROTOCOL.md, "Verification"): cheap checks
+// on every certificate, then recomputation of all or a sample of its micro-batches on the
+// parent model, compared with tolerance tau. Every failure is a "bad-cert-..." reason whose
+// detail names the contribution and, for recomputation, the micro-batch, unit and sketch.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/result.hpp>
+#include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/prng.hpp>
+
+namespace learnchain::consensus {
+
+struct VerifyPolicy {
+    enum class Mode : std::uint8_t { all, sample };
+    Mode mode = Mode::all;
+    double fraction = 1.0;  // sample: fraction of micro-batches recomputed, in (0, 1]
+
+    // "all" or "sample:F" with 0 < F <= 1 ("sample:0.05"); "verify-policy-invalid" otherwise.
+    [[nodiscard]] static Result<VerifyPolicy> parse(std::string_view text);
+    [[nodiscard]] std::string to_string() const;
+};
+
+// The micro-batches to recompute: all of them, or ceil(F * M) (at least one) drawn without
+// replacement from `rng`, sorted. The rng is the node's local randomness, injected for tests.
+[[nodiscard]] std::vector<std::uint32_t> choose_micro_batches(const VerifyPolicy& policy,
+                                                              std::uint32_t micro_batches,
+                                                              SplitMix64& rng);
+// A SplitMix64 seeded from the operating system's randomness.
+[[nodiscard]] SplitMix64 local_rng();
+
+// What the cheap checks leave behind for recomputation and aggregation.
+struct CheckedContribution {
+    Certificate certificate;
+    std::vector<float> gradient;  // decoded blob
+    double sketch_distance = 0;   // blob sketch vs mean of the BWD output sketches
+};
+
+// Everything a check needs from the chain: genesis parameters, the parent block, its model.
+struct VerifyContext {
+    const LearningParams* params = nullptr;
+    Hash256 parent;
+};
+
+// The cheap checks, cheapest first (PROTOCOL.md lists them with their reasons): decode,
+// version, parent, n range, signature, shape, Merkle root, loss, blob size, blob hash, finite
+// values, gradient norm, blob sketch against the BWD sketches.
+[[nodiscard]] Result<CheckedContribution> check_contribution(const VerifyContext& context,
+                                                             const UnitPlan& plan,
+                                                             std::span<const std::uint8_t> cert,
+                                                             std::span<const std::uint8_t> blob);
+// The same for an already decoded certificate.
+[[nodiscard]] Result<CheckedContribution> check_contribution(const VerifyContext& context,
+                                                             const UnitPlan& plan,
+                                                             Certificate certificate,
+                                                             std::span<const std::uint8_t> blob);
+
+// "bad-cert-duplicate" when two certificates share (worker, n): a block may hold each once.
+[[nodiscard]] Status check_distinct(std::span<const Certificate> certificates);
+
+struct RecomputeReport {
+    std::vector<std::uint32_t> micro_batches;  // recomputed, in order
+    double max_distance = 0;        // largest relative L2 over every compared sketch and loss
+    std::string max_at;             // where it was: "micro-batch 1 ATT(3) in"
+    double gradient_distance = -1;  // blob vs recomputed mean; only when every batch was redone
+};
+
+// Recomputes the listed micro-batches on the parent weights and compares every unit's sketches
+// and the loss with relative L2 <= tau: "bad-cert-unit-mismatch" / "bad-cert-loss-mismatch".
+// When the list is every micro-batch, the blob is also compared with the recomputed mean
+// gradient: "bad-cert-gradient-mismatch".
+[[nodiscard]] Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
+                                                const Dataset& dataset, const UnitPlan& plan,
+                                                const LearningParams& params,
+                                                const CheckedContribution& checked,
+                                                std::span<const std::uint32_t> micro_batches);
+
+struct VerifiedContribution {
+    CheckedContribution checked;
+    Hash256 root;                             // certificate root, for the block's work_root
+    std::vector<chain::WorkerWork> credited;  // credited_work(certificate)
+    RecomputeReport report;
+};
+
+// Cheap checks, then recomputation under `policy`, for one work item.
+[[nodiscard]] Result<VerifiedContribution> verify_contribution(
+    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    const VerifyContext& context, const chain::WorkItem& item, const VerifyPolicy& policy,
+    SplitMix64& rng);
+
+// A block's work items: the cheap checks on every item first, then distinct (worker, n), then
+// recomputation item by item, so the cheapest failure anywhere in the block is found first.
+// Details start with "work item <i>".
+[[nodiscard]] Result<std::vector<VerifiedContribution>> verify_work_items(
+    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    const VerifyContext& context, std::span<const chain::WorkItem> items,
+    const VerifyPolicy& policy, SplitMix64& rng);
+
+}  // namespace learnchain::consensus

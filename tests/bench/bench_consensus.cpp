@@ -1,0 +1,164 @@
+// Proof-of-learning costs on the devnet-size model (~0.87M parameters, M = 4 micro-batches of
+// 8 x 64 tokens). Headlines:
+//   BENCH contribution_vs_bare_gradient   tokens/s of compute_contribution (traces, sketches,
+//                                         leaves, Merkle, signature) / tokens/s of the bare
+//                                         trainer gradient on the same batches; goal >= 0.9
+//   BENCH verify_all_cost                 verify under `all` / compute_contribution
+//   BENCH verify_sample_0.05_cost         verify under `sample:0.05` / compute_contribution
+//   BENCH contribution_tokens_per_sec, bare_gradient_tokens_per_sec
+// Times are process CPU time (all libtorch threads), fastest repetition.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <learnchain/chain/log.hpp>
+#include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/verify.hpp>
+
+#include "bench_report.hpp"
+#include "test_configs.hpp"
+
+namespace {
+
+using namespace learnchain;
+using namespace learnchain::consensus;
+
+struct Setup {
+    chain::LearningParams params;
+    ModelWeights weights;
+    Dataset dataset;
+    Trainer trainer;
+    chain::SecretKey worker;
+    Hash256 parent;
+    std::vector<chain::WorkItem> items;  // verified by the verify benchmarks, alternately
+};
+
+Setup& setup() {
+    static std::unique_ptr<Setup> s = [] {
+        chain::LearningParams p;  // genesis defaults: k 4, G 2, m 64, M 4, B 8
+        p.model = testing::default_config();
+        p.dataset.max_operand = 999;
+        auto weights = init_weights(p.model).value();
+        auto dataset = Dataset::open(p.dataset).value();
+        auto trainer = Trainer::create(p.model).value();
+        std::array<std::uint8_t, 32> key{};
+        key.fill(7);
+        auto worker = chain::SecretKey::from_bytes(key).value();
+        Hash256 parent = chain::sha256(std::string_view("bench parent"));
+        std::vector<chain::WorkItem> items;
+        for (std::uint32_t n = 0; n < 2; ++n)
+            items.push_back(compute_contribution(trainer, weights, dataset, p, parent, worker, n)
+                                .value()
+                                .work_item());
+        return std::make_unique<Setup>(Setup{p, std::move(weights), std::move(dataset),
+                                             std::move(trainer), worker, parent, std::move(items)});
+    }();
+    return *s;
+}
+
+// Contribution indices for the work benchmarks; the seeds matter here, not the n bound.
+std::uint32_t next_n() {
+    static std::uint32_t n = 1000;
+    return n++;
+}
+
+std::uint64_t contribution_tokens(const Setup& s) {
+    return std::uint64_t{s.params.micro_batches} * s.params.micro_batch_size *
+           s.params.model.context;
+}
+
+// The same work without proof: M plain forward+backward passes and the mean gradient.
+void BM_BareGradient(benchmark::State& state) {
+    auto& s = setup();
+    log::Progress progress("bare gradient", "contributions", state.max_iterations);
+    std::uint64_t done = 0;
+    for (auto _ : state) {
+        const Hash256 seed = contribution_seed(s.parent, s.worker.public_key(), next_n());
+        std::vector<double> sum(s.weights.values.size(), 0.0);
+        for (std::uint32_t b = 0; b < s.params.micro_batches; ++b) {
+            const auto batch = make_micro_batch(s.dataset, seed, b, s.params.micro_batch_size,
+                                                s.params.model.context)
+                                   .value();
+            const auto g = s.trainer.compute_gradient(s.weights, batch).value();
+            for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += g.gradient[i];
+        }
+        benchmark::DoNotOptimize(sum.data());
+        progress.update(++done);
+    }
+    state.counters["tokens_per_second"] =
+        benchmark::Counter(static_cast<double>(contribution_tokens(s) * state.iterations()),
+                           benchmark::Counter::kIsRate);
+}
+
+void BM_Contribution(benchmark::State& state) {
+    auto& s = setup();
+    log::Progress progress("contribution", "contributions", state.max_iterations);
+    std::uint64_t done = 0;
+    for (auto _ : state) {
+        // A fresh n each time: nothing hashed for one contribution helps the next.
+        auto c = compute_contribution(s.trainer, s.weights, s.dataset, s.params, s.parent, s.worker,
+                                      next_n());
+        if (!c) state.SkipWithError(c.error().to_string().c_str());
+        benchmark::DoNotOptimize(c);
+        progress.update(++done);
+    }
+    state.counters["tokens_per_second"] =
+        benchmark::Counter(static_cast<double>(contribution_tokens(s) * state.iterations()),
+                           benchmark::Counter::kIsRate);
+}
+
+void verify_with(benchmark::State& state, const char* policy_text) {
+    auto& s = setup();
+    const auto policy = VerifyPolicy::parse(policy_text).value();
+    const VerifyContext context{&s.params, s.parent};
+    auto rng = local_rng();
+    log::Progress progress(std::string("verify ") + policy_text, "contributions",
+                           state.max_iterations);
+    std::uint64_t done = 0;
+    for (auto _ : state) {
+        // Alternating, so the trainer's cached sketch patterns never carry over, as they do not
+        // between the different contributions of a block.
+        const auto& item = s.items[done % s.items.size()];
+        auto v = verify_contribution(s.trainer, s.weights, s.dataset, context, item, policy, rng);
+        if (!v) state.SkipWithError(v.error().to_string().c_str());
+        benchmark::DoNotOptimize(v);
+        progress.update(++done);
+    }
+}
+void BM_VerifyAll(benchmark::State& state) {
+    verify_with(state, "all");
+}
+void BM_VerifySample(benchmark::State& state) {
+    verify_with(state, "sample:0.05");
+}
+
+BENCHMARK(BM_BareGradient)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_Contribution)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_VerifyAll)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_VerifySample)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Random interleaving of repetitions, so load from other processes hits every benchmark
+    // alike (the ratios below compare them).
+    std::vector<char*> args(argv, argv + argc);
+    std::string interleave = "--benchmark_enable_random_interleaving=true";
+    args.insert(args.begin() + 1, interleave.data());
+    int count = static_cast<int>(args.size());
+    return learnchain::bench::run_main(count, args.data(), [](const learnchain::bench::Results& r) {
+        using learnchain::bench::print_line;
+        const double bare = r.seconds_per_iteration("BM_BareGradient");
+        const double contribution = r.seconds_per_iteration("BM_Contribution");
+        const double all = r.seconds_per_iteration("BM_VerifyAll");
+        const double sample = r.seconds_per_iteration("BM_VerifySample");
+        print_line("bare_gradient_tokens_per_sec",
+                   r.counter("BM_BareGradient", "tokens_per_second"), "tokens/s");
+        print_line("contribution_tokens_per_sec", r.counter("BM_Contribution", "tokens_per_second"),
+                   "tokens/s");
+        print_line("contribution_vs_bare_gradient", bare / contribution, "ratio");
+        print_line("verify_all_cost", all / contribution, "ratio");
+        print_line("verify_sample_0.05_cost", sample / contribution, "ratio");
+    });
+}
