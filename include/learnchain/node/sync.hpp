@@ -1,0 +1,146 @@
+// net_processing: what the messages mean. Headers-first sync with block locators, parallel
+// body download with per-peer in-flight limits and stall re-requests, and relay of blocks,
+// transactions and certificates by inventory. src/P2P.md describes the algorithm.
+//
+// Locking: one mutex (Bitcoin Core's cs_main) guards the store, the mempool and all sync
+// state. Messages to peers are collected under it and sent after it is released, so that
+// encoding a large block never holds the chain.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include <learnchain/chain/log.hpp>
+#include <learnchain/chain/mempool.hpp>
+#include <learnchain/chain/store.hpp>
+#include <learnchain/node/messages.hpp>
+#include <learnchain/node/net.hpp>
+
+namespace learnchain::node {
+
+struct SyncOptions {
+    std::size_t max_blocks_in_flight_per_peer = 16;
+    // Bodies are fetched at most this far above the tip, so a long header chain never
+    // turns into an unbounded request list.
+    std::uint64_t download_window = 1024;
+    // A requested block not delivered within this is re-requested from another peer; a
+    // peer that stalls twice is disconnected.
+    std::chrono::milliseconds block_timeout = std::chrono::seconds(20);
+    std::chrono::milliseconds headers_timeout = std::chrono::seconds(60);
+    std::size_t max_recent_work_items = 1024;
+    std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
+};
+
+struct SyncStats {
+    std::uint64_t blocks_received = 0;
+    std::uint64_t headers_received = 0;
+    std::uint64_t blocks_rerequested = 0;
+    std::map<PeerId, std::uint64_t> blocks_by_peer;  // bodies accepted, by sender
+};
+
+class Sync final : public NetHandler {
+public:
+    // The store and mempool must outlive the Sync; access them through locked() once the
+    // PeerManager runs.
+    Sync(chain::ChainStore& store, chain::Mempool& mempool, SyncOptions options = {});
+
+    // Wires the connection manager in; call before PeerManager::start.
+    void attach(PeerManager& peers) { peers_ = &peers; }
+
+    // A certificate arrived from a peer (the miner wires it). Return true to relay it.
+    // Called without the chain lock held.
+    std::function<bool(PeerId, const chain::WorkItem&)> on_work_item;
+
+    // Local submissions: accepted like a peer's, then announced to every peer.
+    [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx);
+    [[nodiscard]] Result<chain::AcceptResult> submit_block(const chain::Block& block);
+    void announce_work_item(const chain::WorkItem& item);
+
+    // Runs `f(store, mempool)` under the chain lock.
+    template <class F>
+    auto locked(F&& f) {
+        std::lock_guard lock(mutex_);
+        return f(store_, mempool_);
+    }
+    [[nodiscard]] chain::BlockIndexEntry best_header() const;
+    [[nodiscard]] SyncStats stats() const;
+
+    // --- NetHandler -----------------------------------------------------------------------
+    [[nodiscard]] VersionMessage local_version() override;
+    void on_connected(const PeerInfo& peer) override;
+    void on_message(PeerId peer, Message message) override;
+    void on_disconnected(PeerId peer) override;
+    void on_tick() override;
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    struct PeerState {
+        PeerInfo info;
+        std::optional<Hash256> best_known;  // best header the peer showed us
+        chain::ChainWork best_known_work;
+        std::map<Hash256, Clock::time_point> in_flight;
+        std::optional<Clock::time_point> headers_requested;
+        std::set<Hash256> stalled;  // blocks this peer failed to deliver
+        int stalls = 0;
+    };
+
+    // Effects gathered under the lock, carried out after it is released.
+    struct Outbox {
+        std::vector<std::pair<PeerId, Message>> sends;
+        std::vector<std::pair<Message, std::optional<PeerId>>> broadcasts;
+        std::vector<std::tuple<PeerId, int, std::string>> misbehaving;
+        std::vector<std::pair<PeerId, std::string>> disconnects;
+        std::vector<std::pair<PeerId, chain::WorkItem>> work_items;
+    };
+    void flush(Outbox& out);
+
+    void handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out);
+    void handle_headers(PeerState& peer, const HeadersMessage& message, Outbox& out);
+    void handle_inv(PeerState& peer, const InvMessage& message, Outbox& out);
+    void handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out);
+    void handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out);
+    void handle_block(PeerState& peer, const chain::Block& block, Outbox& out);
+    void handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out);
+    void handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out);
+
+    [[nodiscard]] std::vector<Hash256> locator(const chain::BlockIndexEntry& from) const;
+    void request_headers(PeerState& peer, const chain::BlockIndexEntry& from, Outbox& out,
+                         const Hash256& stop = {});
+    void note_header(PeerState* peer, const chain::BlockIndexEntry& entry);
+    void after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
+                          Outbox& out);
+    void schedule_downloads(Outbox& out);
+    void release(PeerState& peer, const Hash256& hash);
+    void remember_work_item(const Hash256& id, const chain::WorkItem& item);
+    void update_progress();
+
+    chain::ChainStore& store_;
+    chain::Mempool& mempool_;
+    SyncOptions options_;
+    PeerManager* peers_ = nullptr;
+
+    mutable std::mutex mutex_;
+    std::map<PeerId, PeerState> peer_states_;
+    std::map<Hash256, PeerId> requested_blocks_;
+    std::set<Hash256> requested_txs_;
+    std::set<Hash256> requested_certs_;
+    chain::BlockIndexEntry best_header_;
+    std::map<Hash256, chain::WorkItem> recent_work_items_;
+    std::deque<Hash256> recent_work_order_;
+    SyncStats stats_;
+    std::optional<log::Progress> progress_;
+    std::uint64_t progress_start_ = 0;
+    std::uint64_t progress_target_ = 0;
+    Hash256 announced_tip_;
+};
+
+}  // namespace learnchain::node

@@ -1,0 +1,976 @@
+// The connection manager: WebSocket sessions, handshake, ping, rate limits, scores, bans,
+// the address book and reconnection. The only TU of the node library that includes Beast.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <learnchain/chain/log.hpp>
+#include <learnchain/node/net.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+namespace learnchain::node {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+namespace {
+
+// Before the handshake ends a peer may only send version, verack, ping and pong: tiny frames.
+constexpr std::size_t pre_handshake_message_max = 4096;
+constexpr std::size_t read_buffer_keep = 1024 * 1024;
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::uint64_t random_u64() {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    return rng();
+}
+
+// Refills at `rate` per second up to `burst`; may go negative, which sets how long the next
+// read waits.
+class TokenBucket {
+public:
+    TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+
+    // Takes `amount` and returns how long to wait before the balance is back to zero.
+    Clock::duration take(double amount) {
+        const auto now = Clock::now();
+        const double elapsed = std::chrono::duration<double>(now - last_).count();
+        last_ = now;
+        tokens_ = std::min(burst_, tokens_ + elapsed * rate_) - amount;
+        if (tokens_ >= 0 || rate_ <= 0) return Clock::duration::zero();
+        return std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(-tokens_ / rate_));
+    }
+
+private:
+    double rate_;
+    double burst_;
+    double tokens_;
+    Clock::time_point last_ = Clock::now();
+};
+
+Status write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    const auto tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << text;
+        if (!out) return make_error("p2p-io-error", "cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) return make_error("p2p-io-error", ec.message());
+    return ok_status();
+}
+
+Result<json> read_json_file(const std::filesystem::path& path, const std::string& reason) {
+    std::ifstream in(path);
+    if (!in) return json::object();  // absent: nothing persisted yet
+    auto parsed = json::parse(in, nullptr, false);
+    if (parsed.is_discarded()) return make_error(reason, path.string() + " is not JSON");
+    return parsed;
+}
+
+}  // namespace
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
+        return make_error("p2p-bad-endpoint", std::string(text));
+    unsigned long port = 0;
+    try {
+        std::size_t used = 0;
+        const std::string digits(text.substr(colon + 1));
+        port = std::stoul(digits, &used);
+        if (used != digits.size() || port == 0 || port > 65535) throw std::out_of_range("port");
+    } catch (const std::exception&) {
+        return make_error("p2p-bad-endpoint", std::string(text));
+    }
+    return Endpoint{std::string(text.substr(0, colon)), static_cast<std::uint16_t>(port)};
+}
+
+class Session;
+
+struct PeerManager::Impl {
+    Impl(NetOptions opts, NetHandler& h)
+        : options(std::move(opts)), handler(h), acceptor(ioc), tick_timer(ioc) {}
+
+    // --- called by sessions (any strand) ---------------------------------------------------
+    void on_handshake_done(const std::shared_ptr<Session>& session);
+    void on_session_closed(const Session& session, const std::string& reason);
+    [[nodiscard]] VersionMessage our_version();
+
+    // --- internals --------------------------------------------------------------------------
+    void accept();
+    void dial(const Endpoint& endpoint, bool persistent);
+    void schedule_redial(const Endpoint& endpoint);
+    void tick();
+    void misbehave(PeerId peer, int how_much, const std::string& reason);
+    [[nodiscard]] bool is_banned(const std::string& address) const {
+        std::lock_guard lock(mutex);
+        return banned_locked(address);
+    }
+    void ban_locked(const std::string& address, std::chrono::seconds duration,
+                    const std::string& reason);
+    [[nodiscard]] bool banned_locked(const std::string& address) const;
+    void save_bans_locked();
+    void save_peers_locked();
+    [[nodiscard]] Status load();
+    [[nodiscard]] std::size_t count_locked(bool inbound) const;
+
+    NetOptions options;
+    NetHandler& handler;
+    asio::io_context ioc;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::vector<std::thread> threads;
+    tcp::acceptor acceptor;
+    asio::steady_timer tick_timer;
+    const std::uint64_t nonce = random_u64();
+    std::atomic<std::uint16_t> bound_port{0};
+
+    mutable std::mutex mutex;
+    std::condition_variable sessions_gone;
+    std::map<PeerId, std::shared_ptr<Session>> sessions;  // every open connection
+    std::set<PeerId> handshaken;
+    std::map<std::string, BanEntry> bans;
+    std::set<Endpoint> known;
+    struct Persistent {
+        std::chrono::milliseconds backoff{};
+        bool active = false;  // a connection attempt or session exists
+        std::shared_ptr<asio::steady_timer> timer;
+    };
+    std::map<Endpoint, Persistent> persistent;
+    PeerId next_id = 1;
+    bool started = false;
+    bool stopping = false;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(PeerManager::Impl& impl, PeerId id, bool inbound, tcp::socket socket)
+        : impl_(impl),
+          id_(id),
+          inbound_(inbound),
+          ws_(std::move(socket)),
+          handshake_timer_(ws_.get_executor()),
+          ping_timer_(ws_.get_executor()),
+          rate_timer_(ws_.get_executor()),
+          messages_(impl.options.max_messages_per_second, impl.options.max_messages_burst),
+          bytes_(impl.options.max_bytes_per_second, impl.options.max_bytes_burst) {}
+
+    Session(PeerManager::Impl& impl, PeerId id, Endpoint target, bool persistent)
+        : impl_(impl),
+          id_(id),
+          inbound_(false),
+          target_(std::move(target)),
+          persistent_(persistent),
+          ws_(asio::make_strand(impl.ioc)),
+          handshake_timer_(ws_.get_executor()),
+          ping_timer_(ws_.get_executor()),
+          rate_timer_(ws_.get_executor()),
+          messages_(impl.options.max_messages_per_second, impl.options.max_messages_burst),
+          bytes_(impl.options.max_bytes_per_second, impl.options.max_bytes_burst) {}
+
+    [[nodiscard]] PeerId id() const { return id_; }
+    [[nodiscard]] bool inbound() const { return inbound_; }
+    [[nodiscard]] const std::optional<Endpoint>& target() const { return target_; }
+    [[nodiscard]] bool persistent() const { return persistent_; }
+    [[nodiscard]] const Endpoint& remote() const { return remote_; }
+    [[nodiscard]] const VersionMessage& version() const { return version_; }
+    int score = 0;  // guarded by Impl::mutex
+
+    void start_inbound() {
+        asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+            self->remember_remote();
+            beast::get_lowest_layer(self->ws_).expires_after(self->impl_.options.handshake_timeout);
+            self->ws_.async_accept(
+                [self](beast::error_code ec) { self->on_websocket_ready(ec, "accept"); });
+        });
+    }
+
+    void start_outbound() {
+        asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+            auto resolver = std::make_shared<tcp::resolver>(self->ws_.get_executor());
+            resolver->async_resolve(
+                self->target_->host, std::to_string(self->target_->port),
+                [self, resolver](beast::error_code ec, const tcp::resolver::results_type& r) {
+                    if (ec) return self->close("p2p-connect-failed: " + ec.message());
+                    beast::get_lowest_layer(self->ws_).expires_after(
+                        self->impl_.options.handshake_timeout);
+                    beast::get_lowest_layer(self->ws_).async_connect(
+                        r, [self](beast::error_code ec2, const tcp::endpoint&) {
+                            self->on_connected(ec2);
+                        });
+                });
+        });
+    }
+
+    // Any thread. Encoding already happened; this only queues.
+    void send(std::shared_ptr<const std::vector<std::uint8_t>> bytes) {
+        const std::size_t queued = queued_bytes_ += bytes->size();
+        if (queued > impl_.options.max_send_queue_bytes) {
+            asio::post(ws_.get_executor(), [self = shared_from_this(), queued] {
+                self->close("p2p-send-queue-full: " + std::to_string(queued) + " bytes unsent");
+            });
+            return;
+        }
+        asio::post(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)] {
+            if (self->closed_) return;
+            self->queue_.push_back(bytes);
+            if (self->queue_.size() == 1) self->write_next();
+        });
+    }
+
+    // Any thread.
+    void post_close(std::string reason) {
+        asio::post(ws_.get_executor(), [self = shared_from_this(), reason = std::move(reason)] {
+            self->close(reason);
+        });
+    }
+
+private:
+    void remember_remote() {
+        beast::error_code ec;
+        // Requests and small replies must not wait for Nagle's algorithm.
+        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+        const auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+        if (!ec) remote_ = Endpoint{endpoint.address().to_string(), endpoint.port()};
+    }
+
+    void on_connected(beast::error_code ec) {
+        if (ec) return close("p2p-connect-failed: " + ec.message());
+        remember_remote();
+        if (impl_.is_banned(remote_.host)) return close("p2p-banned");
+        ws_.async_handshake(target_->host, "/", [self = shared_from_this()](beast::error_code e) {
+            self->on_websocket_ready(e, "handshake");
+        });
+    }
+
+    void on_websocket_ready(beast::error_code ec, const char* what) {
+        if (ec) return close(std::string("p2p-websocket-") + what + "-failed: " + ec.message());
+        beast::get_lowest_layer(ws_).expires_never();
+        websocket::stream_base::timeout timeout{};
+        timeout.handshake_timeout = impl_.options.handshake_timeout;
+        timeout.idle_timeout = websocket::stream_base::none();  // our own ping covers liveness
+        timeout.keep_alive_pings = false;
+        ws_.set_option(timeout);
+        ws_.binary(true);
+        ws_.read_message_max(pre_handshake_message_max);
+        ws_.auto_fragment(false);
+
+        handshake_timer_.expires_after(impl_.options.handshake_timeout);
+        handshake_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+            if (!e && !self->handshaken_) self->close("p2p-handshake-timeout");
+        });
+        VersionMessage version = impl_.our_version();
+        send_message(version);
+        read_next();
+    }
+
+    void send_message(const Message& message) {
+        send(std::make_shared<const std::vector<std::uint8_t>>(
+            encode_message(impl_.options.magic, message)));
+    }
+
+    void read_next() {
+        if (closed_) return;
+        ws_.async_read(read_buffer_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                           self->on_read(ec, bytes);
+                       });
+    }
+
+    void on_read(beast::error_code ec, std::size_t bytes) {
+        if (closed_) return;
+        if (ec == websocket::error::message_too_big) {
+            impl_.misbehave(id_, score::malformed_message, "p2p-message-too-large");
+            return close("p2p-message-too-large");
+        }
+        if (ec) return close("p2p-read-failed: " + ec.message());
+        if (!ws_.got_binary()) {
+            impl_.misbehave(id_, score::malformed_message, "p2p-text-frame");
+            return close("p2p-text-frame");
+        }
+        const auto data = read_buffer_.cdata();
+        auto decoded =
+            decode_message(impl_.options.magic,
+                           std::span(static_cast<const std::uint8_t*>(data.data()), data.size()));
+        read_buffer_.consume(read_buffer_.size());
+        if (read_buffer_.capacity() > read_buffer_keep) read_buffer_.shrink_to_fit();
+        if (!decoded) {
+            log::info("p2p: peer {} ({}) sent a malformed message: {}", id_, remote_.to_string(),
+                      decoded.error().to_string());
+            impl_.misbehave(id_, score::malformed_message, decoded.error().reason);
+            return close(decoded.error().reason);
+        }
+        handle(std::move(*decoded));
+        if (closed_) return;
+
+        const auto wait = std::max(messages_.take(1), bytes_.take(static_cast<double>(bytes)));
+        if (wait <= Clock::duration::zero()) return read_next();
+        rate_timer_.expires_after(wait);
+        rate_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+            if (!e) self->read_next();
+        });
+    }
+
+    void handle(Message message) {
+        if (auto* version = std::get_if<VersionMessage>(&message)) return on_version(*version);
+        if (std::holds_alternative<VerackMessage>(message)) {
+            if (got_verack_)
+                return impl_.misbehave(id_, score::protocol_violation, "p2p-dup-verack");
+            got_verack_ = true;
+            return maybe_finish_handshake();
+        }
+        if (const auto* ping = std::get_if<PingMessage>(&message))
+            return send_message(PongMessage{ping->nonce});
+        if (const auto* pong = std::get_if<PongMessage>(&message)) {
+            if (ping_outstanding_ && pong->nonce == ping_nonce_) {
+                ping_outstanding_ = false;
+                schedule_ping(impl_.options.ping_interval);
+            }
+            return;
+        }
+        if (!handshaken_)
+            return impl_.misbehave(id_, score::protocol_violation, "p2p-before-handshake");
+        impl_.handler.on_message(id_, std::move(message));
+    }
+
+    void on_version(const VersionMessage& version) {
+        if (got_version_) return impl_.misbehave(id_, score::protocol_violation, "p2p-dup-version");
+        got_version_ = true;
+        const VersionMessage ours = impl_.our_version();
+        if (version.protocol < min_protocol_version)
+            return close("p2p-protocol-version-mismatch: peer speaks " +
+                         std::to_string(version.protocol));
+        if (version.genesis_hash != ours.genesis_hash)
+            return close("p2p-wrong-genesis: peer's genesis " + version.genesis_hash.hex());
+        if (version.nonce == impl_.nonce) return close("p2p-self-connection");
+        version_ = version;
+        send_message(VerackMessage{});
+        maybe_finish_handshake();
+    }
+
+    void maybe_finish_handshake() {
+        if (!got_version_ || !got_verack_ || handshaken_ || closed_) return;
+        handshaken_ = true;
+        handshake_timer_.cancel();
+        ws_.read_message_max(max_wire_message_bytes);
+        schedule_ping(impl_.options.ping_interval);
+        impl_.on_handshake_done(shared_from_this());
+    }
+
+    void schedule_ping(std::chrono::milliseconds after) {
+        ping_timer_.expires_after(after);
+        ping_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec || self->closed_) return;
+            if (self->ping_outstanding_) return self->close("p2p-ping-timeout");
+            self->ping_outstanding_ = true;
+            self->ping_nonce_ = random_u64();
+            self->send_message(PingMessage{self->ping_nonce_});
+            self->schedule_ping(self->impl_.options.ping_timeout);
+        });
+    }
+
+    void write_next() {
+        ws_.async_write(asio::buffer(*queue_.front()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            self->queued_bytes_ -= self->queue_.front()->size();
+                            self->queue_.pop_front();
+                            if (ec) return self->close("p2p-write-failed: " + ec.message());
+                            if (!self->queue_.empty() && !self->closed_) self->write_next();
+                        });
+    }
+
+    void close(const std::string& reason) {
+        if (closed_) return;
+        closed_ = true;
+        if (reason.starts_with("p2p-wrong-genesis") || reason.starts_with("p2p-protocol"))
+            log::warn("p2p: dropping peer {} ({}): {}", id_, remote_.to_string(), reason);
+        else
+            log::debug("p2p: closing peer {} ({}): {}", id_, remote_.to_string(), reason);
+        handshake_timer_.cancel();
+        ping_timer_.cancel();
+        rate_timer_.cancel();
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(ws_).close();
+        impl_.on_session_closed(*this, reason);
+    }
+
+    PeerManager::Impl& impl_;
+    const PeerId id_;
+    const bool inbound_;
+    std::optional<Endpoint> target_;
+    bool persistent_ = false;
+    Endpoint remote_;
+    websocket::stream<beast::tcp_stream> ws_;
+    beast::flat_buffer read_buffer_;
+    std::deque<std::shared_ptr<const std::vector<std::uint8_t>>> queue_;
+    std::atomic<std::size_t> queued_bytes_{0};
+    asio::steady_timer handshake_timer_;
+    asio::steady_timer ping_timer_;
+    asio::steady_timer rate_timer_;
+    TokenBucket messages_;
+    TokenBucket bytes_;
+    VersionMessage version_;
+    bool got_version_ = false;
+    bool got_verack_ = false;
+    bool handshaken_ = false;
+    bool closed_ = false;
+    bool ping_outstanding_ = false;
+    std::uint64_t ping_nonce_ = 0;
+};
+
+// --- PeerManager::Impl ----------------------------------------------------------------------
+
+VersionMessage PeerManager::Impl::our_version() {
+    VersionMessage version = handler.local_version();
+    version.protocol = protocol_version;
+    version.nonce = nonce;
+    version.user_agent = options.user_agent.substr(0, max_user_agent_bytes);
+    version.listen_port = options.listen ? bound_port.load() : 0;
+    return version;
+}
+
+void PeerManager::Impl::on_handshake_done(const std::shared_ptr<Session>& session) {
+    PeerInfo info{session->id(), session->inbound(), session->remote(), session->version(), 0};
+    {
+        std::lock_guard lock(mutex);
+        if (stopping) return;
+        handshaken.insert(session->id());
+        info.score = session->score;
+        bool changed = false;
+        if (session->target()) {
+            changed = known.insert(*session->target()).second;
+            if (auto it = persistent.find(*session->target()); it != persistent.end())
+                it->second.backoff = options.reconnect_initial;
+        } else if (session->version().listen_port != 0) {
+            changed = known.insert(Endpoint{session->remote().host, session->version().listen_port})
+                          .second;
+        }
+        if (changed) save_peers_locked();
+    }
+    log::info("p2p: peer {} connected ({}, {}, height {}, {})", info.id, info.remote.to_string(),
+              info.inbound ? "inbound" : "outbound", info.version.best_height,
+              info.version.user_agent);
+    handler.on_connected(info);
+}
+
+void PeerManager::Impl::on_session_closed(const Session& session, const std::string& reason) {
+    bool was_handshaken = false;
+    {
+        std::lock_guard lock(mutex);
+        was_handshaken = handshaken.erase(session.id()) > 0;
+        sessions.erase(session.id());
+        if (session.persistent() && session.target()) {
+            auto it = persistent.find(*session.target());
+            if (it != persistent.end()) {
+                it->second.active = false;
+                if (!stopping) schedule_redial(*session.target());
+            }
+        }
+        if (sessions.empty()) sessions_gone.notify_all();
+    }
+    if (was_handshaken) {
+        log::info("p2p: peer {} disconnected: {}", session.id(), reason);
+        handler.on_disconnected(session.id());
+    }
+}
+
+std::size_t PeerManager::Impl::count_locked(bool inbound) const {
+    return static_cast<std::size_t>(
+        std::count_if(sessions.begin(), sessions.end(),
+                      [inbound](const auto& entry) { return entry.second->inbound() == inbound; }));
+}
+
+void PeerManager::Impl::accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+            beast::error_code ignored;
+            const auto remote = socket.remote_endpoint(ignored);
+            std::shared_ptr<Session> session;
+            {
+                std::lock_guard lock(mutex);
+                if (stopping) return;
+                if (banned_locked(remote.address().to_string())) {
+                    log::debug("p2p: refusing banned {}", remote.address().to_string());
+                } else if (count_locked(true) >= options.max_inbound) {
+                    log::debug("p2p: refusing inbound {}: inbound slots full",
+                               remote.address().to_string());
+                } else {
+                    session = std::make_shared<Session>(*this, next_id++, true, std::move(socket));
+                    sessions.emplace(session->id(), session);
+                }
+            }
+            if (session) session->start_inbound();
+        }
+        accept();
+    });
+}
+
+void PeerManager::Impl::dial(const Endpoint& endpoint, bool is_persistent) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex);
+        if (stopping) return;
+        if (count_locked(false) >= options.max_outbound) {
+            if (is_persistent) schedule_redial(endpoint);
+            return;
+        }
+        if (is_persistent) persistent[endpoint].active = true;
+        session = std::make_shared<Session>(*this, next_id++, endpoint, is_persistent);
+        sessions.emplace(session->id(), session);
+    }
+    session->start_outbound();
+}
+
+// Caller holds the mutex.
+void PeerManager::Impl::schedule_redial(const Endpoint& endpoint) {
+    auto& entry = persistent[endpoint];
+    if (entry.active) return;
+    const auto delay = entry.backoff.count() > 0 ? entry.backoff : options.reconnect_initial;
+    entry.backoff = std::min(options.reconnect_max, delay * 2);
+    if (!entry.timer) entry.timer = std::make_shared<asio::steady_timer>(ioc);
+    entry.active = true;  // the timer stands for the pending attempt
+    entry.timer->expires_after(delay);
+    entry.timer->async_wait([this, endpoint](beast::error_code ec) {
+        if (ec) return;
+        {
+            std::lock_guard lock(mutex);
+            persistent[endpoint].active = false;
+        }
+        dial(endpoint, true);
+    });
+}
+
+void PeerManager::Impl::tick() {
+    tick_timer.expires_after(options.tick_interval);
+    tick_timer.async_wait([this](beast::error_code ec) {
+        if (ec) return;
+        handler.on_tick();
+        tick();
+    });
+}
+
+void PeerManager::Impl::misbehave(PeerId peer, int how_much, const std::string& reason) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex);
+        auto it = sessions.find(peer);
+        if (it == sessions.end()) return;
+        it->second->score += how_much;
+        log::info("p2p: peer {} ({}) misbehaving +{} -> {}: {}", peer,
+                  it->second->remote().to_string(), how_much, it->second->score, reason);
+        if (it->second->score < score::ban) return;
+        session = it->second;
+        ban_locked(session->remote().host, options.ban_duration, reason);
+    }
+    session->post_close("p2p-banned: " + reason);
+}
+
+bool PeerManager::Impl::banned_locked(const std::string& address) const {
+    const auto it = bans.find(address);
+    return it != bans.end() && it->second.until > unix_now();
+}
+
+void PeerManager::Impl::ban_locked(const std::string& address, std::chrono::seconds duration,
+                                   const std::string& reason) {
+    if (address.empty()) return;
+    log::warn("p2p: banning {} for {} s: {}", address, duration.count(), reason);
+    bans[address] = BanEntry{address, unix_now() + duration.count(), reason};
+    save_bans_locked();
+    // Every other connection from the same address goes too.
+    for (const auto& [id, session] : sessions)
+        if (session->remote().host == address) session->post_close("p2p-banned: " + reason);
+}
+
+void PeerManager::Impl::save_bans_locked() {
+    if (options.datadir.empty()) return;
+    json list = json::array();
+    const auto now = unix_now();
+    for (const auto& [address, entry] : bans)
+        if (entry.until > now)
+            list.push_back(
+                {{"address", address}, {"until", entry.until}, {"reason", entry.reason}});
+    if (auto status = write_file_atomic(options.datadir / "banlist.json",
+                                        json{{"version", 1}, {"bans", list}}.dump(2));
+        !status)
+        log::warn("p2p: {}", status.error().to_string());
+}
+
+void PeerManager::Impl::save_peers_locked() {
+    if (options.datadir.empty()) return;
+    json list = json::array();
+    for (const auto& endpoint : known) list.push_back(endpoint.to_string());
+    if (auto status = write_file_atomic(options.datadir / "peers.json",
+                                        json{{"version", 1}, {"peers", list}}.dump(2));
+        !status)
+        log::warn("p2p: {}", status.error().to_string());
+}
+
+Status PeerManager::Impl::load() {
+    if (options.datadir.empty()) return ok_status();
+    auto banlist = read_json_file(options.datadir / "banlist.json", "p2p-bad-banlist");
+    if (!banlist) return banlist.error();
+    auto peers_file = read_json_file(options.datadir / "peers.json", "p2p-bad-peers-file");
+    if (!peers_file) return peers_file.error();
+    try {
+        if (banlist->contains("bans"))
+            for (const auto& entry : banlist->at("bans")) {
+                BanEntry ban{entry.at("address").get<std::string>(),
+                             entry.at("until").get<std::int64_t>(),
+                             entry.value("reason", std::string())};
+                if (ban.until > unix_now()) bans[ban.address] = ban;
+            }
+    } catch (const json::exception& e) {
+        return make_error("p2p-bad-banlist", e.what());
+    }
+    try {
+        if (peers_file->contains("peers"))
+            for (const auto& entry : peers_file->at("peers")) {
+                auto endpoint = parse_endpoint(entry.get<std::string>());
+                if (!endpoint) return make_error("p2p-bad-peers-file", endpoint.error().detail);
+                known.insert(*endpoint);
+            }
+    } catch (const json::exception& e) {
+        return make_error("p2p-bad-peers-file", e.what());
+    }
+    return ok_status();
+}
+
+// --- PeerManager ------------------------------------------------------------------------------
+
+PeerManager::PeerManager(NetOptions options, NetHandler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+PeerManager::~PeerManager() {
+    stop();
+}
+
+Status PeerManager::start() {
+    Impl& m = *impl_;
+    if (m.started) return make_error("p2p-already-started");
+    LEARNCHAIN_TRY(m.load());
+    if (m.options.listen) {
+        beast::error_code ec;
+        const auto address = asio::ip::make_address(m.options.listen_address, ec);
+        if (ec)
+            return make_error("p2p-listen-failed", m.options.listen_address + ": " + ec.message());
+        const tcp::endpoint endpoint{address, m.options.listen_port};
+        m.acceptor.open(endpoint.protocol(), ec);
+        if (!ec) m.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) m.acceptor.bind(endpoint, ec);
+        if (!ec) m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            return make_error("p2p-listen-failed", m.options.listen_address + ":" +
+                                                       std::to_string(m.options.listen_port) +
+                                                       ": " + ec.message());
+        m.bound_port = m.acceptor.local_endpoint().port();
+        m.accept();
+    }
+    m.started = true;
+    m.work.emplace(m.ioc.get_executor());
+    m.tick();
+    for (const auto& endpoint : m.options.connect) add_persistent(endpoint);
+    if (m.options.use_known_peers) {
+        std::vector<Endpoint> known;
+        {
+            std::lock_guard lock(m.mutex);
+            known.assign(m.known.begin(), m.known.end());
+        }
+        for (const auto& endpoint : known) m.dial(endpoint, false);
+    }
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, m.options.threads); ++i)
+        m.threads.emplace_back([&m] { m.ioc.run(); });
+    log::info("p2p: listening on {}:{}", m.options.listen_address, m.bound_port.load());
+    return ok_status();
+}
+
+void PeerManager::stop() {
+    Impl& m = *impl_;
+    if (!m.started) return;
+    std::vector<std::shared_ptr<Session>> open;
+    {
+        std::lock_guard lock(m.mutex);
+        if (m.stopping) return;
+        m.stopping = true;
+        for (auto& [endpoint, entry] : m.persistent)
+            if (entry.timer) entry.timer->cancel();
+        for (const auto& [id, session] : m.sessions) open.push_back(session);
+    }
+    asio::post(m.ioc, [&m] {
+        beast::error_code ignored;
+        m.acceptor.close(ignored);
+        m.tick_timer.cancel();
+    });
+    for (const auto& session : open) session->post_close("p2p-shutdown");
+    open.clear();
+    {
+        std::unique_lock lock(m.mutex);
+        m.sessions_gone.wait_for(lock, std::chrono::seconds(5),
+                                 [&m] { return m.sessions.empty(); });
+        m.save_bans_locked();
+        m.save_peers_locked();
+    }
+    m.work.reset();
+    m.ioc.stop();
+    for (auto& thread : m.threads) thread.join();
+    m.threads.clear();
+    std::lock_guard lock(m.mutex);
+    m.sessions.clear();
+    m.persistent.clear();
+}
+
+std::uint16_t PeerManager::port() const {
+    return impl_->bound_port;
+}
+
+void PeerManager::connect(const Endpoint& endpoint) {
+    impl_->dial(endpoint, false);
+}
+
+void PeerManager::add_persistent(const Endpoint& endpoint) {
+    {
+        std::lock_guard lock(impl_->mutex);
+        auto& entry = impl_->persistent[endpoint];
+        if (entry.active) return;
+        entry.backoff = impl_->options.reconnect_initial;
+    }
+    impl_->dial(endpoint, true);
+}
+
+bool PeerManager::send(PeerId peer, const Message& message) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(impl_->mutex);
+        const auto it = impl_->sessions.find(peer);
+        if (it == impl_->sessions.end() || !impl_->handshaken.contains(peer)) return false;
+        session = it->second;
+    }
+    session->send(std::make_shared<const std::vector<std::uint8_t>>(
+        encode_message(impl_->options.magic, message)));
+    return true;
+}
+
+void PeerManager::broadcast(const Message& message, std::optional<PeerId> except) {
+    std::vector<std::shared_ptr<Session>> targets;
+    {
+        std::lock_guard lock(impl_->mutex);
+        for (const PeerId id : impl_->handshaken)
+            if (id != except) targets.push_back(impl_->sessions.at(id));
+    }
+    if (targets.empty()) return;
+    // Encoded once, shared by every queue.
+    const auto bytes = std::make_shared<const std::vector<std::uint8_t>>(
+        encode_message(impl_->options.magic, message));
+    for (const auto& session : targets) session->send(bytes);
+}
+
+void PeerManager::misbehaving(PeerId peer, int how_much, const std::string& reason) {
+    impl_->misbehave(peer, how_much, reason);
+}
+
+void PeerManager::disconnect(PeerId peer, const std::string& reason) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(impl_->mutex);
+        const auto it = impl_->sessions.find(peer);
+        if (it == impl_->sessions.end()) return;
+        session = it->second;
+    }
+    session->post_close(reason);
+}
+
+std::vector<PeerInfo> PeerManager::peers() const {
+    std::lock_guard lock(impl_->mutex);
+    std::vector<PeerInfo> out;
+    for (const PeerId id : impl_->handshaken) {
+        const auto& s = impl_->sessions.at(id);
+        out.push_back(PeerInfo{id, s->inbound(), s->remote(), s->version(), s->score});
+    }
+    return out;
+}
+
+std::size_t PeerManager::peer_count() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->handshaken.size();
+}
+
+bool PeerManager::is_banned(const std::string& address) const {
+    return impl_->is_banned(address);
+}
+
+std::vector<BanEntry> PeerManager::bans() const {
+    std::lock_guard lock(impl_->mutex);
+    std::vector<BanEntry> out;
+    for (const auto& [address, entry] : impl_->bans)
+        if (impl_->banned_locked(address)) out.push_back(entry);
+    return out;
+}
+
+void PeerManager::ban(const std::string& address, std::chrono::seconds duration,
+                      const std::string& reason) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->ban_locked(address, duration, reason);
+}
+
+void PeerManager::unban(const std::string& address) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->bans.erase(address);
+    impl_->save_bans_locked();
+}
+
+std::vector<Endpoint> PeerManager::known_peers() const {
+    std::lock_guard lock(impl_->mutex);
+    return {impl_->known.begin(), impl_->known.end()};
+}
+
+std::uint64_t PeerManager::local_nonce() const {
+    return impl_->nonce;
+}
+
+// --- RawPeer ------------------------------------------------------------------------------------
+
+struct RawPeer::Impl {
+    asio::io_context ioc;
+    websocket::stream<beast::tcp_stream> ws{ioc};
+    beast::flat_buffer buffer;
+    bool open = false;
+
+    // Runs the io_context until `done` or the deadline; cancels what is left on timeout.
+    bool run_until(const bool& done, std::chrono::milliseconds timeout) {
+        ioc.restart();
+        ioc.run_for(timeout);
+        if (done) return true;
+        beast::get_lowest_layer(ws).cancel();
+        ioc.restart();
+        ioc.run();
+        return false;
+    }
+};
+
+RawPeer::RawPeer() : impl_(std::make_unique<Impl>()) {}
+RawPeer::~RawPeer() {
+    close();
+}
+
+Status RawPeer::connect(const Endpoint& remote, const std::string& local_address) {
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(remote.host, ec);
+    if (ec) return make_error("p2p-connect-failed", remote.host + ": " + ec.message());
+    auto& socket = beast::get_lowest_layer(impl_->ws).socket();
+    socket.open(tcp::v4(), ec);
+    if (!ec && !local_address.empty())
+        socket.bind(tcp::endpoint{asio::ip::make_address(local_address, ec), 0}, ec);
+    if (!ec) socket.connect(tcp::endpoint{address, remote.port}, ec);
+    if (!ec) impl_->ws.handshake(remote.host, "/", ec);
+    if (ec) return make_error("p2p-connect-failed", remote.to_string() + ": " + ec.message());
+    impl_->ws.binary(true);
+    impl_->ws.read_message_max(max_wire_message_bytes);
+    impl_->open = true;
+    return ok_status();
+}
+
+Status RawPeer::send_bytes(std::span<const std::uint8_t> bytes) {
+    beast::error_code ec;
+    impl_->ws.write(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec) return make_error("p2p-closed", ec.message());
+    return ok_status();
+}
+
+Status RawPeer::send(std::uint32_t magic, const Message& message) {
+    const auto bytes = encode_message(magic, message);
+    return send_bytes(bytes);
+}
+
+Result<Message> RawPeer::receive(std::uint32_t magic, std::chrono::milliseconds timeout) {
+    bool done = false;
+    beast::error_code ec;
+    impl_->ws.async_read(impl_->buffer, [&](beast::error_code e, std::size_t) {
+        ec = e;
+        done = true;
+    });
+    if (!impl_->run_until(done, timeout)) {
+        impl_->open = false;  // a cancelled WebSocket read leaves the stream unusable
+        return make_error("p2p-timeout");
+    }
+    if (ec) {
+        impl_->open = false;
+        return make_error("p2p-closed", ec.message());
+    }
+    const auto data = impl_->buffer.cdata();
+    auto message = decode_message(
+        magic, std::span(static_cast<const std::uint8_t*>(data.data()), data.size()));
+    impl_->buffer.consume(impl_->buffer.size());
+    return message;
+}
+
+Status RawPeer::handshake(std::uint32_t magic, const VersionMessage& version,
+                          std::chrono::milliseconds timeout) {
+    LEARNCHAIN_TRY(send(magic, version));
+    bool got_version = false;
+    bool got_verack = false;
+    const auto deadline = Clock::now() + timeout;
+    while (!got_version || !got_verack) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return make_error("p2p-timeout", "handshake");
+        auto message = receive(magic, left);
+        if (!message) return message.error();
+        if (std::holds_alternative<VersionMessage>(*message)) {
+            got_version = true;
+            LEARNCHAIN_TRY(send(magic, VerackMessage{}));
+        } else if (std::holds_alternative<VerackMessage>(*message)) {
+            got_verack = true;
+        }
+    }
+    return ok_status();
+}
+
+bool RawPeer::closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (impl_->open) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        auto message = receive(0, left);
+        if (!message && message.error().reason == "p2p-timeout") return false;
+    }
+    return true;
+}
+
+void RawPeer::close() {
+    if (!impl_->open) return;
+    impl_->open = false;
+    beast::error_code ignored;
+    beast::get_lowest_layer(impl_->ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+}
+
+}  // namespace learnchain::node

@@ -1,0 +1,531 @@
+// net_processing: headers-first sync, parallel block download and inventory relay.
+#include <algorithm>
+#include <string>
+
+#include <learnchain/node/sync.hpp>
+
+namespace learnchain::node {
+
+namespace {
+
+std::uint64_t unix_now() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+// A header or block that breaks consensus is the sender's fault. A block too far in the
+// future may be our clock's, and resource errors are nobody's: neither is punished.
+bool punishable(const std::string& reason) {
+    if (reason == "bad-block-time-too-new" || reason == "bad-block-fork-too-deep") return false;
+    return reason.starts_with("bad-") || reason == "block-known-invalid";
+}
+
+// Transaction failures that no honest relay can produce: the transaction is broken on its
+// own, whatever the sender's view of the chain.
+bool context_free_tx_failure(const std::string& reason) {
+    return reason == "bad-tx-signature" || reason == "bad-tx-chain-id" ||
+           reason == "bad-tx-zero-amount" || reason == "bad-tx-memo-too-long" ||
+           reason == "bad-tx-amount-overflow";
+}
+
+}  // namespace
+
+Sync::Sync(chain::ChainStore& store, chain::Mempool& mempool, SyncOptions options)
+    : store_(store),
+      mempool_(mempool),
+      options_(options),
+      best_header_(store.tip()),
+      announced_tip_(store.tip().hash) {}
+
+chain::BlockIndexEntry Sync::best_header() const {
+    std::lock_guard lock(mutex_);
+    return best_header_;
+}
+
+SyncStats Sync::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void Sync::flush(Outbox& out) {
+    if (peers_ == nullptr) return;
+    for (auto& [peer, message] : out.sends) peers_->send(peer, message);
+    for (auto& [message, except] : out.broadcasts) peers_->broadcast(message, except);
+    for (auto& [peer, how_much, reason] : out.misbehaving)
+        peers_->misbehaving(peer, how_much, reason);
+    for (auto& [peer, reason] : out.disconnects) peers_->disconnect(peer, reason);
+    for (auto& [peer, item] : out.work_items) {
+        if (on_work_item && on_work_item(peer, item))
+            peers_->broadcast(InvMessage{{InvItem{InvType::cert, work_item_id(item)}}}, peer);
+    }
+}
+
+// --- NetHandler ---------------------------------------------------------------------------------
+
+VersionMessage Sync::local_version() {
+    std::lock_guard lock(mutex_);
+    VersionMessage version;
+    version.genesis_hash = store_.genesis_hash();
+    version.best_height = store_.height();
+    version.best_work = store_.tip().cumulative_work;
+    return version;
+}
+
+void Sync::on_connected(const PeerInfo& info) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        PeerState& peer = peer_states_[info.id];
+        peer.info = info;
+        // Ask anyone who claims more work than our tip for headers, even when another peer
+        // already sent them: a peer is asked for bodies only on a chain it has shown us, so
+        // the locator starts at the tip, not at the best header, to make it show us.
+        if (info.version.best_work > store_.tip().cumulative_work)
+            request_headers(peer, store_.tip(), out);
+    }
+    flush(out);
+}
+
+void Sync::on_disconnected(PeerId id) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;
+        for (const auto& [hash, when] : it->second.in_flight) requested_blocks_.erase(hash);
+        peer_states_.erase(it);
+        schedule_downloads(out);
+    }
+    flush(out);
+}
+
+void Sync::on_message(PeerId id, Message message) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;  // raced with its disconnect
+        PeerState& peer = it->second;
+        std::visit(
+            [&](auto& m) {
+                using T = std::decay_t<decltype(m)>;
+                if constexpr (std::is_same_v<T, GetHeadersMessage>)
+                    handle_getheaders(peer, m, out);
+                else if constexpr (std::is_same_v<T, HeadersMessage>)
+                    handle_headers(peer, m, out);
+                else if constexpr (std::is_same_v<T, InvMessage>)
+                    handle_inv(peer, m, out);
+                else if constexpr (std::is_same_v<T, GetDataMessage>)
+                    handle_getdata(peer, m, out);
+                else if constexpr (std::is_same_v<T, NotFoundMessage>)
+                    handle_notfound(peer, m, out);
+                else if constexpr (std::is_same_v<T, BlockMessage>)
+                    handle_block(peer, m.block, out);
+                else if constexpr (std::is_same_v<T, TxMessage>)
+                    handle_tx(peer, m.tx, out);
+                else if constexpr (std::is_same_v<T, WorkItemMessage>)
+                    handle_work_item(peer, m.item, out);
+                else
+                    out.misbehaving.emplace_back(
+                        id, score::protocol_violation,
+                        "p2p-unexpected-" +
+                            std::string(message_type_name(message_type(Message{m}))));
+            },
+            message);
+    }
+    flush(out);
+}
+
+void Sync::on_tick() {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto now = Clock::now();
+        for (auto& [id, peer] : peer_states_) {
+            std::vector<Hash256> late;
+            for (const auto& [hash, when] : peer.in_flight)
+                if (now - when > options_.block_timeout) late.push_back(hash);
+            for (const auto& hash : late) {
+                release(peer, hash);
+                peer.stalled.insert(hash);
+                ++stats_.blocks_rerequested;
+            }
+            if (!late.empty() && ++peer.stalls >= 2)
+                out.disconnects.emplace_back(id, "p2p-block-download-stalled");
+            if (peer.headers_requested && now - *peer.headers_requested > options_.headers_timeout)
+                out.disconnects.emplace_back(id, "p2p-headers-timeout");
+        }
+        schedule_downloads(out);
+    }
+    flush(out);
+}
+
+// --- headers ------------------------------------------------------------------------------------
+
+std::vector<Hash256> Sync::locator(const chain::BlockIndexEntry& from) const {
+    // Dense for the last ten, then doubling steps back to genesis: a peer on another branch
+    // finds our fork point in O(log n) hashes.
+    std::vector<Hash256> hashes;
+    std::uint64_t height = from.header.height;
+    std::uint64_t step = 1;
+    while (hashes.size() + 1 < max_locator_hashes) {
+        const auto entry = store_.ancestor(from.hash, height);
+        if (!entry) break;
+        hashes.push_back(entry->hash);
+        if (height == 0) return hashes;
+        if (hashes.size() >= 10) step *= 2;
+        height = height > step ? height - step : 0;
+    }
+    hashes.push_back(store_.genesis_hash());
+    return hashes;
+}
+
+void Sync::request_headers(PeerState& peer, const chain::BlockIndexEntry& from, Outbox& out,
+                           const Hash256& stop) {
+    peer.headers_requested = Clock::now();
+    out.sends.emplace_back(peer.info.id, GetHeadersMessage{locator(from), stop});
+}
+
+void Sync::handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out) {
+    // Serve from the main chain, after the first locator hash on it.
+    std::uint64_t start = 1;
+    for (const auto& hash : message.locator) {
+        if (!store_.on_main_chain(hash)) continue;
+        start = store_.lookup(hash)->header.height + 1;
+        break;
+    }
+    HeadersMessage reply;
+    for (std::uint64_t h = start;
+         h <= store_.height() && reply.headers.size() < max_headers_per_message; ++h) {
+        const auto hash = store_.hash_at(h);
+        if (!hash) break;
+        reply.headers.push_back(*store_.header(*hash));
+        if (*hash == message.stop) break;
+    }
+    out.sends.emplace_back(peer.info.id, std::move(reply));
+}
+
+void Sync::note_header(PeerState* peer, const chain::BlockIndexEntry& entry) {
+    if (entry.cumulative_work > best_header_.cumulative_work) best_header_ = entry;
+    if (peer != nullptr && entry.cumulative_work > peer->best_known_work) {
+        peer->best_known = entry.hash;
+        peer->best_known_work = entry.cumulative_work;
+    }
+}
+
+void Sync::handle_headers(PeerState& peer, const HeadersMessage& message, Outbox& out) {
+    const PeerId id = peer.info.id;
+    if (message.headers.empty()) {
+        peer.headers_requested.reset();
+        return;
+    }
+    stats_.headers_received += message.headers.size();
+    const std::uint64_t now = unix_now();
+    std::optional<chain::BlockIndexEntry> last;
+    for (std::size_t i = 0; i < message.headers.size(); ++i) {
+        const auto& header = message.headers[i];
+        if (i > 0 && header.parent != last->hash) {
+            out.misbehaving.emplace_back(id, score::malformed_message,
+                                         "p2p-headers-not-continuous");
+            return;
+        }
+        auto accepted = store_.accept_header(header, now);
+        if (accepted) {
+            last = *accepted;
+        } else if (accepted.error().reason == "header-duplicate") {
+            last = store_.lookup(header.hash());
+        } else if (accepted.error().reason == "bad-block-parent-unknown" && i == 0) {
+            // Not connecting to anything we know: ask again from our best header.
+            out.misbehaving.emplace_back(id, score::unconnecting_headers,
+                                         "p2p-unconnecting-headers");
+            request_headers(peer, best_header_, out);
+            return;
+        } else {
+            log::info("p2p: peer {} sent a bad header: {}", id, accepted.error().to_string());
+            if (punishable(accepted.error().reason))
+                out.misbehaving.emplace_back(id, score::invalid_block, accepted.error().reason);
+            peer.headers_requested.reset();
+            return;
+        }
+        note_header(&peer, *last);
+    }
+    if (message.headers.size() == max_headers_per_message)
+        request_headers(peer, *last, out);  // more to come
+    else
+        peer.headers_requested.reset();
+    update_progress();
+    schedule_downloads(out);
+}
+
+// --- inventory ----------------------------------------------------------------------------------
+
+void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
+    GetDataMessage wanted;
+    bool unknown_block = false;
+    Hash256 last_unknown_block;
+    for (const auto& item : message.items) {
+        switch (item.type) {
+            case InvType::block:
+                if (const auto entry = store_.lookup(item.hash)) {
+                    note_header(&peer, *entry);
+                } else {
+                    unknown_block = true;
+                    last_unknown_block = item.hash;
+                }
+                break;
+            case InvType::tx:
+                if (!mempool_.contains(item.hash) && requested_txs_.insert(item.hash).second)
+                    wanted.items.push_back(item);
+                break;
+            case InvType::cert:
+                if (!recent_work_items_.contains(item.hash) &&
+                    requested_certs_.insert(item.hash).second)
+                    wanted.items.push_back(item);
+                break;
+        }
+    }
+    // Headers first: learn how an unknown block connects before asking for its body.
+    if (unknown_block) request_headers(peer, best_header_, out, last_unknown_block);
+    if (!wanted.items.empty()) out.sends.emplace_back(peer.info.id, std::move(wanted));
+    schedule_downloads(out);
+}
+
+void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out) {
+    NotFoundMessage missing;
+    for (const auto& item : message.items) {
+        switch (item.type) {
+            case InvType::block: {
+                auto block = store_.block(item.hash);
+                if (block && *block) {
+                    out.sends.emplace_back(peer.info.id, BlockMessage{std::move(**block)});
+                    continue;
+                }
+                break;
+            }
+            case InvType::tx:
+                if (auto tx = mempool_.get(item.hash)) {
+                    out.sends.emplace_back(peer.info.id, TxMessage{std::move(*tx)});
+                    continue;
+                }
+                break;
+            case InvType::cert:
+                if (const auto it = recent_work_items_.find(item.hash);
+                    it != recent_work_items_.end()) {
+                    out.sends.emplace_back(peer.info.id, WorkItemMessage{it->second});
+                    continue;
+                }
+                break;
+        }
+        missing.items.push_back(item);
+    }
+    if (!missing.items.empty()) out.sends.emplace_back(peer.info.id, std::move(missing));
+}
+
+void Sync::handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out) {
+    for (const auto& item : message.items) {
+        if (item.type == InvType::block && peer.in_flight.contains(item.hash)) {
+            release(peer, item.hash);
+            peer.stalled.insert(item.hash);
+        }
+        if (item.type == InvType::tx) requested_txs_.erase(item.hash);
+        if (item.type == InvType::cert) requested_certs_.erase(item.hash);
+    }
+    schedule_downloads(out);
+}
+
+// --- blocks -------------------------------------------------------------------------------------
+
+void Sync::release(PeerState& peer, const Hash256& hash) {
+    peer.in_flight.erase(hash);
+    if (const auto it = requested_blocks_.find(hash);
+        it != requested_blocks_.end() && it->second == peer.info.id)
+        requested_blocks_.erase(it);
+}
+
+void Sync::handle_block(PeerState& peer, const chain::Block& block, Outbox& out) {
+    const PeerId id = peer.info.id;
+    const Hash256 hash = block.hash();
+    const bool requested = peer.in_flight.contains(hash);
+    if (requested) {
+        release(peer, hash);
+        peer.stalls = 0;
+    } else if (!requested_blocks_.contains(hash)) {
+        out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
+    }
+    auto accepted = store_.accept_block(block, unix_now());
+    if (!accepted) {
+        const auto& reason = accepted.error().reason;
+        if (reason == "block-duplicate") return schedule_downloads(out);
+        log::info("p2p: peer {} sent block {} at height {}: {}", id, hash.hex(),
+                  block.header.height, accepted.error().to_string());
+        if (punishable(reason)) out.misbehaving.emplace_back(id, score::invalid_block, reason);
+        if (best_header_.cumulative_work > store_.tip().cumulative_work &&
+            store_.lookup(best_header_.hash) && store_.record(best_header_.hash)->invalid())
+            best_header_ = store_.tip();  // the header chain we chased is dead
+        return schedule_downloads(out);
+    }
+    ++stats_.blocks_received;
+    ++stats_.blocks_by_peer[id];
+    if (const auto entry = store_.lookup(hash)) note_header(&peer, *entry);
+    after_tip_change(*accepted, id, out);
+    schedule_downloads(out);
+}
+
+void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
+                            Outbox& out) {
+    if (result.connected.empty() && result.disconnected.empty()) return;
+    mempool_.update(store_.state(), result.returned_transactions);
+    if (store_.tip().cumulative_work > best_header_.cumulative_work) best_header_ = store_.tip();
+    update_progress();
+    // Announce only when caught up: a node mid-sync would announce every block it connects.
+    const bool downloading = best_header_.cumulative_work > store_.tip().cumulative_work;
+    if (downloading || store_.tip().hash == announced_tip_) return;
+    announced_tip_ = store_.tip().hash;
+    out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::block, announced_tip_}}}, from);
+}
+
+void Sync::schedule_downloads(Outbox& out) {
+    const chain::BlockIndexEntry& tip = store_.tip();
+    if (best_header_.cumulative_work <= tip.cumulative_work) return;
+    if (store_.record(best_header_.hash)->invalid()) return;
+
+    std::size_t free_slots = 0;
+    for (const auto& [id, peer] : peer_states_)
+        if (peer.best_known)
+            free_slots += options_.max_blocks_in_flight_per_peer -
+                          std::min(options_.max_blocks_in_flight_per_peer, peer.in_flight.size());
+    if (free_slots == 0) return;  // the common case while a download is in full flow
+
+    // Blocks without bodies on the best header chain, lowest first (the tip can advance
+    // soonest), from the fork point with the main chain up to the window. Runs on every
+    // arriving block, so it walks upward and stops once it has enough for the free slots.
+    std::uint64_t height = std::min(tip.header.height, best_header_.header.height);
+    while (height > 0) {
+        const auto on_best = store_.ancestor(best_header_.hash, height);
+        if (on_best && store_.on_main_chain(on_best->hash)) break;
+        --height;
+    }
+    const std::uint64_t top =
+        std::min(best_header_.header.height, tip.header.height + options_.download_window);
+    std::vector<chain::BlockIndexEntry> missing;
+    for (++height; height <= top && missing.size() < free_slots; ++height) {
+        auto entry = store_.ancestor(best_header_.hash, height);
+        if (!entry) break;
+        if (requested_blocks_.contains(entry->hash)) continue;
+        const auto record = store_.record(entry->hash);
+        if (record && !record->has(chain::block_status::have_body)) missing.push_back(*entry);
+    }
+
+    std::map<PeerId, GetDataMessage> batches;
+    for (const auto& entry : missing) {
+        PeerState* best = nullptr;
+        bool best_stalled = true;
+        for (auto& [id, peer] : peer_states_) {
+            if (peer.in_flight.size() >= options_.max_blocks_in_flight_per_peer) continue;
+            if (!peer.best_known || peer.best_known_work < entry.cumulative_work) continue;
+            const auto ancestor = store_.ancestor(*peer.best_known, entry.header.height);
+            if (!ancestor || ancestor->hash != entry.hash) continue;
+            // A peer that already failed to deliver this block is the last resort.
+            const bool stalled = peer.stalled.contains(entry.hash);
+            if (best == nullptr || (best_stalled && !stalled) ||
+                (stalled == best_stalled && peer.in_flight.size() < best->in_flight.size())) {
+                best = &peer;
+                best_stalled = stalled;
+            }
+        }
+        if (best == nullptr) continue;
+        best->in_flight.emplace(entry.hash, Clock::now());
+        requested_blocks_.emplace(entry.hash, best->info.id);
+        batches[best->info.id].items.push_back(InvItem{InvType::block, entry.hash});
+    }
+    for (auto& [id, batch] : batches) out.sends.emplace_back(id, std::move(batch));
+}
+
+void Sync::update_progress() {
+    const std::uint64_t height = store_.height();
+    const std::uint64_t target = best_header_.header.height;
+    if (target <= height) {
+        if (progress_)
+            progress_->update(progress_target_ - progress_start_, fmt::format("height {}", height));
+        progress_.reset();
+        return;
+    }
+    if (!progress_ || target != progress_target_) {
+        if (!progress_) progress_start_ = height;
+        progress_target_ = target;
+        progress_.emplace("sync", "blocks", target - progress_start_, options_.progress_interval);
+    }
+    progress_->update(height - progress_start_, fmt::format("height {}", height));
+}
+
+// --- transactions and certificates ---------------------------------------------------------------
+
+void Sync::handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out) {
+    const Hash256 txid = tx.txid();
+    requested_txs_.erase(txid);
+    auto added = mempool_.add(tx, store_.state());
+    if (added) {
+        out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, txid}}}, peer.info.id);
+        return;
+    }
+    if (context_free_tx_failure(added.error().reason))
+        out.misbehaving.emplace_back(peer.info.id, score::invalid_tx, added.error().reason);
+}
+
+void Sync::remember_work_item(const Hash256& id, const chain::WorkItem& item) {
+    if (!recent_work_items_.emplace(id, item).second) return;
+    recent_work_order_.push_back(id);
+    while (recent_work_order_.size() > options_.max_recent_work_items) {
+        recent_work_items_.erase(recent_work_order_.front());
+        recent_work_order_.pop_front();
+    }
+}
+
+void Sync::handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out) {
+    const Hash256 id = work_item_id(item);
+    if (requested_certs_.erase(id) == 0)
+        out.misbehaving.emplace_back(peer.info.id, score::unrequested, "p2p-unrequested-cert");
+    if (recent_work_items_.contains(id)) return;
+    remember_work_item(id, item);
+    out.work_items.emplace_back(peer.info.id, item);
+}
+
+// --- local submissions
+// -----------------------------------------------------------------------------
+
+Result<Hash256> Sync::submit_transaction(const chain::Transaction& tx) {
+    Outbox out;
+    Result<Hash256> added = make_error("p2p-not-run");
+    {
+        std::lock_guard lock(mutex_);
+        added = mempool_.add(tx, store_.state());
+        if (added)
+            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, *added}}}, std::nullopt);
+    }
+    flush(out);
+    return added;
+}
+
+Result<chain::AcceptResult> Sync::submit_block(const chain::Block& block) {
+    Outbox out;
+    Result<chain::AcceptResult> accepted = make_error("p2p-not-run");
+    {
+        std::lock_guard lock(mutex_);
+        accepted = store_.accept_block(block, unix_now());
+        if (accepted) after_tip_change(*accepted, std::nullopt, out);
+    }
+    flush(out);
+    return accepted;
+}
+
+void Sync::announce_work_item(const chain::WorkItem& item) {
+    const Hash256 id = work_item_id(item);
+    {
+        std::lock_guard lock(mutex_);
+        remember_work_item(id, item);
+    }
+    if (peers_ != nullptr) peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}});
+}
+
+}  // namespace learnchain::node

@@ -1,0 +1,132 @@
+// Test-only in-process nodes: ChainStore (RocksDB in a temp dir) + Mempool + Sync +
+// PeerManager on an ephemeral loopback port, with the chain tests' test-only work engine.
+//
+// TEST ONLY: PersistentTestEngine proves nothing (see tests/chain/store_test_support.hpp).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <learnchain/chain/mempool.hpp>
+#include <learnchain/chain/store.hpp>
+#include <learnchain/node/messages.hpp>
+#include <learnchain/node/net.hpp>
+#include <learnchain/node/sync.hpp>
+
+#include "../chain/store_test_support.hpp"
+
+namespace learnchain::node::testing {
+
+using chain::testing::ForkBuilder;
+using chain::testing::PersistentTestEngine;
+
+inline std::filesystem::path temp_dir(const std::string& name) {
+    static std::mt19937_64 rng{std::random_device{}()};
+    auto dir = std::filesystem::temp_directory_path() /
+               ("learnchain-node-" + name + "-" + std::to_string(rng()));
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+// Fast timers so that the suite stays short.
+inline NetOptions test_net_options(const chain::Genesis& genesis) {
+    NetOptions options;
+    options.magic = network_magic(genesis.chain_id);
+    options.handshake_timeout = std::chrono::seconds(3);
+    options.ping_interval = std::chrono::seconds(2);
+    options.ping_timeout = std::chrono::seconds(2);
+    options.tick_interval = std::chrono::milliseconds(50);
+    options.reconnect_initial = std::chrono::milliseconds(100);
+    options.reconnect_max = std::chrono::milliseconds(400);
+    return options;
+}
+
+class TestNode {
+public:
+    TestNode(const chain::Genesis& genesis, std::filesystem::path dir,
+             const std::function<void(NetOptions&)>& tweak = {}, SyncOptions sync_options = {},
+             bool durable = true)
+        : dir_(std::move(dir)), genesis_(genesis), mempool_(genesis.chain_id) {
+        chain::StoreOptions store_options;
+        store_options.path = dir_ / "chain";
+        store_options.sync = durable;  // benchmarks isolate CPU costs with fsync off
+        auto opened = chain::ChainStore::open(store_options, genesis_, engine_);
+        if (!opened) throw std::runtime_error(opened.error().to_string());
+        store_ = std::move(*opened);
+        sync_ = std::make_unique<Sync>(*store_, mempool_, sync_options);
+        NetOptions options = test_net_options(genesis_);
+        options.datadir = dir_;
+        if (tweak) tweak(options);
+        net_ = std::make_unique<PeerManager>(options, *sync_);
+        sync_->attach(*net_);
+        if (auto started = net_->start(); !started)
+            throw std::runtime_error(started.error().to_string());
+    }
+    ~TestNode() {
+        net_->stop();
+        net_.reset();
+        sync_.reset();
+        store_.reset();
+    }
+
+    [[nodiscard]] Sync& sync() { return *sync_; }
+    [[nodiscard]] PeerManager& net() { return *net_; }
+    [[nodiscard]] Endpoint endpoint() const { return {"127.0.0.1", net_->port()}; }
+    [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+    [[nodiscard]] std::uint32_t magic() const { return network_magic(genesis_.chain_id); }
+
+    [[nodiscard]] std::uint64_t height() {
+        return sync_->locked([](chain::ChainStore& s, chain::Mempool&) { return s.height(); });
+    }
+    [[nodiscard]] Hash256 tip() {
+        return sync_->locked([](chain::ChainStore& s, chain::Mempool&) { return s.tip().hash; });
+    }
+    [[nodiscard]] Hash256 state_root() {
+        return sync_->locked(
+            [](chain::ChainStore& s, chain::Mempool&) { return s.tip().header.state_root; });
+    }
+
+    // Imports blocks straight into the store (no network), as a node that mined them.
+    void import(const std::vector<chain::Block>& blocks) {
+        for (const auto& block : blocks)
+            if (auto r = sync_->submit_block(block); !r)
+                throw std::runtime_error(r.error().to_string());
+    }
+
+private:
+    std::filesystem::path dir_;
+    chain::Genesis genesis_;
+    PersistentTestEngine engine_;
+    std::unique_ptr<chain::ChainStore> store_;
+    chain::Mempool mempool_;
+    std::unique_ptr<Sync> sync_;
+    std::unique_ptr<PeerManager> net_;
+};
+
+// Polls `done` until it holds or `timeout` passes.
+template <class F>
+bool eventually(F&& done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+}
+
+// A version message that passes the handshake of a node on `genesis_hash`.
+inline VersionMessage raw_version(const Hash256& genesis_hash, std::uint64_t nonce = 42) {
+    VersionMessage version;
+    version.genesis_hash = genesis_hash;
+    version.nonce = nonce;
+    version.user_agent = "/raw-test-peer/";
+    return version;
+}
+
+}  // namespace learnchain::node::testing
