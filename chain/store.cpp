@@ -141,11 +141,12 @@ bool ChainStore::CandidateOrder::operator()(const BlockRecord* a, const BlockRec
 }
 
 ChainStore::ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth,
-                       bool sync)
+                       bool sync, bool prune_undo)
     : genesis_(std::move(genesis)),
       engine_(engine),
       max_reorg_depth_(max_reorg_depth),
       sync_(sync),
+      prune_undo_(prune_undo),
       cf_(std::make_unique<Handles>()) {}
 
 ChainStore::~ChainStore() {
@@ -160,7 +161,7 @@ ChainStore::~ChainStore() {
 Result<std::unique_ptr<ChainStore>> ChainStore::open(const StoreOptions& options,
                                                      const Genesis& genesis, WorkEngine& engine) {
     std::unique_ptr<ChainStore> store(
-        new ChainStore(genesis, engine, options.max_reorg_depth, options.sync));
+        new ChainStore(genesis, engine, options.max_reorg_depth, options.sync, options.prune_undo));
 
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = true;
@@ -704,6 +705,13 @@ Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
                   slice(encode(TxIndexValue{hash, static_cast<std::uint32_t>(i)})));
     for (const auto& root : stored_undo.certificate_roots)
         batch.Put((*cf_)[cf_certs], slice(root), slice(hash));
+    // Opt-in (StoreOptions::prune_undo): undo records below the reorg limit are only needed
+    // after a reorg onto a shorter branch, and with a model pre-image in each they dominate
+    // disk. Drop the one that just fell out of the window, keeping one block of slack.
+    const std::uint64_t new_height = block.header.height;
+    if (prune_undo_ && new_height > max_reorg_depth_ + 1 &&
+        new_height - max_reorg_depth_ - 1 < main_chain_.size())
+        batch.Delete((*cf_)[cf_undo], slice(main_chain_[new_height - max_reorg_depth_ - 1]));
     batch.Put((*cf_)[cf_meta], slice(meta_best), slice(hash));
     LEARNCHAIN_TRY(write(batch, sync_));
 

@@ -50,7 +50,7 @@ std::string Certificate::describe() const {
 std::vector<std::uint8_t> encode_blob(std::span<const float> gradient) {
     std::vector<std::uint8_t> out(gradient.size() * 4);
     if constexpr (std::endian::native == std::endian::little) {
-        std::memcpy(out.data(), gradient.data(), out.size());
+        if (!out.empty()) std::memcpy(out.data(), gradient.data(), out.size());
         return out;
     }
     for (std::size_t i = 0; i < gradient.size(); ++i) {

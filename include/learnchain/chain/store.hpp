@@ -50,6 +50,11 @@ struct StoreOptions {
     std::uint64_t max_reorg_depth = default_max_reorg_depth;
     // Tests and benchmarks of non-durability paths may turn fsync off; the node never does.
     bool sync = true;
+    // Delete the undo record of the main-chain block max_reorg_depth + 1 below each newly
+    // connected block (proof-of-learning undo holds a model pre-image, ~10 MB on the devnet).
+    // Caveat: after a reorg onto a heavier but shorter branch, a second reorg reaching below
+    // the old window fails with store-corrupt (undo missing); see consensus/PROTOCOL.md.
+    bool prune_undo = false;
 };
 
 // Status flags of a block index record (bit set).
@@ -171,7 +176,8 @@ private:
         bool operator()(const BlockRecord* a, const BlockRecord* b) const;
     };
 
-    ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth, bool sync);
+    ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth, bool sync,
+               bool prune_undo);
 
     [[nodiscard]] Status create_genesis();
     [[nodiscard]] Status load();
@@ -206,6 +212,7 @@ private:
     WorkEngine& engine_;
     std::uint64_t max_reorg_depth_;
     bool sync_;
+    bool prune_undo_;
 
     std::unique_ptr<rocksdb::DB> db_;
     std::unique_ptr<Handles> cf_;

@@ -1,0 +1,336 @@
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
+#include <utility>
+
+#include <learnchain/chain/hash.hpp>
+#include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/engine.hpp>
+
+namespace learnchain::consensus {
+namespace {
+
+constexpr std::uint32_t model_undo_version = 1;
+constexpr std::size_t step_bytes = 24;
+
+void append_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    for (int b = 0; b < 8; ++b) out.push_back(static_cast<std::uint8_t>(v >> (8 * b)));
+}
+
+std::uint64_t read_u64(std::span<const std::uint8_t> in) {
+    std::uint64_t v = 0;
+    for (int b = 0; b < 8; ++b) v |= std::uint64_t{in[b]} << (8 * b);
+    return v;
+}
+
+void append_floats(std::vector<std::uint8_t>& out, std::span<const float> values) {
+    const std::size_t at = out.size();
+    out.resize(at + values.size() * 4);
+    if constexpr (std::endian::native == std::endian::little) {
+        if (!values.empty()) std::memcpy(out.data() + at, values.data(), values.size() * 4);
+        return;
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const auto bits = std::bit_cast<std::uint32_t>(values[i]);
+        for (std::size_t b = 0; b < 4; ++b)
+            out[at + 4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
+    }
+}
+
+void read_floats(std::span<const std::uint8_t> in, std::span<float> out) {
+    if constexpr (std::endian::native == std::endian::little) {
+        if (!out.empty()) std::memcpy(out.data(), in.data(), out.size() * 4);
+        return;
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::uint32_t bits = 0;
+        for (std::size_t b = 0; b < 4; ++b) bits |= std::uint32_t{in[4 * i + b]} << (8 * b);
+        out[i] = std::bit_cast<float>(bits);
+    }
+}
+
+std::vector<std::uint8_t> encode_step(const StepState& step) {
+    std::vector<std::uint8_t> out;
+    out.reserve(step_bytes);
+    append_u64(out, step.step);
+    append_u64(out, std::bit_cast<std::uint64_t>(step.beta1_power));
+    append_u64(out, std::bit_cast<std::uint64_t>(step.beta2_power));
+    return out;
+}
+
+StepState decode_step(std::span<const std::uint8_t> in) {
+    return {read_u64(in), std::bit_cast<double>(read_u64(in.subspan(8))),
+            std::bit_cast<double>(read_u64(in.subspan(16)))};
+}
+
+std::vector<std::uint8_t> encode_floats(std::span<const float> values) {
+    std::vector<std::uint8_t> out;
+    append_floats(out, values);
+    return out;
+}
+
+std::vector<std::uint8_t> hash_bytes(const Hash256& hash) {
+    return {hash.bytes().begin(), hash.bytes().end()};
+}
+
+}  // namespace
+
+Result<ModelState> genesis_model_state(const chain::ModelConfig& config) {
+    auto weights = genesis_weights(config);
+    if (!weights) return weights.error();
+    const std::size_t parameters = weights->values.size();
+    return ModelState{std::move(weights).value(), OptimizerState::zeros(parameters)};
+}
+
+Hash256 model_state_root(const ModelState& state) {
+    const auto& layout = state.weights.layout;
+    return chain::TaggedHasher(model_state_tag)
+        .update(weights_hash(layout, state.weights.values))
+        .update(weights_hash(layout, state.optimizer.m))
+        .update(weights_hash(layout, state.optimizer.v))
+        .update(encode_step(state.optimizer.step))
+        .finalize();
+}
+
+Status aggregate_and_step(ModelState& state, std::vector<AggregateInput> inputs,
+                          const chain::OptimizerParams& params) {
+    if (inputs.empty()) return make_error("pol-aggregate-empty");
+    // Canonical order: the f64 sum is rounded per addition, so order is part of the result.
+    std::sort(inputs.begin(), inputs.end(),
+              [](const AggregateInput& a, const AggregateInput& b) { return a.root < b.root; });
+    for (std::size_t i = 1; i < inputs.size(); ++i)
+        if (inputs[i].root == inputs[i - 1].root)
+            return make_error("pol-aggregate-duplicate", inputs[i].root.hex());
+    GradientAccumulator accumulator(state.weights.values.size());
+    for (const auto& input : inputs) LEARNCHAIN_TRY(accumulator.add(input.gradient, input.tokens));
+    auto mean = accumulator.mean();
+    if (!mean) return mean.error();
+    return apply_adamw(state.weights.values, state.optimizer, *mean, params);
+}
+
+std::vector<std::uint8_t> encode_model_undo(const ModelState& state) {
+    const std::size_t n = state.weights.values.size();
+    std::vector<std::uint8_t> out;
+    out.reserve(4 + step_bytes + 12 * n);
+    for (int b = 0; b < 4; ++b)
+        out.push_back(static_cast<std::uint8_t>(model_undo_version >> (8 * b)));
+    const auto step = encode_step(state.optimizer.step);
+    out.insert(out.end(), step.begin(), step.end());
+    append_floats(out, state.weights.values);
+    append_floats(out, state.optimizer.m);
+    append_floats(out, state.optimizer.v);
+    return out;
+}
+
+Status decode_model_undo(std::span<const std::uint8_t> bytes, ModelState& state) {
+    const std::size_t n = state.weights.values.size();
+    if (bytes.size() != 4 + step_bytes + 12 * n)
+        return make_error("pol-engine-bad-undo", std::to_string(bytes.size()) + " bytes for " +
+                                                     std::to_string(n) + " parameters");
+    if (bytes[0] != model_undo_version || bytes[1] != 0 || bytes[2] != 0 || bytes[3] != 0)
+        return make_error("pol-engine-bad-undo", "unknown version");
+    state.optimizer.step = decode_step(bytes.subspan(4, step_bytes));
+    const auto values = bytes.subspan(4 + step_bytes);
+    state.optimizer.m.resize(n);
+    state.optimizer.v.resize(n);
+    read_floats(values.subspan(0, 4 * n), state.weights.values);
+    read_floats(values.subspan(4 * n, 4 * n), state.optimizer.m);
+    read_floats(values.subspan(8 * n, 4 * n), state.optimizer.v);
+    return ok_status();
+}
+
+// --- engine ----------------------------------------------------------------------------------
+
+Result<std::unique_ptr<PolWorkEngine>> PolWorkEngine::create(const chain::Genesis& genesis,
+                                                             EngineOptions options) {
+    const chain::LearningParams& params = genesis.learning;
+    auto state = genesis_model_state(params.model);
+    if (!state) return state.error();
+    auto plan = UnitPlan::create(state->weights.layout, params);
+    if (!plan) return plan.error();
+    auto dataset = Dataset::open(params.dataset, options.dataset_dir);
+    if (!dataset) return dataset.error();
+    auto trainer = Trainer::create(params.model, options.device, options.threads);
+    if (!trainer) return trainer.error();
+    const SplitMix64 rng = options.rng_seed != 0 ? SplitMix64(options.rng_seed) : local_rng();
+    std::unique_ptr<PolWorkEngine> engine(new PolWorkEngine(
+        params, std::move(options), std::move(trainer).value(), std::move(dataset).value(),
+        std::move(plan).value(), std::move(state).value(), rng));
+    // The genesis block commits to the initial model root, so the engine can name it itself.
+    auto block = chain::make_genesis_block(genesis, engine->root_);
+    if (!block) return block.error();
+    engine->genesis_block_ = block->hash();
+    engine->model_block_ = engine->genesis_block_;
+    return engine;
+}
+
+PolWorkEngine::PolWorkEngine(chain::LearningParams params, EngineOptions options, Trainer trainer,
+                             Dataset dataset, UnitPlan plan, ModelState state, SplitMix64 rng)
+    : params_(std::move(params)),
+      options_(std::move(options)),
+      trainer_(std::move(trainer)),
+      dataset_(std::move(dataset)),
+      plan_(std::move(plan)),
+      state_(std::move(state)),
+      genesis_state_(state_),
+      rng_(rng) {
+    root_ = model_state_root(state_);
+}
+
+Status PolWorkEngine::check_at_parent(const chain::WorkContext& context) const {
+    // Not a bad-* reason: the block may be fine, the caller asked at the wrong model.
+    if (context.parent_hash != model_block_)
+        return make_error("pol-engine-not-at-parent",
+                          "engine holds the model of " + model_block_.hex() + ", block builds on " +
+                              context.parent_hash.hex());
+    return ok_status();
+}
+
+void PolWorkEngine::remember_verified(const Hash256& parent, const Hash256& root) {
+    if (verified_.size() >= max_remembered_contributions) verified_.clear();
+    verified_.insert({parent, root});
+}
+
+Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
+                                               const chain::WorkContext& context) {
+    LEARNCHAIN_TRY(check_at_parent(context));
+    // verify_work_items' order (cheap checks on every item, distinct, then recomputation), with
+    // recomputation skipped for contributions this node has already recomputed on this parent.
+    const VerifyContext verify_context{&params_, context.parent_hash};
+    auto prefix = [](std::size_t i, const Error& e) {
+        return make_error(e.reason, "work item " + std::to_string(i) + ": " + e.detail);
+    };
+    std::vector<CheckedContribution> checked;
+    std::vector<Certificate> certificates;
+    for (std::size_t i = 0; i < block.work_items.size(); ++i) {
+        const auto& item = block.work_items[i];
+        auto c = check_contribution(verify_context, plan_, item.certificate, item.blob);
+        if (!c) return prefix(i, c.error());
+        certificates.push_back(c->certificate);
+        checked.push_back(std::move(c).value());
+    }
+    LEARNCHAIN_TRY(check_distinct(certificates));
+    chain::BlockWork work;
+    for (std::size_t i = 0; i < checked.size(); ++i) {
+        const Hash256 root = checked[i].certificate.root();
+        if (!verified_.contains({context.parent_hash, root})) {
+            const auto chosen =
+                choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng_);
+            auto report =
+                recompute(trainer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
+            if (!report) return prefix(i, report.error());
+        }
+        work.certificate_roots.push_back(root);
+        const auto credited = credited_work(checked[i].certificate);
+        work.workers.insert(work.workers.end(), credited.begin(), credited.end());
+    }
+    return work;
+}
+
+Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
+                                                const chain::BlockWork& work,
+                                                const chain::WorkContext& context) {
+    LEARNCHAIN_TRY(check_at_parent(context));
+    // The update is derived from the block alone (the blobs verify() checked), so a template
+    // built from the miner's own BlockWork updates the model exactly as validators will.
+    const std::size_t parameters = state_.weights.values.size();
+    std::vector<std::vector<float>> gradients;
+    std::vector<AggregateInput> inputs;
+    gradients.reserve(block.work_items.size());
+    for (std::size_t i = 0; i < block.work_items.size(); ++i) {
+        const auto& item = block.work_items[i];
+        auto certificate = decode_certificate(item.certificate);
+        if (!certificate) return certificate.error();
+        auto gradient = decode_blob(item.blob, parameters);
+        if (!gradient) return gradient.error();
+        const Hash256 root = certificate->root();
+        if (i >= work.certificate_roots.size() || work.certificate_roots[i] != root)
+            return make_error("pol-engine-work-mismatch",
+                              "work item " + std::to_string(i) + " is not the verified one");
+        gradients.push_back(std::move(gradient).value());
+        inputs.push_back({root, gradients.back(), certificate->tokens});
+    }
+
+    ModelState before = state_;
+    if (auto stepped = aggregate_and_step(state_, std::move(inputs), params_.optimizer); !stepped) {
+        state_ = std::move(before);
+        return stepped.error();
+    }
+    model_block_ = block.hash();
+    record_state();
+    return chain::WorkApplied{root_, encode_model_undo(before)};
+}
+
+Status PolWorkEngine::undo(const chain::Block& block, const chain::WorkContext& context,
+                           const std::vector<std::uint8_t>& undo) {
+    if (block.hash() != model_block_)
+        return make_error("pol-engine-undo-mismatch",
+                          "engine holds " + model_block_.hex() + ", undo of " + block.hash().hex());
+    ModelState restored = state_;
+    LEARNCHAIN_TRY(decode_model_undo(undo, restored));
+    state_ = std::move(restored);
+    model_block_ = context.parent_hash;
+    record_state();
+    return ok_status();
+}
+
+void PolWorkEngine::record_state() {
+    root_ = model_state_root(state_);
+    // The whole state each time: a block changes every parameter, so there is nothing to diff.
+    pending_.push_back({std::string(model_key::weights), encode_floats(state_.weights.values)});
+    pending_.push_back({std::string(model_key::first_moment), encode_floats(state_.optimizer.m)});
+    pending_.push_back({std::string(model_key::second_moment), encode_floats(state_.optimizer.v)});
+    pending_.push_back({std::string(model_key::step), encode_step(state_.optimizer.step)});
+    pending_.push_back({std::string(model_key::block), hash_bytes(model_block_)});
+}
+
+std::vector<chain::ModelWrite> PolWorkEngine::take_state_writes() {
+    return std::exchange(pending_, {});
+}
+
+Status PolWorkEngine::load(const chain::ModelEntries& entries) {
+    pending_.clear();
+    if (entries.empty()) {
+        state_ = genesis_state_;
+        model_block_ = genesis_block_;
+        root_ = model_state_root(state_);
+        return ok_status();
+    }
+    const std::size_t n = genesis_state_.weights.values.size();
+    ModelState loaded = genesis_state_;
+    int found = 0;
+    auto corrupt = [](const std::string& key, const std::string& why) {
+        return make_error("pol-engine-state-corrupt", key + ": " + why);
+    };
+    for (const auto& [key, value] : entries) {
+        const std::span<const std::uint8_t> bytes(value);
+        if (key == model_key::weights || key == model_key::first_moment ||
+            key == model_key::second_moment) {
+            if (bytes.size() != 4 * n)
+                return corrupt(key, std::to_string(bytes.size()) + " bytes, expected " +
+                                        std::to_string(4 * n));
+            auto& target = key == model_key::weights        ? loaded.weights.values
+                           : key == model_key::first_moment ? loaded.optimizer.m
+                                                            : loaded.optimizer.v;
+            read_floats(bytes, target);
+        } else if (key == model_key::step) {
+            if (bytes.size() != step_bytes) return corrupt(key, "bad size");
+            loaded.optimizer.step = decode_step(bytes);
+        } else if (key == model_key::block) {
+            if (bytes.size() != Hash256::size) return corrupt(key, "bad size");
+            std::array<std::uint8_t, Hash256::size> raw{};
+            std::copy(bytes.begin(), bytes.end(), raw.begin());
+            model_block_ = Hash256(raw);
+        } else {
+            return corrupt(key, "unknown key");
+        }
+        ++found;
+    }
+    if (found != 5) return corrupt("model", "expected 5 entries, found " + std::to_string(found));
+    state_ = std::move(loaded);
+    root_ = model_state_root(state_);
+    return ok_status();
+}
+
+}  // namespace learnchain::consensus

@@ -1,0 +1,141 @@
+// The proof-of-learning work engine: the chain's WorkEngine over the shared model.
+//
+// verify() checks a block's certificates against the parent's model (verify_work_items);
+// apply() aggregates their gradients in canonical order and takes one AdamW step; the model
+// state (weights, both moments, the step state) is chain state, committed to by model_root and
+// persisted through the store's model column family. PROTOCOL.md, "Aggregation", "Model root",
+// "Persistence", "Undo and pruning".
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <learnchain/chain/genesis.hpp>
+#include <learnchain/chain/work.hpp>
+#include <learnchain/consensus/dataset.hpp>
+#include <learnchain/consensus/model.hpp>
+#include <learnchain/consensus/optimizer.hpp>
+#include <learnchain/consensus/trainer.hpp>
+#include <learnchain/consensus/units.hpp>
+#include <learnchain/consensus/verify.hpp>
+
+namespace learnchain::consensus {
+
+// Tag of the model root: H(weights_hash(w) || weights_hash(m) || weights_hash(v) || step).
+inline constexpr std::string_view model_state_tag = "learnchain/model-state";
+
+// The learning task's chain state.
+struct ModelState {
+    ModelWeights weights;
+    OptimizerState optimizer;
+};
+
+// The genesis model state: weights from the seed (checked against init_weights_hash, reason
+// "model-init-hash-mismatch"), zero moments, step state (0, 1, 1).
+[[nodiscard]] Result<ModelState> genesis_model_state(const chain::ModelConfig& config);
+
+// H_model-state(weights_hash(w) || weights_hash(m) || weights_hash(v) || u64le step ||
+// u64le bits(beta1_power) || u64le bits(beta2_power)); the moments are hashed with the weights'
+// layout and encoding.
+[[nodiscard]] Hash256 model_state_root(const ModelState& state);
+
+// One contribution's part in an aggregation step.
+struct AggregateInput {
+    Hash256 root;  // certificate root: fixes the order
+    std::span<const float> gradient;
+    std::uint64_t tokens = 0;
+};
+
+// The block's model update: inputs sorted by root (ascending bytes), token-weighted f64 mean
+// (GradientAccumulator), then apply_adamw. Bit-exact on every platform. "pol-aggregate-empty",
+// "pol-aggregate-duplicate", and the accumulator's and optimizer's reasons.
+[[nodiscard]] Status aggregate_and_step(ModelState& state, std::vector<AggregateInput> inputs,
+                                        const chain::OptimizerParams& params);
+
+struct EngineOptions {
+    std::string device = "cpu";         // "cpu" or "cuda:N" for the verifier's trainer
+    int threads = 0;                    // libtorch intra-op threads (0: libtorch's default)
+    VerifyPolicy policy;                // recomputation policy for verify()
+    std::filesystem::path dataset_dir;  // base directory of a file dataset (the genesis dir)
+    std::uint64_t rng_seed = 0;         // sample:F draws; 0 means the OS's randomness
+};
+
+// Model column-family keys (values in PROTOCOL.md, "Persistence").
+namespace model_key {
+inline constexpr std::string_view weights = "pol/weights";
+inline constexpr std::string_view first_moment = "pol/m";
+inline constexpr std::string_view second_moment = "pol/v";
+inline constexpr std::string_view step = "pol/step";
+inline constexpr std::string_view block = "pol/block";
+}  // namespace model_key
+
+class PolWorkEngine final : public chain::WorkEngine {
+public:
+    // Builds the trainer, dataset and unit plan, and the genesis model (init_weights_hash is
+    // checked). Reasons from Trainer::create, Dataset::open, UnitPlan::create, genesis_weights.
+    [[nodiscard]] static Result<std::unique_ptr<PolWorkEngine>> create(
+        const chain::Genesis& genesis, EngineOptions options = {});
+
+    [[nodiscard]] Result<chain::BlockWork> verify(const chain::Block& block,
+                                                  const chain::WorkContext& context) override;
+    [[nodiscard]] Result<chain::WorkApplied> apply(const chain::Block& block,
+                                                   const chain::BlockWork& work,
+                                                   const chain::WorkContext& context) override;
+    [[nodiscard]] Status undo(const chain::Block& block, const chain::WorkContext& context,
+                              const std::vector<std::uint8_t>& undo) override;
+    [[nodiscard]] Hash256 model_root() const override { return root_; }
+    [[nodiscard]] std::vector<chain::ModelWrite> take_state_writes() override;
+    [[nodiscard]] Status load(const chain::ModelEntries& entries) override;
+
+    // A contribution this node already recomputed on `parent` (its own, or a peer's the miner
+    // verified): a block carrying it skips its recomputation, never its cheap checks. Bitcoin
+    // Core's signature cache plays the same part. Bounded: cleared when full.
+    void remember_verified(const Hash256& parent, const Hash256& root);
+
+    // The header hash of the block whose model the engine holds (the genesis block at first).
+    [[nodiscard]] const Hash256& model_block() const { return model_block_; }
+    [[nodiscard]] const ModelState& state() const { return state_; }
+    [[nodiscard]] const ModelWeights& weights() const { return state_.weights; }
+    [[nodiscard]] const chain::LearningParams& params() const { return params_; }
+    [[nodiscard]] const Dataset& dataset() const { return dataset_; }
+    [[nodiscard]] const UnitPlan& plan() const { return plan_; }
+    [[nodiscard]] Trainer& trainer() { return trainer_; }
+    [[nodiscard]] const VerifyPolicy& policy() const { return options_.policy; }
+
+private:
+    PolWorkEngine(chain::LearningParams params, EngineOptions options, Trainer trainer,
+                  Dataset dataset, UnitPlan plan, ModelState state, SplitMix64 rng);
+
+    [[nodiscard]] Status check_at_parent(const chain::WorkContext& context) const;
+    void record_state();  // recomputes the root and queues the full state as model writes
+
+    chain::LearningParams params_;
+    EngineOptions options_;
+    Trainer trainer_;
+    Dataset dataset_;
+    UnitPlan plan_;
+    ModelState state_;
+    ModelState genesis_state_;
+    SplitMix64 rng_;
+    Hash256 genesis_block_;
+    Hash256 model_block_;
+    Hash256 root_;
+    std::vector<chain::ModelWrite> pending_;
+    std::set<std::pair<Hash256, Hash256>> verified_;  // (parent, certificate root)
+};
+
+inline constexpr std::size_t max_remembered_contributions = 4096;
+
+// The model pre-image a block's undo record carries: u32le version 1, the step state (u64le
+// step, f64 bits beta1_power, beta2_power), then weights, m and v, each 4 bytes LE per value.
+[[nodiscard]] std::vector<std::uint8_t> encode_model_undo(const ModelState& state);
+[[nodiscard]] Status decode_model_undo(std::span<const std::uint8_t> bytes, ModelState& state);
+
+}  // namespace learnchain::consensus

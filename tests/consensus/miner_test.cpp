@@ -1,0 +1,169 @@
+// The miner: proposes as soon as pooled work reaches D, pools verified contributions from
+// peers (and only those), holds contributions for a tip it does not have yet, and restarts on
+// every new tip.
+#include <condition_variable>
+#include <deque>
+
+#include <learnchain/consensus/miner.hpp>
+
+#include <gtest/gtest.h>
+
+#include "engine_fixture.hpp"
+
+namespace learnchain::consensus::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A node with a miner whose blocks land in a queue for the test to accept.
+struct MiningNode {
+    explicit MiningNode(const std::filesystem::path& dir, chain::Genesis genesis = test_genesis(),
+                        std::uint32_t max_contributions = UINT32_MAX)
+        : node(dir, std::move(genesis)) {
+        MinerOptions options;
+        options.max_contributions = max_contributions;
+        options.clock = [this] { return clock_seconds.load(); };
+        options.progress_interval = 0ms;
+        options.rng_seed = 7;
+        clock_seconds = node.next_time();
+        miner = Miner::create(node.genesis,
+                              MinerChain{&node.lock, node.store.get(), node.engine.get(), nullptr},
+                              MinerKeys{key_of(0x11), key_of(0x21)}, options,
+                              [this](chain::Block block) {
+                                  std::lock_guard lock(mutex);
+                                  ready.push_back(std::move(block));
+                                  cv.notify_all();
+                              })
+                    .value();
+    }
+
+    std::optional<chain::Block> wait_block(std::chrono::seconds timeout = 30s) {
+        std::unique_lock lock(mutex);
+        if (!cv.wait_for(lock, timeout, [&] { return !ready.empty(); })) return std::nullopt;
+        chain::Block block = std::move(ready.front());
+        ready.pop_front();
+        return block;
+    }
+
+    // Accepts under the chain lock, as the node does, and tells the miner.
+    Result<chain::AcceptResult> accept(const chain::Block& block) {
+        Result<chain::AcceptResult> result = make_error("unset");
+        {
+            std::lock_guard lock(node.lock);
+            result = node.accept(block);
+            clock_seconds = node.next_time();
+        }
+        miner->on_new_tip();
+        return result;
+    }
+
+    Node node;
+    std::atomic<std::uint64_t> clock_seconds{0};
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<chain::Block> ready;
+    std::unique_ptr<Miner> miner;
+};
+
+TEST(Miner, ProposesABlockOnceTheWorkReachesD) {
+    TempDir dir("miner-basic");
+    MiningNode m(dir.path());
+    m.miner->start();
+    for (std::uint64_t height = 1; height <= 3; ++height) {
+        auto block = m.wait_block();
+        ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+        EXPECT_EQ(block->header.height, height);
+        EXPECT_GE(block->header.work, m.node.genesis.initial_work);
+        auto accepted = m.accept(*block);
+        ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
+        EXPECT_TRUE(accepted->new_tip);
+    }
+    m.miner->stop();
+    const auto stats = m.miner->stats();
+    EXPECT_GE(stats.blocks, 3u);
+    EXPECT_GE(stats.contributions, 3u);
+    // D is one contribution on the test genesis: the whole coin goes to the worker's key.
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, 3 * chain::coin);
+}
+
+TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
+    TempDir dir("miner-peers");
+    auto genesis = test_genesis();
+    genesis.initial_work = 2 * genesis.initial_work;  // two contributions per block
+    MiningNode m(dir.path(), genesis, /*max_contributions=*/1);
+
+    // A peer's honest contribution, a forged one (blob altered), and a duplicate.
+    const chain::SecretKey peer = key_of(0x12);
+    auto honest = m.node.contribute(peer, 0).value();
+    auto forged = m.node.contribute(peer, 1).value().work_item();
+    forged.blob[40] ^= 0x01;
+    ASSERT_TRUE(m.miner->submit_work_item(forged).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item()).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item()).ok());
+    m.miner->start();
+
+    auto block = m.wait_block();
+    ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block->work_items.size(), 2u);
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+    const auto stats = m.miner->stats();
+    EXPECT_EQ(stats.received, 3u);
+    EXPECT_EQ(stats.accepted, 1u);
+    EXPECT_EQ(stats.rejected, 2u);
+    EXPECT_EQ(m.node.store->account(peer.public_key()).balance, chain::coin / 2);
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
+}
+
+TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
+    TempDir dir("miner-future");
+    auto genesis = test_genesis();
+    genesis.initial_work = 2 * genesis.initial_work;
+    MiningNode m(dir.path(), genesis, /*max_contributions=*/1);
+
+    // Block 1 comes from elsewhere; a peer's contribution on it arrives before the block.
+    TempDir dir2("miner-future-b");
+    Node other(dir2.path(), genesis);
+    auto a = other.contribute(key_of(0x13), 0).value();
+    auto b = other.contribute(key_of(0x13), 1).value();
+    const auto block1 = other.build({a.work_item(), b.work_item()}, key_of(0x22)).value();
+    ASSERT_TRUE(other.accept(block1).ok());
+    auto early = other.contribute(key_of(0x14), 0).value();
+
+    m.miner->start();
+    ASSERT_TRUE(m.miner->submit_work_item(early.work_item()).ok());
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(m.accept(block1).ok());
+
+    auto block2 = m.wait_block();
+    ASSERT_TRUE(block2.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block2->header.parent, block1.hash());
+    EXPECT_EQ(block2->work_items.size(), 2u);
+    ASSERT_TRUE(m.accept(*block2).ok());
+    m.miner->stop();
+    EXPECT_EQ(m.node.store->account(key_of(0x14).public_key()).balance, chain::coin / 2);
+}
+
+TEST(Miner, StopsAndRestarts) {
+    TempDir dir("miner-restart");
+    MiningNode m(dir.path());
+    m.miner->start();
+    m.miner->stop();
+    m.miner->stop();
+    m.miner->start();
+    auto block = m.wait_block();
+    ASSERT_TRUE(block.has_value());
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+}
+
+TEST(Miner, RefusesAnIncompleteChain) {
+    auto genesis = test_genesis();
+    auto created = Miner::create(genesis, MinerChain{}, MinerKeys{key_of(1), key_of(2)},
+                                 MinerOptions{}, nullptr);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.error().reason, "miner-chain-invalid");
+}
+
+}  // namespace
+}  // namespace learnchain::consensus::testing
