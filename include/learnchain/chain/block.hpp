@@ -4,7 +4,7 @@
 // sighash     = H_header_sighash(encoding of the header without the signature)
 // tx_root     = merkle_root(txids in block order)
 // work_root   = merkle_root(certificate roots in block order; the work engine derives them)
-// See chain/RULES.md for the byte layouts.
+// See consensus/PROTOCOL.md, part L, for the byte layouts.
 #pragma once
 
 #include <compare>

@@ -2,7 +2,7 @@
 //
 // sighash = H_tx_sighash(encoding of the unsigned fields); the sender signs it with BIP340.
 // txid    = H_tx(encoding of the whole transaction, signature included).
-// See chain/RULES.md for the byte layout and every reason code.
+// See consensus/PROTOCOL.md, part L, for the byte layout and every reason code.
 #pragma once
 
 #include <cstddef>
