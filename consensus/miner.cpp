@@ -144,6 +144,11 @@ void Miner::run() {
         }
         if (!received.empty()) verify_received(std::move(received));
         const std::uint64_t pooled = pooled_tokens();
+        {
+            std::lock_guard lock(mutex_);
+            stats_.pooled_work = pooled;
+            stats_.required_work = tip_->required_work;
+        }
         if (pooled >= tip_->required_work && pooled > proposed_tokens_) {
             propose();
             continue;
@@ -254,6 +259,7 @@ void Miner::compute_own() {
     remember(root);
     Pooled pooled{contribution->work_item(), certificate, credited_work(certificate)};
     pool_[root] = std::move(pooled);
+    if (options_.on_own_contribution) options_.on_own_contribution(pool_[root].item);
     log_progress();
 }
 

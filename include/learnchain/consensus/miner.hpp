@@ -60,6 +60,9 @@ struct MinerOptions {
     std::function<std::uint64_t()> clock;
     std::chrono::milliseconds progress_interval{5000};  // zero: no progress lines
     std::uint64_t rng_seed = 0;                         // sample:F draws; 0: OS randomness
+    // Called on the mining thread, without the chain lock, with each own contribution once it
+    // is pooled, so the node can gossip it: other proposers include it and reward this worker.
+    std::function<void(const chain::WorkItem&)> on_own_contribution;
 };
 
 struct MinerStats {
@@ -69,6 +72,8 @@ struct MinerStats {
     std::uint64_t rejected = 0;       // received and failed verification or were duplicates
     std::uint64_t blocks = 0;         // proposed
     std::uint64_t tokens = 0;         // own training tokens
+    std::uint64_t pooled_work = 0;    // tokens pooled for the current tip
+    std::uint64_t required_work = 0;  // D of the block on the current tip
     double last_loss = 0;             // loss of the last own contribution
     double busy_seconds = 0;          // time spent computing own contributions
     std::string last_error;           // last failure of the mining thread, for logs
