@@ -42,8 +42,8 @@ TEST(Genesis, LoadsShippedFiles) {
     EXPECT_EQ(devnet->learning.model.layers, 4u);
     EXPECT_EQ(devnet->learning.model.heads, 4u);
     EXPECT_EQ(devnet->learning.model.context, 64u);
-    EXPECT_EQ(devnet->learning.micro_batches, 4u);
-    EXPECT_EQ(devnet->learning.micro_batch_size, 8u);
+    EXPECT_EQ(devnet->learning.micro_batches, 64u);
+    EXPECT_EQ(devnet->learning.micro_batch_size, 64u);
     ASSERT_EQ(devnet->allocations.size(), 1u);
 
     auto test = load_genesis(source_path(test_genesis_file));
