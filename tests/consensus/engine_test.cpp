@@ -38,7 +38,8 @@ TEST(Engine, RefusesAGenesisWhoseInitialWeightsHashIsWrong) {
 }
 
 TEST(Engine, ShippedGenesisFilesRecordTheirInitialWeights) {
-    for (auto file : {chain::devnet_genesis_file, chain::test_genesis_file}) {
+    for (auto file :
+         {chain::devnet_genesis_file, chain::test_genesis_file, chain::local_genesis_file}) {
         auto genesis =
             chain::load_genesis(std::string(LEARNCHAIN_SOURCE_DIR) + "/" + std::string(file));
         ASSERT_TRUE(genesis.ok()) << genesis.error().to_string();

@@ -83,5 +83,8 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 // Files shipped in genesis/ (the repository's, resolved relative to a source dir by callers).
 inline constexpr std::string_view devnet_genesis_file = "genesis/devnet.json";
 inline constexpr std::string_view test_genesis_file = "genesis/test.json";
+// The tiny model as a chain a person can run locally: bigger contributions and a retarget that
+// a single CPU miner can keep up with (test.json is for unit tests and stalls a real miner).
+inline constexpr std::string_view local_genesis_file = "genesis/local.json";
 
 }  // namespace learnchain::chain
