@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include <learnchain/chain/file.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/rpc/auth.hpp>
 
@@ -27,21 +28,6 @@ int base64_value(char c) {
     if (c == '+') return 62;
     if (c == '/') return 63;
     return -1;
-}
-
-Error errno_error(std::string_view what, const std::filesystem::path& path) {
-    return make_error("rpc-cookie-write-failed",
-                      std::string(what) + " " + path.string() + ": " + std::strerror(errno));
-}
-
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
 }
 
 }  // namespace
@@ -99,24 +85,8 @@ Result<std::string> write_cookie(const std::filesystem::path& datadir) {
     chain::random_bytes(secret);
     std::string credentials = std::string(cookie_user) + ":" + chain::to_hex(secret);
 
-    const auto final_path = datadir / cookie_file_name;
-    const auto temp_path = datadir / (std::string(cookie_file_name) + ".tmp");
-    // O_EXCL after unlink: never write through a link someone planted at the temp name.
-    ::unlink(temp_path.c_str());
-    const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_error("cannot create", temp_path);
-    // Owner-only whatever the umask; the secret is written only after the mode is set.
-    const bool written = ::fchmod(fd, 0600) == 0 && write_all(fd, credentials) && ::fsync(fd) == 0;
-    if (::close(fd) != 0 || !written) {
-        Error error = errno_error("cannot write", temp_path);
-        ::unlink(temp_path.c_str());
-        return error;
-    }
-    if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-        Error error = errno_error("cannot rename to", final_path);
-        ::unlink(temp_path.c_str());
-        return error;
-    }
+    LEARNCHAIN_TRY(chain::write_file_atomic(datadir / cookie_file_name, credentials,
+                                            "rpc-cookie-write-failed"));
     return credentials;
 }
 

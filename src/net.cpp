@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include <learnchain/chain/file.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/node/net.hpp>
 
@@ -76,15 +77,7 @@ private:
 Status write_file_atomic(const std::filesystem::path& path, const std::string& text) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
-    const auto tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        if (!out) return make_error("p2p-io-error", "cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return make_error("p2p-io-error", ec.message());
-    return ok_status();
+    return chain::write_file_atomic(path, text, "p2p-io-error");
 }
 
 Result<json> read_json_file(const std::filesystem::path& path, const std::string& reason) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <learnchain/chain/address.hpp>
+#include <learnchain/chain/file.hpp>
 #include <learnchain/chain/hash.hpp>
 #include <learnchain/wallet/keystore.hpp>
 
@@ -73,16 +74,6 @@ Result<std::vector<std::uint8_t>> hex_field(const json& object, const char* name
 Error errno_error(std::string_view what, const std::filesystem::path& path) {
     return make_error("wallet-io-error",
                       std::string(what) + " " + path.string() + ": " + std::strerror(errno));
-}
-
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
 }
 
 }  // namespace
@@ -221,42 +212,7 @@ Result<json> load_keystore(const std::filesystem::path& path) {
 }
 
 Status write_file_atomic(const std::filesystem::path& path, std::string_view contents) {
-    const std::filesystem::path dir =
-        path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
-    std::string temp_name = ".";
-    temp_name += path.filename().string();
-    temp_name += ".tmp.";
-    temp_name += std::to_string(::getpid());
-    const std::filesystem::path temp = dir / temp_name;
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_error("cannot create", temp);
-    // An inherited umask can only remove bits; fchmod makes the mode exactly 0600 even when
-    // the temporary name existed before with wider permissions.
-    bool written = ::fchmod(fd, 0600) == 0 && write_all(fd, contents) && ::fsync(fd) == 0;
-    int saved = errno;
-    if (::close(fd) != 0 && written) {
-        written = false;
-        saved = errno;
-    }
-    if (!written) {
-        errno = saved;
-        const Error error = errno_error("cannot write", temp);
-        ::unlink(temp.c_str());
-        return error;
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const Error error = errno_error("cannot rename onto", path);
-        ::unlink(temp.c_str());
-        return error;
-    }
-    // The rename is durable only once the directory entry is.
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        (void)::fsync(dir_fd);
-        ::close(dir_fd);
-    }
-    return ok_status();
+    return chain::write_file_atomic(path, contents, "wallet-io-error");
 }
 
 Status create_keystore_file(const std::filesystem::path& path, const chain::SecretKey& key,
