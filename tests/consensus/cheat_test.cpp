@@ -114,7 +114,9 @@ TEST_F(Cheat, OneMicroBatchFaked) {
         const bool drawn = choose_micro_batches(quarter, 4, rng) == std::vector<std::uint32_t>{1};
         const auto v = verify(c.certificate, c.blob(), quarter, rng_seed);
         EXPECT_EQ(v.ok(), !drawn) << "rng seed " << rng_seed;
-        if (!v.ok()) EXPECT_EQ(v.error().reason, "bad-cert-unit-mismatch");
+        if (!v.ok()) {
+            EXPECT_EQ(v.error().reason, "bad-cert-unit-mismatch");
+        }
         (drawn ? caught : missed) += 1;
     }
     std::cout << "  sample:0.25 over 16 verifier seeds: caught " << caught << ", missed " << missed
