@@ -297,8 +297,8 @@ TEST_F(Functional, ThreeNodesSyncAndAgree) {
     EXPECT_EQ(a.terminate(), 0);
 }
 
-// 2) A and B both mine: each block's reward is split by the work in it (consensus/PROTOCOL.md §L.6.6), and
-// every node shows the same balances, which add up to one coin per block.
+// 2) A and B both mine: each block's reward is split by the work in it (consensus/PROTOCOL.md
+// §L.6.6), and every node shows the same balances, which add up to one coin per block.
 //
 // A block carries only its proposer's own certificates here: the miner does not yet hand its
 // own contributions to the node for gossip, so B's work never reaches A's pool (see the report

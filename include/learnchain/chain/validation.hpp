@@ -1,6 +1,7 @@
 // The consensus rules for blocks: context-free checks, contextual (header-chain) checks,
 // required work and its retarget, the reward split, and connecting / disconnecting a block's
-// effect on account state. Every rule fails with its own reason code (consensus/PROTOCOL.md, part L).
+// effect on account state. Every rule fails with its own reason code (consensus/PROTOCOL.md, part
+// L).
 //
 // Order of use for a new block whose parent is known and whose parent state is loaded:
 //   check_block_context_free -> check_block_contextual -> WorkEngine::verify ->
@@ -40,7 +41,8 @@ inline constexpr std::uint64_t retarget_clamp = 4;
                                           std::uint64_t actual_timespan,
                                           std::uint64_t target_timespan);
 
-// The required work D of a block at parent.height + 1 (the rule is in consensus/PROTOCOL.md §L.6.3).
+// The required work D of a block at parent.height + 1 (the rule is in consensus/PROTOCOL.md
+// §L.6.3).
 [[nodiscard]] Result<std::uint64_t> required_work_for_child(const ChainView& view,
                                                             const BlockIndexEntry& parent,
                                                             const Genesis& genesis);
