@@ -28,11 +28,7 @@ using json = nlohmann::json;
 constexpr int client_threads = 4;
 constexpr auto load_duration = 5s;
 
-struct LoadResult {
-    double requests_per_second = 0;
-    double p99_ms = 0;
-    std::uint64_t failures = 0;
-};
+using bench::LoadResult;
 
 class BenchNode {
 public:
@@ -90,16 +86,7 @@ public:
         for (auto& c : clients) c.join();
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::vector<double> all;
-        for (const auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-        LoadResult result;
-        result.failures = failures.load();
-        if (all.empty()) return result;
-        const std::size_t index = std::min(all.size() - 1, all.size() * 99 / 100);
-        std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(index), all.end());
-        result.p99_ms = all[index];
-        result.requests_per_second = static_cast<double>(all.size()) / seconds;
-        return result;
+        return bench::summarize_load(latencies, seconds, failures.load());
     }
 
 private:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <limits>
@@ -67,6 +68,28 @@ inline void print_line(std::string_view name, double value, std::string_view uni
     std::printf("BENCH %.*s %.6g %.*s\n", static_cast<int>(name.size()), name.data(), value,
                 static_cast<int>(unit.size()), unit.data());
     std::fflush(stdout);
+}
+
+// Requests/s, p99 latency and failures of a concurrent load, from each client thread's
+// per-request latencies (ms) over `seconds` of wall clock.
+struct LoadResult {
+    double requests_per_second = 0;
+    double p99_ms = 0;
+    std::uint64_t failures = 0;
+};
+
+inline LoadResult summarize_load(const std::vector<std::vector<double>>& latencies, double seconds,
+                                 std::uint64_t failures) {
+    std::vector<double> all;
+    for (const auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+    LoadResult result;
+    result.failures = failures;
+    if (all.empty()) return result;
+    const std::size_t index = std::min(all.size() - 1, all.size() * 99 / 100);
+    std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(index), all.end());
+    result.p99_ms = all[index];
+    result.requests_per_second = static_cast<double>(all.size()) / seconds;
+    return result;
 }
 
 // Runs the registered benchmarks, then `headlines`, which prints the BENCH lines.

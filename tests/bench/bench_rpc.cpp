@@ -24,11 +24,7 @@ constexpr int client_threads = 4;
 constexpr int calls_per_client = 25000;
 constexpr auto time_limit = 10s;
 
-struct LoadResult {
-    double requests_per_second = 0;
-    double p99_ms = 0;
-    std::uint64_t failures = 0;
-};
+using bench::LoadResult;
 
 LoadResult run_load() {
     char tmpl[] = "/tmp/learnchain-bench-rpc-XXXXXX";
@@ -92,16 +88,7 @@ LoadResult run_load() {
     server.stop();
     std::filesystem::remove_all(datadir);
 
-    std::vector<double> all;
-    for (const auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-    LoadResult result;
-    result.failures = failures.load();
-    if (all.empty()) return result;
-    const std::size_t index = std::min(all.size() - 1, all.size() * 99 / 100);
-    std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(index), all.end());
-    result.p99_ms = all[index];
-    result.requests_per_second = static_cast<double>(all.size()) / seconds;
-    return result;
+    return bench::summarize_load(latencies, seconds, failures.load());
 }
 
 // The whole load is one iteration; its figures are wall-clock and travel as counters.
