@@ -22,6 +22,20 @@ void Transaction::sign(const SecretKey& key) {
     signature = chain::sign(key, sighash());
 }
 
+Transaction make_transfer(const SecretKey& from, const PublicKey& to, Amount amount, Amount fee,
+                          std::uint64_t nonce, std::uint32_t chain_id,
+                          std::vector<std::uint8_t> memo) {
+    Transaction tx;
+    tx.chain_id = chain_id;
+    tx.to = to;
+    tx.amount = amount;
+    tx.fee = fee;
+    tx.nonce = nonce;
+    tx.memo = std::move(memo);
+    tx.sign(from);  // also sets tx.from
+    return tx;
+}
+
 Status check_transaction_context_free(const Transaction& tx, std::uint32_t chain_id) {
     if (tx.chain_id != chain_id)
         return make_error("bad-tx-chain-id", "transaction is for chain " +

@@ -231,8 +231,8 @@ Status cmd_send(const Options& o, std::ostream& out, std::ostream& err) {
         chain_id = *id;
     }
     const chain::Transaction tx =
-        make_transfer(*key, *to, *amount, *fee, account->next_nonce, *chain_id,
-                      std::vector<std::uint8_t>(o.memo.begin(), o.memo.end()));
+        chain::make_transfer(*key, *to, *amount, *fee, account->next_nonce, *chain_id,
+                             std::vector<std::uint8_t>(o.memo.begin(), o.memo.end()));
     auto txid = (*node)->send(tx);
     if (!txid) return txid.error();
     if (auto recorded = record(o, tx, o.memo.empty() ? "none" : "text"); !recorded)
@@ -302,8 +302,8 @@ Status cmd_infer(const Options& o, std::ostream& out, std::ostream& err) {
     auto account = (*node)->account(chain::encode_address(key->public_key()));
     if (!account) return account.error();
     const chain::Transaction payment =
-        make_transfer(*key, info->payment_key, std::max<chain::Amount>(*price, 1), *fee,
-                      account->next_nonce, info->chain_id, inference_memo(request));
+        chain::make_transfer(*key, info->payment_key, std::max<chain::Amount>(*price, 1), *fee,
+                             account->next_nonce, info->chain_id, inference_memo(request));
     err << "paying " << chain::format_amount(payment.amount) << " + fee "
         << chain::format_amount(payment.fee) << " to " << info->payment_address << " for "
         << request.max_tokens << " tokens (seed " << request.seed << ", request "

@@ -77,20 +77,6 @@ std::string transaction_hex(const chain::Transaction& tx) {
     return chain::to_hex(chain::encode(tx));
 }
 
-chain::Transaction make_transfer(const chain::SecretKey& from, const chain::PublicKey& to,
-                                 chain::Amount amount, chain::Amount fee, std::uint64_t nonce,
-                                 std::uint32_t chain_id, std::vector<std::uint8_t> memo) {
-    chain::Transaction tx;
-    tx.chain_id = chain_id;
-    tx.to = to;
-    tx.amount = amount;
-    tx.fee = fee;
-    tx.nonce = nonce;
-    tx.memo = std::move(memo);
-    tx.sign(from);
-    return tx;
-}
-
 Result<AccountInfo> NodeClient::account(std::string_view address) {
     auto reply = client_.call("getaccount", rpc::json::array({std::string(address)}));
     if (!reply) return reply.error();

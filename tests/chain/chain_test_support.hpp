@@ -167,16 +167,7 @@ public:
 inline Transaction make_transfer(const Genesis& genesis, const SecretKey& from, const PublicKey& to,
                                  Amount amount, Amount fee, std::uint64_t nonce,
                                  std::vector<std::uint8_t> memo = {}) {
-    Transaction tx;
-    tx.chain_id = genesis.chain_id;
-    tx.from = from.public_key();
-    tx.to = to;
-    tx.amount = amount;
-    tx.fee = fee;
-    tx.nonce = nonce;
-    tx.memo = std::move(memo);
-    tx.sign(from);
-    return tx;
+    return chain::make_transfer(from, to, amount, fee, nonce, genesis.chain_id, std::move(memo));
 }
 
 }  // namespace learnchain::chain::testing

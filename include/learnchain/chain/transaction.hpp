@@ -50,6 +50,11 @@ struct Transaction {
     }
 };
 
+// A transfer from `from`'s key, signed.
+[[nodiscard]] Transaction make_transfer(const SecretKey& from, const PublicKey& to, Amount amount,
+                                        Amount fee, std::uint64_t nonce, std::uint32_t chain_id,
+                                        std::vector<std::uint8_t> memo = {});
+
 // Checks that need no account state, cheapest first, signature last:
 // bad-tx-chain-id, bad-tx-zero-amount, bad-tx-memo-too-long, bad-tx-amount-overflow,
 // bad-tx-signature.

@@ -79,11 +79,4 @@ private:
 // The hex of a transaction's canonical encoding, as sendrawtransaction and infer take it.
 [[nodiscard]] std::string transaction_hex(const chain::Transaction& tx);
 
-// A signed transfer.
-[[nodiscard]] chain::Transaction make_transfer(const chain::SecretKey& from,
-                                               const chain::PublicKey& to, chain::Amount amount,
-                                               chain::Amount fee, std::uint64_t nonce,
-                                               std::uint32_t chain_id,
-                                               std::vector<std::uint8_t> memo = {});
-
 }  // namespace learnchain::wallet
