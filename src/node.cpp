@@ -189,10 +189,12 @@ Status Node::open_all() {
     rpc_options.datadir = config_.datadir;
     rpc_ = std::make_unique<rpc::RpcServer>(rpc_options);
 
-    // The node's key: signs its work and proposals, and receives inference payments.
+    // The node's key signs its work and proposals, and takes inference payments unless
+    // --infer-pay-to names another account.
     LEARNCHAIN_TRY(load_mining_key());
+    mine_to_ = config_.mine_to;
     InferenceConfig inference;
-    inference.payment_key = mining_key_->public_key();
+    inference.payment_key = config_.infer_pay_to.value_or(mining_key_->public_key());
     inference.price_per_token = config_.infer_price;
     inference.chain_id = genesis_.chain_id;
     inference.model = genesis_.learning.model;
@@ -348,19 +350,19 @@ void Node::after_chain_change() {
     if (tip == last_tip_) return;
     last_tip_ = tip;
     if (miner_) miner_->on_new_tip();
-    if (config_.mine_to && mining_key_) sweep_rewards();
+    if (mine_to_ && mining_key_) sweep_rewards();
 }
 
 // The miner's key must sign its work, so rewards land there first; with --mine-to they move on
 // in one transfer whenever no earlier transfer is still waiting in the mempool.
 void Node::sweep_rewards() {
     const chain::PublicKey from = mining_key_->public_key();
-    if (from == *config_.mine_to) return;
+    if (from == *mine_to_) return;
     const chain::Account account = store_->account(from);
     if (mempool_->next_nonce(from, store_->state()) != account.nonce) return;
     chain::Transaction tx;
     tx.chain_id = genesis_.chain_id;
-    tx.to = *config_.mine_to;
+    tx.to = *mine_to_;
     tx.fee = chain::tx_encoded_size(tx);  // the default relay floor of 1 unit per byte
     tx.nonce = account.nonce;
     if (account.balance < config_.sweep_threshold || account.balance <= tx.fee) return;
@@ -374,11 +376,24 @@ void Node::sweep_rewards() {
         log::warn("forwarding rewards failed: {}", sent.error().to_string());
 }
 
+Status Node::set_mine_to(const chain::PublicKey& to) {
+    if (!miner_) return make_error("node-not-mining", "start the node with --mine");
+    std::lock_guard lock(chain_mutex_);
+    if (mine_to_ == to) return ok_status();
+    mine_to_ = to;
+    log::info("rewards are forwarded to {} from now on", chain::encode_address(to));
+    return ok_status();
+}
+
 MiningInfo Node::mining_info() const {
     MiningInfo info;
     {
         std::lock_guard lock(mining_mutex_);
         info.mining = mining_active_;
+    }
+    {
+        std::lock_guard lock(chain_mutex_);
+        info.mine_to = mine_to_;
     }
     if (mining_key_) info.key = mining_key_->public_key();
     if (!miner_) return info;

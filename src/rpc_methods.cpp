@@ -348,7 +348,7 @@ public:
         json out = *chain_part;
         out["mining"] = info.mining;
         out["address"] = info.key ? chain::encode_address(*info.key) : std::string();
-        if (node_.config().mine_to) out["mine_to"] = chain::encode_address(*node_.config().mine_to);
+        if (info.mine_to) out["mine_to"] = chain::encode_address(*info.mine_to);
         out["device"] = node_.config().device;
         out["tokens_per_second"] = info.tokens_per_second;
         out["tokens"] = info.tokens;
@@ -367,6 +367,16 @@ public:
         const json* on = param(params, 0, "mining");
         if (on == nullptr || !on->is_boolean())
             return rpc::invalid_params("mining: expected true or false");
+        // The address is checked before anything changes, so a bad one leaves mining as it was.
+        std::optional<chain::PublicKey> mine_to;
+        if (const json* to = param(params, 1, "mine_to"); to != nullptr && !to->is_null()) {
+            if (!to->is_string())
+                return rpc::invalid_params("mine_to: expected an lrn1... address");
+            auto key = chain::decode_address(to->get<std::string>());
+            if (!key) return key.error();
+            mine_to = *key;
+        }
+        if (mine_to) LEARNCHAIN_TRY(node_.set_mine_to(*mine_to));
         LEARNCHAIN_TRY(node_.set_mining(on->get<bool>()));
         return json(on->get<bool>());
     }

@@ -1,6 +1,7 @@
 // The README's "Wallet and inference" walk-through as a multi-process test: a fresh learnchaind
 // on the test genesis mines to a new wallet until it holds a coin, the wallet pays for
-// inference of "12+34=", the next block confirms the payment, and history shows it.
+// inference of "12+34=", the next block confirms the payment, the wallet's balance fell by
+// exactly the price and the fee, the operator's rose by exactly the price, and history shows it.
 //
 // Skipped while the daemon is not built (LEARNCHAIN_DAEMON is set by tests/CMakeLists.txt when
 // the learnchaind target exists) or does not serve the inference methods yet.
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include <learnchain/chain/address.hpp>
+#include <learnchain/rpc/client.hpp>
 #include <learnchain/wallet/cli.hpp>
 #include <learnchain/wallet/node_client.hpp>
 
@@ -101,7 +103,7 @@ protected:
         return path;
     }
 
-    void start_daemon(const std::string& mine_to) {
+    void start_daemon(const std::string& mine_to, const std::string& infer_pay_to) {
 #ifdef LEARNCHAIN_DAEMON
         std::vector<std::string> args = {LEARNCHAIN_DAEMON,
                                          "--datadir",
@@ -115,6 +117,8 @@ protected:
                                          "--mine",
                                          "--mine-to",
                                          mine_to,
+                                         "--infer-pay-to",
+                                         infer_pay_to,
                                          "--threads",
                                          "1",
                                          "--log-level",
@@ -136,6 +140,11 @@ protected:
         return amount ? std::optional(*amount) : std::nullopt;
     }
 
+    std::uint64_t height() {
+        auto count = rpc::RpcClient(client_options()).call("getblockcount");
+        return count && count->is_number_unsigned() ? count->get<std::uint64_t>() : 0;
+    }
+
     rpc::ClientOptions client_options() const {
         rpc::ClientOptions o;
         o.port = rpc_port_;
@@ -152,7 +161,11 @@ TEST_F(Walkthrough, MineInferConfirm) {
     const CliRun created = wallet({"create", "--scrypt-n", "1024"});
     ASSERT_EQ(created.code, 0) << created.err;
     const std::string address = created.out.substr(0, created.out.size() - 1);
-    start_daemon(address);
+    // The operator's account takes inference payments and nothing else, so its balance moves
+    // by the price alone.
+    const std::string operator_address =
+        chain::encode_address(chain::SecretKey::generate().public_key());
+    start_daemon(address, operator_address);
 
     using clock = std::chrono::steady_clock;
     const auto deadline = clock::now() + std::chrono::minutes(5);
@@ -188,8 +201,26 @@ TEST_F(Walkthrough, MineInferConfirm) {
     if (!info && info.error().reason == "rpc-method-not-found")
         GTEST_SKIP() << "learnchaind does not serve getinferenceinfo yet";
     ASSERT_TRUE(info.ok()) << info.error().to_string();
+    EXPECT_EQ(info->payment_address, operator_address);
 
-    const CliRun answer = wallet({"infer", "12+34=", "--max-tokens", "4"});
+    // The node keeps mining, and forwarding its rewards to the wallet would hide the payment in
+    // the balance. So rewards go elsewhere from now on; a forward already in the mempool is
+    // confirmed by the next block, so two blocks later the wallet's balance holds still.
+    const std::string elsewhere = chain::encode_address(chain::SecretKey::generate().public_key());
+    auto redirected = rpc::RpcClient(client_options()).call("setmining", {true, elsewhere});
+    ASSERT_TRUE(redirected.ok()) << redirected.error().to_string();
+    const std::uint64_t redirected_at = height();
+    while (clock::now() < deadline && height() < redirected_at + 2)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_GE(height(), redirected_at + 2) << "no blocks after the redirect";
+    const std::optional<chain::Amount> wallet_before = balance();
+    ASSERT_TRUE(wallet_before.has_value());
+    auto operator_before = node.account(operator_address);
+    ASSERT_TRUE(operator_before.ok()) << operator_before.error().to_string();
+
+    const chain::Amount fee = 2'000;
+    const CliRun answer =
+        wallet({"infer", "12+34=", "--max-tokens", "4", "--fee", chain::format_amount(fee)});
     ASSERT_EQ(answer.code, 0) << answer.err;
     EXPECT_EQ(answer.out.size(), 4u + 1u);
 
@@ -206,16 +237,20 @@ TEST_F(Walkthrough, MineInferConfirm) {
     const auto inference = history.find("memo inference");
     ASSERT_NE(inference, std::string::npos) << history;
     EXPECT_NE(history.find("status confirmed", inference), std::string::npos) << history;
-    // The confirmed payment credited the operator by exactly price x tokens. (The operator's
-    // balance itself also moves with block rewards and --mine-to forwarding, so the check is
-    // on the confirmed transfer, whose effect on balances the ledger tests pin down.)
+    const chain::Amount price = 4 * info->price_per_token;
     const auto line_start = history.rfind('\n', inference) + 1;
     const std::string payment_line =
         history.substr(line_start, history.find('\n', inference) - line_start);
-    EXPECT_NE(payment_line.find("to " + info->payment_address), std::string::npos) << payment_line;
-    EXPECT_NE(payment_line.find("amount " + chain::format_amount(4 * info->price_per_token)),
-              std::string::npos)
+    EXPECT_NE(payment_line.find("to " + operator_address), std::string::npos) << payment_line;
+    EXPECT_NE(payment_line.find("amount " + chain::format_amount(price)), std::string::npos)
         << payment_line;
+
+    const std::optional<chain::Amount> wallet_after = balance();
+    ASSERT_TRUE(wallet_after.has_value());
+    EXPECT_EQ(*wallet_after, *wallet_before - price - fee);
+    auto operator_after = node.account(operator_address);
+    ASSERT_TRUE(operator_after.ok()) << operator_after.error().to_string();
+    EXPECT_EQ(operator_after->balance, operator_before->balance + price);
 }
 
 }  // namespace

@@ -65,6 +65,9 @@ struct NodeConfig {
     // to this key by a transfer once they reach sweep_threshold.
     std::optional<chain::PublicKey> mine_to;
     chain::Amount sweep_threshold = chain::coin;
+    // Where paid inference (RPC infer) is paid; none: the mining key. An operator account apart
+    // from the mining key keeps inference income apart from rewards and fees.
+    std::optional<chain::PublicKey> infer_pay_to;
     std::string device = "cpu";  // cpu | cuda:N, for training and verification
     std::string verify = "all";  // all | sample:F
     int threads = 0;             // libtorch intra-op threads; 0: libtorch's default
@@ -76,6 +79,7 @@ struct NodeConfig {
 struct MiningInfo {
     bool mining = false;
     std::optional<chain::PublicKey> key;
+    std::optional<chain::PublicKey> mine_to;
     std::uint64_t contributions = 0;
     std::uint64_t received = 0;
     std::uint64_t accepted = 0;
@@ -125,6 +129,9 @@ public:
     // Pauses or resumes the miner (RPC setmining). "node-not-mining" when the node was started
     // without --mine, "node-stopping" once shutdown began.
     [[nodiscard]] Status set_mining(bool on);
+    // Where rewards are forwarded from now on (RPC setmining's mine_to); a transfer already
+    // waiting in the mempool still goes to the old address. "node-not-mining" without --mine.
+    [[nodiscard]] Status set_mine_to(const chain::PublicKey& to);
     [[nodiscard]] std::uint16_t p2p_port() const;
     [[nodiscard]] std::uint16_t rpc_port() const;
     [[nodiscard]] std::filesystem::path cookie_path() const;
@@ -146,7 +153,7 @@ private:
     chain::Genesis genesis_;
     std::optional<chain::SecretKey> mining_key_;
 
-    std::mutex chain_mutex_;
+    mutable std::mutex chain_mutex_;
     std::unique_ptr<consensus::PolWorkEngine> engine_;
     std::unique_ptr<chain::ChainStore> store_;
     std::unique_ptr<chain::Mempool> mempool_;
@@ -156,7 +163,8 @@ private:
     std::unique_ptr<rpc::RpcServer> rpc_;
     std::unique_ptr<consensus::Miner> miner_;
     std::unique_ptr<InferenceService> inference_;
-    Hash256 last_tip_;  // under chain_mutex_
+    Hash256 last_tip_;                         // under chain_mutex_
+    std::optional<chain::PublicKey> mine_to_;  // under chain_mutex_
     // Serialises the miner's start and stop (RPC setmining against shutdown).
     mutable std::mutex mining_mutex_;
     bool mining_active_ = false;  // under mining_mutex_
