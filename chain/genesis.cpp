@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -14,6 +15,16 @@ namespace learnchain::chain {
 namespace {
 
 using json = nlohmann::json;
+
+__extension__ using u128 = unsigned __int128;
+
+std::uint64_t saturate(u128 value) {
+    return value > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(value);
+}
+
+u128 wide_tokens_per_contribution(const LearningParams& p) {
+    return u128{p.micro_batches} * p.micro_batch_size * p.model.context;
+}
 
 // "retarget_window" -> "bad-genesis-retarget-window": the reason names the field.
 Error field_error(std::string_view field, const std::string& path, const std::string& what) {
@@ -294,6 +305,10 @@ Status validate_learning(const LearningParams& p) {
         require(p.micro_batches >= 1, "micro_batches", "learning.micro_batches", "must be >= 1"));
     LEARNCHAIN_TRY(require(p.micro_batch_size >= 1, "micro_batch_size", "learning.micro_batch_size",
                            "must be >= 1"));
+    // Certificates count their tokens in a u64 (PROTOCOL.md §T.10.2).
+    LEARNCHAIN_TRY(require(wide_tokens_per_contribution(p) <= UINT64_MAX, "micro_batch_size",
+                           "learning.micro_batch_size",
+                           "micro_batches * micro_batch_size * context exceeds 2^64 - 1"));
     LEARNCHAIN_TRY(require(p.max_per_worker >= 1, "max_per_worker", "learning.max_per_worker",
                            "must be >= 1"));
     LEARNCHAIN_TRY(require(finite(p.max_gradient_norm) && p.max_gradient_norm > 0,
@@ -359,7 +374,65 @@ Status validate_genesis(const Genesis& g) {
         LEARNCHAIN_TRY(require(next.has_value(), "allocations", path, "total exceeds 2^64 - 1"));
         total = *next;
     }
-    return validate_learning(g.learning);
+    LEARNCHAIN_TRY(validate_learning(g.learning));
+
+    const RequiredWorkBounds bounds = required_work_bounds(g);
+    LEARNCHAIN_TRY(
+        require(g.initial_work >= bounds.min, "initial_work", "initial_work",
+                "must be >= " + std::to_string(bounds.min) + ", the tokens of one contribution"));
+    LEARNCHAIN_TRY(require(
+        g.initial_work <= bounds.max, "initial_work", "initial_work",
+        "must be <= " + std::to_string(bounds.max) + ", the most work one block can carry (" +
+            std::to_string(max_worker_contributions_per_block(g.learning)) + " contributions of " +
+            std::to_string(contribution_work_item_size(g.learning)) + " bytes)"));
+    return ok_status();
+}
+
+std::uint64_t tokens_per_contribution(const LearningParams& params) {
+    return saturate(wide_tokens_per_contribution(params));
+}
+
+std::uint64_t model_parameter_count(const ModelConfig& m) {
+    // §T.2.1 with w = width: token embedding and LM head (V x w each), position embedding
+    // (context x w), final layer norm (2w), and per layer: two layer norms (4w), qkv
+    // (3w^2 + 3w), attention projection (w^2 + w), MLP in (F w + F) and out (w F + w), with
+    // F = mlp_ratio * w.
+    const u128 w = m.width;
+    const u128 f = u128{m.mlp_ratio} * m.width;
+    const u128 per_layer = 4 * w * w + 2 * f * w + 9 * w + f;
+    return saturate(2 * u128{m.vocab_size} * w + u128{m.context} * w + 2 * w +
+                    u128{m.layers} * per_layer);
+}
+
+std::uint64_t certificate_encoded_size(const LearningParams& params) {
+    // §T.10: a leaf is kind u8, micro-batch u32, index u32, two sketches (u32 count + m f32)
+    // and the worker key; a micro-batch has a FWD and a BWD unit per section and an ATT unit
+    // per layer and head group.
+    const u128 leaf = 1 + 4 + 4 + 2 * (4 + 4 * u128{params.sketch_rows}) + 32;
+    const u128 units = 2 * u128{params.sections} + u128{params.model.layers} * params.head_groups;
+    // version, parent, worker, n, loss, losses count, tokens, micro_batches, leaves count,
+    // merkle_root, gradient_hash, signature.
+    const u128 fixed = 4 + 32 + 32 + 4 + 4 + 4 + 8 + 4 + 4 + 32 + 32 + 64;
+    const u128 m = params.micro_batches;
+    return saturate(fixed + 4 * m + m * units * leaf);
+}
+
+std::uint64_t contribution_work_item_size(const LearningParams& params) {
+    const u128 blob = 4 * u128{model_parameter_count(params.model)};
+    return saturate(4 + u128{certificate_encoded_size(params)} + 4 + blob);
+}
+
+std::uint64_t max_worker_contributions_per_block(const LearningParams& params) {
+    // A block with no transactions: header, u32 transaction count, u32 work item count.
+    const std::uint64_t room = max_block_bytes - header_encoded_size - 4 - 4;
+    const std::uint64_t fit = room / contribution_work_item_size(params);
+    return std::min(
+        {fit, std::uint64_t{max_block_work_items}, std::uint64_t{params.max_per_worker}});
+}
+
+RequiredWorkBounds required_work_bounds(const Genesis& genesis) {
+    const std::uint64_t tokens = tokens_per_contribution(genesis.learning);
+    return {tokens, saturate(u128{max_worker_contributions_per_block(genesis.learning)} * tokens)};
 }
 
 Result<Genesis> parse_genesis(std::string_view json_text) {

@@ -55,7 +55,11 @@ Result<std::uint64_t> required_work_for_child(const ChainView& view, const Block
     const std::uint64_t actual =
         parent.header.time > first->header.time ? parent.header.time - first->header.time : 0;
     const std::uint64_t target = (window - 1) * std::uint64_t{genesis.target_block_time};
-    return retarget_work(parent.required_work, actual, target);
+    // After the x4 clamp: the bounds are absolute, so they win over the step limit. (max < min
+    // only for a genesis validate_genesis rejects: no block fits one contribution.)
+    const RequiredWorkBounds bounds = required_work_bounds(genesis);
+    return std::clamp(retarget_work(parent.required_work, actual, target), bounds.min,
+                      std::max(bounds.min, bounds.max));
 }
 
 Status check_header(const BlockHeader& header) {

@@ -255,6 +255,11 @@ TEST(Genesis, EveryFieldIsValidated) {
         {[](json& j) { j["learning"]["tolerance"] = 1; }, "bad-genesis-tolerance"},
         {[](json& j) { j["learning"]["micro_batches"] = 0; }, "bad-genesis-micro-batches"},
         {[](json& j) { j["learning"]["micro_batch_size"] = 0; }, "bad-genesis-micro-batch-size"},
+        {[](json& j) {  // tokens per contribution past 2^64 - 1
+             j["learning"]["micro_batches"] = 4294967295u;
+             j["learning"]["micro_batch_size"] = 4294967295u;
+         },
+         "bad-genesis-micro-batch-size"},
         {[](json& j) { j["learning"]["max_per_worker"] = 0; }, "bad-genesis-max-per-worker"},
         {[](json& j) { j["learning"]["max_gradient_norm"] = 0; }, "bad-genesis-max-gradient-norm"},
     };
@@ -264,6 +269,94 @@ TEST(Genesis, EveryFieldIsValidated) {
         cases[i].mutate(j);
         EXPECT_EQ(reason_for(j), cases[i].reason) << "case " << i << ": " << j.dump();
     }
+}
+
+// --- bounds on the required work -----------------------------------------------------------
+
+TEST(GenesisWork, DevnetBoundsComputedByHand) {
+    const Genesis devnet = load_genesis(source_path(devnet_genesis_file)).value();
+    // M 64 x B 64 x context 64.
+    EXPECT_EQ(tokens_per_contribution(devnet.learning), 262'144u);
+    // 2VD + TD + 2D + L(12D^2 + 13D) with V 256, T 64, D 128, L 4 (PROTOCOL.md §T.2.1).
+    EXPECT_EQ(model_parameter_count(devnet.learning.model), 867'072u);
+    // 224 fixed + 4M losses + M x (2k + L G = 16 units) x (49 + 8m = 561-byte leaves).
+    EXPECT_EQ(certificate_encoded_size(devnet.learning), 574'944u);
+    // 4 + certificate + 4 + 4 x 867,072 blob bytes.
+    EXPECT_EQ(contribution_work_item_size(devnet.learning), 4'043'240u);
+    // (67,108,864 - 252 header - 8 counts) / 4,043,240 = 16.6: the bytes bind, not
+    // max_per_worker (64) or the work-item limit (256).
+    EXPECT_EQ(max_worker_contributions_per_block(devnet.learning), 16u);
+    const RequiredWorkBounds bounds = required_work_bounds(devnet);
+    EXPECT_EQ(bounds.min, 262'144u);
+    EXPECT_EQ(bounds.max, 4'194'304u);  // 16 x 262,144
+    EXPECT_EQ(devnet.initial_work, bounds.min);
+}
+
+TEST(GenesisWork, CapIsTheSmallestOfItsThreeLimits) {
+    Genesis g = load_genesis(source_path(test_genesis_file)).value();
+    // Tiny model: 42,880 parameters, 173,884-byte work items, 385 fit into a block.
+    EXPECT_EQ(contribution_work_item_size(g.learning), 173'884u);
+    EXPECT_EQ(max_worker_contributions_per_block(g.learning), 4u);  // max_per_worker
+    EXPECT_EQ(required_work_bounds(g).max, 4u * 128);
+    g.learning.max_per_worker = 1000;
+    EXPECT_EQ(max_worker_contributions_per_block(g.learning), max_block_work_items);
+    g.learning.max_per_worker = 64;
+    g.learning.micro_batches = 2000;  // 2000 x 6 leaves of 177 bytes: certificates of 2.1 MB
+    EXPECT_EQ(
+        max_worker_contributions_per_block(g.learning),
+        (max_block_bytes - header_encoded_size - 8) / contribution_work_item_size(g.learning));
+    EXPECT_EQ(max_worker_contributions_per_block(g.learning), 29u);
+
+    const Genesis local = load_genesis(source_path(local_genesis_file)).value();
+    EXPECT_EQ(required_work_bounds(local).min, 32'768u);
+    EXPECT_EQ(required_work_bounds(local).max, 64u * 32'768);
+}
+
+TEST(GenesisWork, CapMatchesWhatFitsInABlock) {
+    // Blocks made of the devnet's work items: the cap's count fits, one more does not.
+    const Genesis devnet = load_genesis(source_path(devnet_genesis_file)).value();
+    const WorkItem item{
+        std::vector<std::uint8_t>(certificate_encoded_size(devnet.learning)),
+        std::vector<std::uint8_t>(4 * model_parameter_count(devnet.learning.model))};
+    Block block;
+    block.work_items.assign(max_worker_contributions_per_block(devnet.learning), item);
+    EXPECT_EQ(block.encoded_size(),
+              header_encoded_size + 8 +
+                  block.work_items.size() * contribution_work_item_size(devnet.learning));
+    EXPECT_LE(block.encoded_size(), max_block_bytes);
+    block.work_items.push_back(item);
+    EXPECT_GT(block.encoded_size(), max_block_bytes);
+}
+
+TEST(GenesisWork, InitialWorkMustLieWithinTheBounds) {
+    auto with_initial_work = [](std::uint64_t work) {
+        json j = test_json();
+        j["initial_work"] = work;
+        return parse_genesis(j.dump());
+    };
+    EXPECT_TRUE(with_initial_work(128));  // one contribution
+    EXPECT_TRUE(with_initial_work(512));  // max_per_worker contributions
+    auto above = with_initial_work(513);
+    ASSERT_FALSE(above);
+    EXPECT_EQ(above.error().reason, "bad-genesis-initial-work");
+    EXPECT_EQ(above.error().detail,
+              "initial_work: must be <= 512, the most work one block can carry (4 contributions "
+              "of 173884 bytes)");
+    auto below = with_initial_work(127);
+    ASSERT_FALSE(below);
+    EXPECT_EQ(below.error().reason, "bad-genesis-initial-work");
+    EXPECT_EQ(below.error().detail, "initial_work: must be >= 128, the tokens of one contribution");
+
+    // A model whose gradient alone outgrows a block leaves no valid D at all.
+    json j = test_json();
+    j["learning"]["model"]["width"] = 1024;
+    j["learning"]["model"]["heads"] = 16;
+    j["learning"]["model"]["layers"] = 4;  // ~50M parameters: a 200 MB blob
+    auto huge = parse_genesis(j.dump());
+    ASSERT_FALSE(huge);
+    EXPECT_EQ(huge.error().reason, "bad-genesis-initial-work");
+    EXPECT_NE(huge.error().detail.find("(0 contributions"), std::string::npos)
+        << huge.error().detail;
 }
 
 TEST(Genesis, FileDatasetParses) {

@@ -40,6 +40,16 @@ std::string reason(const Result<ConnectedBlock>& result) {
     return result ? std::string("ok") : result.error().reason;
 }
 
+// A child of the tip carrying `items` is rejected with `expected`; the tip stays.
+void expect_rejected_at_tip(TestChain& chain, std::vector<WorkItem> items,
+                            const std::string& expected) {
+    const Hash256 tip = chain.tip.hash;
+    const Block block =
+        chain.build({}, chain.tip.header.time + 1, proposer_key(), std::move(items));
+    EXPECT_EQ(reason(chain.connect(block)), expected);
+    EXPECT_EQ(chain.tip.hash, tip);
+}
+
 class Validation : public ::testing::Test {
 protected:
     TestChain chain;
@@ -249,7 +259,16 @@ TEST(Retarget, FormulaAndClamp) {
               UINT64_MAX / 3 / 29 * 30 + (UINT64_MAX / 3 % 29) * 30 / 29);
 }
 
-TEST_F(Validation, RequiredWorkHoldsWithinWindow) {
+// The test genesis with room for D to move both ways: D_0 = 2 contributions of 128 tokens
+// between the floor (1 contribution) and the cap (max_per_worker = 4 contributions).
+Genesis roomy_test_genesis() {
+    Genesis g = testing::load_test_genesis();
+    g.initial_work = 256;
+    return g;
+}
+
+TEST(RequiredWork, HoldsWithinWindow) {
+    TestChain chain(roomy_test_genesis());
     const std::uint64_t d = chain.genesis.initial_work;
     // Window 4 in test.json: heights 1, 2, 3 use D; height 4 retargets.
     for (int i = 0; i < 3; ++i) {
@@ -275,23 +294,79 @@ TEST_F(Validation, RetargetRaisesWorkWhenBlocksAreFast) {
     EXPECT_EQ(chain.required_work(), d * 3 / 2);
 }
 
-TEST_F(Validation, RetargetIsClampedToAQuarterWhenBlocksAreSlow) {
-    const std::uint64_t t0 = chain.genesis.time;
+TEST(RequiredWork, RetargetIsClampedToAQuarterWhenBlocksAreSlow) {
+    Genesis g = testing::load_test_genesis();
+    g.initial_work = 512;  // 4 contributions: a quarter of it is still one contribution
+    TestChain chain(g);
+    const std::uint64_t t0 = g.time;
     for (std::uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(chain.extend({}, t0 + 1000 * i));
-    EXPECT_EQ(chain.required_work(), chain.genesis.initial_work / 4);
+    EXPECT_EQ(chain.required_work(), g.initial_work / 4);
     ASSERT_TRUE(chain.extend());
-    EXPECT_EQ(chain.tip.header.work, chain.genesis.initial_work / 4);
+    EXPECT_EQ(chain.tip.header.work, g.initial_work / 4);
 }
 
-TEST_F(Validation, RetargetIsClampedToFourTimes) {
-    // Blocks one second apart against a 30 s target: 30x too fast, clamped to 4x.
+TEST(RequiredWork, NeverFallsBelowOneContribution) {
+    // D_0 is one contribution (128 tokens) in test.json: a quarter of it would demand less
+    // than any block carries, so the floor keeps it where it binds.
+    TestChain chain;
+    const std::uint64_t floor = required_work_bounds(chain.genesis).min;
+    ASSERT_EQ(floor, 128u);
+    ASSERT_EQ(chain.genesis.initial_work, floor);
+    for (int window = 0; window < 3; ++window) {
+        for (int i = 0; i < 4; ++i) ASSERT_TRUE(chain.extend({}, chain.tip.header.time + 1000));
+        EXPECT_EQ(chain.tip.required_work, floor) << "window " << window;
+    }
+    EXPECT_EQ(chain.required_work(), floor);
+}
+
+TEST(RequiredWork, RetargetIsClampedToFourTimes) {
+    // Blocks one second apart against a 30 s target: 30x too fast, clamped to 4x. A larger
+    // max_per_worker lifts the cap out of the way.
     Genesis g = testing::load_test_genesis();
     g.retarget_window = 12;
     g.target_block_time = 30;
-    TestChain slow(g);
+    g.learning.max_per_worker = 64;
+    TestChain fast(g);
     const std::uint64_t t0 = g.time;
-    for (std::uint64_t i = 1; i <= 11; ++i) ASSERT_TRUE(slow.extend({}, t0 + i));
-    EXPECT_EQ(slow.required_work(), g.initial_work * 4);
+    for (std::uint64_t i = 1; i <= 11; ++i) ASSERT_TRUE(fast.extend({}, t0 + i));
+    EXPECT_EQ(fast.required_work(), g.initial_work * 4);
+}
+
+// A chain 30x faster than its target: D quadruples each window until the cap, then stays.
+TEST(RequiredWork, FastBlocksRetargetUpToTheCapAndNoFurther) {
+    Genesis g = testing::load_test_genesis();
+    g.retarget_window = 12;
+    g.target_block_time = 30;
+    g.learning.max_per_worker = 10;  // cap: 10 contributions of 2 * 2 * 32 tokens
+    const std::uint64_t cap = required_work_bounds(g).max;
+    ASSERT_EQ(cap, 10u * 128);
+    TestChain fast(g);
+    std::vector<std::uint64_t> per_window;
+    for (int window = 0; window < 4; ++window) {
+        for (int i = 0; i < 12; ++i) ASSERT_TRUE(fast.extend({}, fast.tip.header.time + 1));
+        per_window.push_back(fast.required_work());
+    }
+    // 128 -> 512 -> 2048 without the cap; the cap cuts the second step short.
+    EXPECT_EQ(per_window, (std::vector<std::uint64_t>{512, cap, cap, cap}));
+
+    // Uncapped, this block would have to carry 128 * 4^4 = 32768 tokens; the cap is enough.
+    expect_rejected_at_tip(fast, {make_work_item(worker(), cap - 1)},
+                           "bad-block-insufficient-work");
+    const Block at_cap =
+        fast.build({}, fast.tip.header.time + 1, proposer_key(), {make_work_item(worker(), cap)});
+    EXPECT_EQ(reason(fast.connect(at_cap)), "ok");
+    EXPECT_EQ(fast.tip.required_work, cap);
+}
+
+// On the shipped test genesis the cap is max_per_worker (4) contributions, the x4 clamp's first
+// step from D_0: afterwards D stays there however fast the blocks come.
+TEST(RequiredWork, TestGenesisCapIsFourContributions) {
+    Genesis g = testing::load_test_genesis();
+    g.target_block_time = 30;
+    TestChain fast(g);
+    for (int i = 0; i < 4 * 4 - 1; ++i) ASSERT_TRUE(fast.extend({}, fast.tip.header.time + 1));
+    EXPECT_EQ(fast.required_work(), 4u * 128);
+    EXPECT_EQ(fast.required_work(), required_work_bounds(g).max);
 }
 
 // --- work -------------------------------------------------------------------------------

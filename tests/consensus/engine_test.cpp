@@ -47,6 +47,52 @@ TEST(Engine, ShippedGenesisFilesRecordTheirInitialWeights) {
     }
 }
 
+// The chain bounds D (chain::required_work_bounds) with its own arithmetic for the sizes of a
+// gradient and a certificate; that arithmetic must give the engine's real sizes.
+TEST(Engine, ChainSizeArithmeticMatchesTheRealEncodings) {
+    for (auto file :
+         {chain::devnet_genesis_file, chain::test_genesis_file, chain::local_genesis_file}) {
+        const auto genesis =
+            chain::load_genesis(std::string(LEARNCHAIN_SOURCE_DIR) + "/" + std::string(file))
+                .value();
+        const LearningParams& p = genesis.learning;
+        const auto layout = ModelLayout::from_config(p.model).value();
+        EXPECT_EQ(chain::model_parameter_count(p.model), layout.parameter_count()) << file;
+        // A certificate of the shape verify() accepts; its values do not change its size.
+        const auto plan = UnitPlan::create(layout, p).value();
+        Certificate shaped;
+        shaped.micro_batches = p.micro_batches;
+        shaped.losses.assign(p.micro_batches, 0.0f);
+        Leaf leaf;
+        leaf.sketch_in.assign(p.sketch_rows, 0.0f);
+        leaf.sketch_out = leaf.sketch_in;
+        shaped.leaves.assign(plan.leaf_count(), leaf);
+        EXPECT_EQ(encode_certificate(shaped).size(), chain::certificate_encoded_size(p)) << file;
+    }
+    TempDir dir("engine-sizes");
+    Node node(dir.path());
+    const chain::WorkItem item = node.contribute(key_of(0x11), 0).value().work_item();
+    EXPECT_EQ(4 + item.certificate.size() + 4 + item.blob.size(),
+              chain::contribution_work_item_size(node.genesis.learning));
+}
+
+// At the cap, one worker alone still makes a valid block: max_per_worker contributions.
+TEST(Engine, ALoneWorkerMeetsTheCappedRequiredWork) {
+    auto genesis = test_genesis();
+    genesis.initial_work = chain::required_work_bounds(genesis).max;
+    ASSERT_TRUE(chain::validate_genesis(genesis));
+    TempDir dir("engine-cap");
+    Node node(dir.path(), genesis);
+    std::vector<chain::WorkItem> items;
+    for (std::uint32_t n = 0; n < genesis.learning.max_per_worker; ++n)
+        items.push_back(node.contribute(key_of(0x11), n).value().work_item());
+    const auto block = node.build(std::move(items), key_of(0x21)).value();
+    EXPECT_EQ(block.header.work, genesis.initial_work);
+    auto accepted = node.accept(block);
+    ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
+    EXPECT_TRUE(accepted->new_tip);
+}
+
 TEST(Engine, ModelRootCommitsToWeightsMomentsAndStep) {
     const auto genesis = test_genesis();
     const ModelState base = genesis_model_state(genesis.learning.model).value();

@@ -59,6 +59,39 @@ struct Genesis {
 inline constexpr std::size_t max_genesis_name_bytes = 64;
 inline constexpr std::size_t max_genesis_allocations = 10'000;
 
+// --- the size of one contribution, from the learning parameters alone -----------------------
+// The chain layer never decodes a work item, but the bounds on the required work D depend on
+// how much work one block can physically carry. These restate the proof-of-learning layouts
+// (PROTOCOL.md §T.2.1 parameters, §T.10 certificate and blob) as arithmetic, so that the bound
+// is a pure function of the genesis; tests/consensus/engine_test.cpp checks them against the
+// engine's real layout and encodings. All saturate at 2^64 - 1 instead of wrapping.
+
+// Training tokens of one contribution: micro_batches * micro_batch_size * context.
+[[nodiscard]] std::uint64_t tokens_per_contribution(const LearningParams& params);
+// Parameters of the model (the gradient blob holds 4 bytes for each).
+[[nodiscard]] std::uint64_t model_parameter_count(const ModelConfig& model);
+// Encoded bytes of one certificate; every certificate of a chain has exactly this size.
+[[nodiscard]] std::uint64_t certificate_encoded_size(const LearningParams& params);
+// Bytes one contribution adds to a block: u32 length + certificate + u32 length + blob.
+[[nodiscard]] std::uint64_t contribution_work_item_size(const LearningParams& params);
+// The most contributions one worker can put into one block: max_per_worker, the work-item
+// limit, and how many work items fit into max_block_bytes next to the header (no
+// transactions), whichever is smallest. 0 when not even one fits.
+[[nodiscard]] std::uint64_t max_worker_contributions_per_block(const LearningParams& params);
+
+// The range the required work D always stays in (PROTOCOL.md §L.6.3):
+//   min = tokens_per_contribution: every block carries at least one whole contribution, so a
+//         lower D demands nothing more and would only slow the retarget's climb back;
+//   max = max_worker_contributions_per_block * tokens_per_contribution: a lone honest worker
+//         can always fill a block that meets D, so fast hardware cannot retarget the chain
+//         into a D no block can carry.
+// validate_genesis requires min <= initial_work <= max.
+struct RequiredWorkBounds {
+    std::uint64_t min = 0;
+    std::uint64_t max = 0;
+};
+[[nodiscard]] RequiredWorkBounds required_work_bounds(const Genesis& genesis);
+
 // Parses and validates. Every failure names the field: reasons "bad-genesis-file",
 // "bad-genesis-json", "bad-genesis-missing-field", "bad-genesis-unknown-field", and for a bad
 // value "bad-genesis-<field>" in kebab case (e.g. bad-genesis-retarget-window); the detail
@@ -66,7 +99,8 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 [[nodiscard]] Result<Genesis> parse_genesis(std::string_view json_text);
 [[nodiscard]] Result<Genesis> load_genesis(const std::filesystem::path& path);
 
-// Semantic checks on a parsed Genesis (called by parse_genesis; exposed for tools/tests).
+// Semantic checks on a parsed Genesis (called by parse_genesis; exposed for tools/tests),
+// ending with initial_work within required_work_bounds (bad-genesis-initial-work).
 [[nodiscard]] Status validate_genesis(const Genesis& genesis);
 
 // Back to JSON with every field explicit; parse_genesis(genesis_to_json(g)) == g.
@@ -84,7 +118,8 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 inline constexpr std::string_view devnet_genesis_file = "genesis/devnet.json";
 inline constexpr std::string_view test_genesis_file = "genesis/test.json";
 // The tiny model as a chain a person can run locally: bigger contributions and a retarget that
-// a single CPU miner can keep up with (test.json is for unit tests and stalls a real miner).
+// a single CPU miner can keep up with (test.json is for unit tests: a real miner outruns its
+// 4-block retarget and 10 s future-time limit).
 inline constexpr std::string_view local_genesis_file = "genesis/local.json";
 
 }  // namespace learnchain::chain

@@ -42,7 +42,8 @@ inline constexpr std::uint64_t retarget_clamp = 4;
                                           std::uint64_t target_timespan);
 
 // The required work D of a block at parent.height + 1 (the rule is in consensus/PROTOCOL.md
-// §L.6.3).
+// §L.6.3): the parent's D, or at a window boundary retarget_work's result brought into
+// required_work_bounds(genesis), so that one honest worker can always carry D in one block.
 [[nodiscard]] Result<std::uint64_t> required_work_for_child(const ChainView& view,
                                                             const BlockIndexEntry& parent,
                                                             const Genesis& genesis);
