@@ -4,8 +4,9 @@
 // The chain is genesis/test.json (the tiny model) with two fields changed in a copy written to
 // the test's directory: retarget_window 100000 and max_future_time 86400. With the shipped
 // values (W = 4, 1 s blocks, 10 s future limit) a loopback miner makes blocks far faster than
-// 1 s, so D quadruples every 4 blocks and passes what one worker can supply (max_per_worker 4 x
-// 128 tokens) by height 8, and block times (median-time-past + 1) outrun the 10 s limit.
+// 1 s: block times (median-time-past + 1) outrun the 10 s limit, and D climbs to its cap of four
+// contributions (max_per_worker 4 x 128 tokens) within 8 blocks, so every block would need a
+// miner's full allowance. Fixed D and a lax clock keep the scenarios about the node.
 #include <chrono>
 #include <filesystem>
 #include <fstream>

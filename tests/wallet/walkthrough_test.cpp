@@ -91,8 +91,8 @@ protected:
     }
 
     // genesis/test.json retargets every 4 blocks and allows 10 s of clock lead: a loopback
-    // miner outruns both within a few blocks and the chain stalls (required work grows past
-    // what one worker may contribute). The functional tests use the same two-field copy.
+    // miner outruns the clock within a few blocks (block times are median-time-past + 1) and
+    // drives D to its cap. The functional tests use the same two-field copy.
     std::filesystem::path fast_test_genesis() {
         std::ifstream in(std::filesystem::path(LEARNCHAIN_SOURCE_DIR) / "genesis/test.json");
         auto genesis = nlohmann::json::parse(in);
