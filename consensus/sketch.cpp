@@ -53,7 +53,24 @@ SketchPattern::SketchPattern(const Hash256& seed, std::uint32_t rows, std::uint6
 void SketchPattern::accumulate(std::span<const float> values, std::span<double> rows,
                                std::size_t first) const {
     const std::uint16_t* codes = codes_.data() + first;
-    for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::size_t n = values.size();
+    // Eight at a time: signs applied and values widened as one vector operation, then the adds
+    // one by one in index order, so every row sums in the same order as the plain loop below
+    // (about twice as fast: the plain loop moves each value between vector and integer
+    // registers). Flipping the f32 sign bit before widening gives exactly the bits of flipping
+    // the f64's after: widening is exact and commutes with negation.
+    constexpr std::size_t lanes = 8;
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes) {
+        double widened[lanes];
+        for (std::size_t j = 0; j < lanes; ++j) {
+            const std::uint32_t bits = std::bit_cast<std::uint32_t>(values[i + j]) ^
+                                       (std::uint32_t{codes[i + j]} >> 15 << 31);
+            widened[j] = static_cast<double>(std::bit_cast<float>(bits));
+        }
+        for (std::size_t j = 0; j < lanes; ++j) rows[codes[i + j] & 0x7fff] += widened[j];
+    }
+    for (; i < n; ++i) {
         const std::uint64_t code = codes[i];
         const auto v = std::bit_cast<std::uint64_t>(static_cast<double>(values[i]));
         rows[code & 0x7fff] += std::bit_cast<double>(v ^ (code >> 15) << 63);

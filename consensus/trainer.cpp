@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <thread>
+#include <utility>
 
 #include <learnchain/consensus/sketch.hpp>
 #include <learnchain/consensus/trainer.hpp>
@@ -13,6 +15,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+
+#include "parallel.hpp"
 
 namespace learnchain::consensus {
 namespace {
@@ -82,26 +86,57 @@ at::Tensor forward(const ModelConfig& c, const std::vector<at::Tensor>& p, const
     return logits;
 }
 
-// One sketch of a traced micro-batch: its input parts (contiguous f32 on the CPU, laid end to
-// end), its seed, and where the result goes.
+// One sketch of a traced micro-batch: its input parts laid end to end, its seed, and where the
+// result goes. A part is read in place as `rows` runs of `width` floats `stride` apart, so the
+// attention units' column slices of q|k|v and y need no contiguous copy; the elements are
+// added in the same order as from a copy, so the sketch has the same bits.
+struct SketchPart {
+    at::Tensor tensor;  // keeps the storage alive while the sketch runs
+    const float* data = nullptr;
+    std::int64_t rows = 0, width = 0, stride = 0;
+};
+
 struct SketchJob {
-    std::vector<at::Tensor> parts;
+    std::vector<SketchPart> parts;
     Hash256 seed;
     std::size_t count = 0;
     std::vector<float>* out = nullptr;
     const SketchPattern* pattern = nullptr;
 
+    // Must not throw: it runs on a helper thread beside the backward pass.
     void sketch(std::uint32_t rows) const {
         std::vector<double> acc(rows, 0.0);
         std::size_t first = 0;
         for (const auto& part : parts) {
-            const auto size = static_cast<std::size_t>(part.numel());
-            pattern->accumulate({part.data_ptr<float>(), size}, acc, first);
-            first += size;
+            const auto width = static_cast<std::size_t>(part.width);
+            for (std::int64_t r = 0; r < part.rows; ++r) {
+                pattern->accumulate({part.data + r * part.stride, width}, acc, first);
+                first += width;
+            }
         }
         out->assign(acc.begin(), acc.end());
     }
 };
+
+// An f32 CPU tensor as rows of its last dimension, in place when its leading dimensions
+// collapse to one stride (a slice of the last dimension of a contiguous tensor does), else as a
+// contiguous copy.
+SketchPart sketch_part(const at::Tensor& t) {
+    at::Tensor x = t.detach();
+    if (x.device() != at::kCPU || x.scalar_type() != at::kFloat) x = x.to(at::kCPU, at::kFloat);
+    const std::int64_t dims = x.dim();
+    bool in_place = dims >= 1 && x.stride(dims - 1) == 1;
+    for (std::int64_t d = 0; in_place && d + 2 < dims; ++d)
+        in_place = x.stride(d) == x.size(d + 1) * x.stride(d + 1);
+    if (!in_place || dims < 2) x = x.contiguous();
+    SketchPart part;
+    part.width = dims == 0 ? 1 : x.size(dims - 1);
+    part.rows = part.width == 0 ? 0 : x.numel() / part.width;
+    part.stride = dims >= 2 ? x.stride(dims - 2) : part.width;
+    part.data = x.data_ptr<float>();
+    part.tensor = std::move(x);
+    return part;
+}
 
 bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
     if (a.tensors().size() != b.tensors().size()) return false;
@@ -119,9 +154,9 @@ struct Trainer::Impl {
     Hash256 patterns_for;
     std::map<Hash256, std::unique_ptr<SketchPattern>> patterns;
 
-    // Sketches every job: missing patterns first, then the sketches, each on all threads as
-    // training itself runs.
-    void run(const Hash256& contribution, std::uint32_t rows, std::vector<SketchJob>& jobs) {
+    // Points every job at its pattern, hashing the missing ones (the first micro-batch of a
+    // contribution) on all cores.
+    void resolve(const Hash256& contribution, std::uint32_t rows, std::vector<SketchJob>& jobs) {
         if (contribution != patterns_for) {
             patterns.clear();
             patterns_for = contribution;
@@ -136,22 +171,14 @@ struct Trainer::Impl {
                 missing.push_back(i);
         }
         std::vector<std::unique_ptr<SketchPattern>> built(missing.size());
-        at::parallel_for(0, static_cast<std::int64_t>(missing.size()), 1,
-                         [&](std::int64_t begin, std::int64_t end) {
-                             for (auto i = begin; i < end; ++i) {
-                                 const SketchJob& job = jobs[missing[i]];
-                                 built[i] =
-                                     std::make_unique<SketchPattern>(job.seed, rows, 0, job.count);
-                             }
-                         });
+        detail::parallel_jobs(missing.size(), [&](std::size_t i) {
+            const SketchJob& job = jobs[missing[i]];
+            built[i] = std::make_unique<SketchPattern>(job.seed, rows, 0, job.count);
+        });
         for (std::size_t i = 0; i < missing.size(); ++i) {
             jobs[missing[i]].pattern = built[i].get();
             patterns[jobs[missing[i]].seed] = std::move(built[i]);
         }
-        at::parallel_for(0, static_cast<std::int64_t>(jobs.size()), 1,
-                         [&](std::int64_t begin, std::int64_t end) {
-                             for (auto i = begin; i < end; ++i) jobs[i].sketch(rows);
-                         });
     }
 
     Status check(const ModelWeights& weights) const {
@@ -310,7 +337,7 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
             job.seed = activation_sketch_seed(spec.contribution_seed, kind, index, slot);
             job.out = &out;
             for (const auto& p : parts) {
-                job.parts.push_back(p.detach().to(at::kCPU, at::kFloat).contiguous());
+                job.parts.push_back(sketch_part(p));
                 job.count += static_cast<std::size_t>(p.numel());
             }
             jobs.push_back(std::move(job));
@@ -324,8 +351,6 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
         const at::Tensor loss = at::cross_entropy_loss(
             logits.reshape({-1, std::int64_t{c.vocab_size}}), targets.reshape({-1}));
 
-        // FWD and ATT sketches before the backward pass, so that the recorded activations can
-        // be let go and the backward pass runs on the memory plain training would use.
         std::vector<at::Tensor> section_out;
         for (std::uint32_t s = 0; s < k; ++s) {
             const auto& section = plan.sections()[s];
@@ -351,16 +376,28 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
             }
         }
         rec = {};
-        impl_->run(spec.contribution_seed, rows, jobs);
-        jobs.clear();
-
-        loss.backward();
+        std::vector<SketchJob> forward_jobs = std::exchange(jobs, {});
+        impl_->resolve(spec.contribution_seed, rows, forward_jobs);
+        {
+            // FWD and ATT sketches on a helper thread while the backward pass runs. With
+            // libtorch's default of one intra-op thread on small machines, ATen's own ops leave
+            // the second core to OpenBLAS's worker, which spins between matrix products, so the
+            // sketches mostly fill time that core would waste (sketched between forward and
+            // backward they cost ~7% of a micro-batch). The activations are only read; the jobs
+            // keep them alive until the helper is joined, also when backward() throws.
+            std::jthread helper([&jobs = std::as_const(forward_jobs), rows] {
+                for (const auto& job : jobs) job.sketch(rows);
+            });
+            loss.backward();
+        }
         {
             at::NoGradGuard no_grad;
             for (std::uint32_t s = 0; s < k; ++s)
                 add({section_out[s].grad()}, UnitKind::backward, s, SketchSlot::input,
                     trace.backward[s]);
-            impl_->run(spec.contribution_seed, rows, jobs);
+            impl_->resolve(spec.contribution_seed, rows, jobs);
+            detail::parallel_jobs(jobs.size(), [&](std::size_t i) { jobs[i].sketch(rows); });
+            jobs.clear();
             trace.gradient = impl_->gather(views);
         }
         trace.loss = loss.item<double>();

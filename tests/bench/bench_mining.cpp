@@ -1,33 +1,43 @@
-// Mining on the devnet genesis (~0.87M parameters; a contribution is M = 4 micro-batches of
-// 8 x 64 tokens, D = 8192 tokens = 4 contributions per block). Headlines:
+// Mining on the devnet genesis (~0.87M parameters; a contribution is M = 64 micro-batches of
+// 64 x 64 tokens, D = 262,144 tokens = one contribution per block). Headlines:
 //   BENCH mine_tokens_per_sec              tokens in connected blocks / wall time: the Miner
 //                                          (traces, sketches, leaves, Merkle, signatures), block
 //                                          templates, and connecting each block to a synced
 //                                          RocksDB store (cheap checks, aggregation, AdamW, model
 //                                          root, ~10 MB of model writes + undo)
 //   BENCH bare_libtorch_tokens_per_sec     a plain libtorch loop of the same model: per step
-//                                          the same 16 micro-batches of 8 x 64, forward,
+//                                          64 micro-batches of 64 x 64 (D tokens), forward,
 //                                          backward, AdamW with ATen ops
 //   BENCH mine_vs_bare_libtorch            the ratio; goal >= 0.90
 //   BENCH aggregate_optimizer_gbps, memcpy_gbps, aggregate_vs_memcpy
-//                                          aggregate_and_step over 4 contributions: bytes =
+//                                          aggregate_and_step over 4 contributions (a block of
+//                                          several miners' work): bytes =
 //                                          4 gradients read (16 P) + w, m, v read and written
 //                                          (24 P); memcpy of as many bytes
 //   BENCH mining_model_flops, sgemm_flops, mfu_cpu
 //                                          6 * P * mine_tokens_per_sec (attention's T-dependent
 //                                          FLOPs left out, ~8% here) over the best f32 matmul
 //                                          rate libtorch reaches (2048^3)
-// Wall time, same process and threads for both sides, interleaved, fastest repetition.
+// Wall time, same process and threads for both sides, interleaved, fastest repetition. A run
+// takes 5-15 minutes on 2 shared cores. For perf and quick A/B runs:
+//   --profile-contributions [N]   N contributions (default 1), nothing else
+//   --profile-gradients [N]       the same micro-batches through Trainer::compute_gradient
+//   --compare-trace [N] [thread]  Trainer::trace vs compute_gradient vs the bare loop, per
+//                                 micro-batch, alternating over N batches (default 8)
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/bare_training.hpp>
 #include <learnchain/consensus/miner.hpp>
+
+#include <sys/resource.h>
 
 #include "bench_report.hpp"
 #include "engine_fixture.hpp"
@@ -188,32 +198,107 @@ void breakdown(const chain::Genesis& genesis) {
     std::fflush(stdout);
 }
 
+long minor_faults() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_minflt;
+}
+
+double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void compare_trace(const chain::Genesis& genesis, std::uint32_t pairs) {
+    const auto& p = genesis.learning;
+    auto trainer = Trainer::create(p.model).value();
+    const auto weights = genesis_weights(p.model).value();
+    const auto dataset = Dataset::open(p.dataset).value();
+    const auto plan = UnitPlan::create(weights.layout, p).value();
+    const Hash256 seed = chain::sha256(std::string_view("compare"));
+    // Sides: 0 compute_gradient, 1 trace, 2 the bare loop (one step of one micro-batch).
+    double wall[3] = {1e9, 1e9, 1e9}, cpu[3] = {1e9, 1e9, 1e9}, wall_sum[3] = {}, cpu_sum[3] = {};
+    long faults[3] = {};
+    for (std::uint32_t b = 0; b <= pairs; ++b) {
+        const auto batch =
+            make_micro_batch(dataset, seed, b, p.micro_batch_size, p.model.context).value();
+        for (int side = 0; side < 3; ++side) {
+            const auto start = std::chrono::steady_clock::now();
+            const double start_cpu = cpu_seconds();
+            const long start_faults = minor_faults();
+            if (side == 0)
+                (void)trainer.compute_gradient(weights, batch).value();
+            else if (side == 1)
+                (void)trainer.trace(weights, batch, TraceSpec{seed, &plan}).value();
+            else
+                (void)bare_training_run(weights, p.optimizer, {batch}, 1, 1).value();
+            const double w =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            const double c = cpu_seconds() - start_cpu;
+            if (b == 0) continue;  // warm-up, and the trace's one-off pattern hashing
+            faults[side] += minor_faults() - start_faults;
+            wall[side] = std::min(wall[side], w);
+            cpu[side] = std::min(cpu[side], c);
+            wall_sum[side] += w;
+            cpu_sum[side] += c;
+        }
+    }
+    const char* names[3] = {"compute_gradient", "trace", "bare"};
+    for (int side = 0; side < 3; ++side)
+        std::printf(
+            "%-16s best %6.1f ms wall %6.1f ms cpu; total %7.1f ms wall %7.1f ms cpu; %ld minor "
+            "faults per call\n",
+            names[side], wall[side] * 1e3, cpu[side] * 1e3, wall_sum[side] * 1e3,
+            cpu_sum[side] * 1e3, faults[side] / static_cast<long>(pairs));
+    std::printf("bare/trace: best wall %.3f cpu %.3f, total wall %.3f cpu %.3f\n",
+                wall[2] / wall[1], cpu[2] / cpu[1], wall_sum[2] / wall_sum[1],
+                cpu_sum[2] / cpu_sum[1]);
+    std::printf("bare/gradient: best wall %.3f cpu %.3f, total wall %.3f cpu %.3f\n",
+                wall[2] / wall[0], cpu[2] / cpu[0], wall_sum[2] / wall_sum[0],
+                cpu_sum[2] / cpu_sum[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     using bench::print_line;
     (void)log::set_level("info");
     const chain::Genesis genesis = devnet();
+    // For perf, the same work both ways: `count` contributions (default 1, 64 micro-batches on
+    // the devnet), or as many micro-batches through Trainer::compute_gradient alone.
+    const auto count = [&] {
+        return argc > 2 ? static_cast<std::uint32_t>(std::stoul(argv[2])) : 1u;
+    };
     if (argc > 1 && std::string_view(argv[1]) == "--profile-contributions") {
-        // For perf: contributions only, nothing else.
         testing::TempDir dir("bench-profile");
         testing::Node node(dir.path(), genesis);
-        for (std::uint32_t n = 0; n < 12; ++n)
+        for (std::uint32_t n = 0; n < count(); ++n)
             (void)node.contribute(testing::key_of(0x11), n).value();
         return 0;
     }
     if (argc > 1 && std::string_view(argv[1]) == "--profile-gradients") {
-        // For perf: as many micro-batches through Trainer::compute_gradient alone.
         const auto& p = genesis.learning;
         auto trainer = Trainer::create(p.model).value();
         const auto weights = genesis_weights(p.model).value();
         const auto dataset = Dataset::open(p.dataset).value();
         const Hash256 seed = chain::sha256(std::string_view("profile"));
-        for (std::uint32_t b = 0; b < 12 * p.micro_batches; ++b) {
+        for (std::uint32_t b = 0; b < count() * p.micro_batches; ++b) {
             const auto batch =
                 make_micro_batch(dataset, seed, b, p.micro_batch_size, p.model.context).value();
             (void)trainer.compute_gradient(weights, batch).value();
         }
+        return 0;
+    }
+    if (argc > 1 && std::string_view(argv[1]) == "--compare-trace") {
+        // Per micro-batch cost of Trainer::trace over Trainer::compute_gradient, alternating on
+        // the same batches (patterns hashed once, as within a contribution): a quick A/B.
+        // "thread" runs it off the main thread, as the Miner runs.
+        const std::uint32_t pairs = argc > 2 ? count() : 8;
+        if (argc > 3 && std::string_view(argv[3]) == "thread")
+            std::thread([&] { compare_trace(genesis, pairs); }).join();
+        else
+            compare_trace(genesis, pairs);
         return 0;
     }
     const double parameters =

@@ -1,6 +1,8 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include <learnchain/consensus/prng.hpp>
 #include <learnchain/consensus/sketch.hpp>
@@ -88,6 +90,41 @@ TEST(Sketch, RecordedValue) {
     for (float v : s) bits.push_back(std::bit_cast<std::uint32_t>(v));
     EXPECT_EQ(bits, (std::vector<std::uint32_t>{3309313530, 3277821189, 3292330455, 3322512193,
                                                 1169149348, 3287487655, 3309934979, 3307996646}));
+}
+
+TEST(SketchPattern, BitEqualToSketchForEveryLengthAndOffset) {
+    // The pattern path sketches every activation of every unit; it must give sketch()'s exact
+    // bits, including signed zeros, infinities and NaN payloads, lengths that are not a
+    // multiple of its 8-wide blocks, slices accumulated from an offset, and any row count.
+    auto values = random_values(1000, 11);
+    values[3] = -0.0f;
+    values[4] = 0.0f;
+    values[9] = std::numeric_limits<float>::infinity();
+    values[10] = -std::numeric_limits<float>::denorm_min();
+    values[17] = std::bit_cast<float>(0x7fc01234u);  // a NaN with a payload
+    const std::span<const float> all(values);
+    for (std::uint32_t rows : {1u, 7u, 64u, 100u}) {
+        const SketchPattern pattern(seed_of(12), rows, 0, values.size());
+        for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 15u, 16u, 17u, 999u, 1000u}) {
+            const auto expected = sketch(all.subspan(0, n), seed_of(12), rows);
+            const auto got = pattern.sketch(all.subspan(0, n));
+            ASSERT_EQ(got.size(), expected.size());
+            for (std::size_t r = 0; r < rows; ++r)
+                ASSERT_EQ(std::bit_cast<std::uint32_t>(got[r]),
+                          std::bit_cast<std::uint32_t>(expected[r]))
+                    << "rows " << rows << ", n " << n << ", row " << r;
+        }
+        // Pieces from their offsets, as a strided activation is read, add up bit for bit.
+        std::vector<double> pieces(rows, 0.0), whole(rows, 0.0);
+        for (std::size_t at = 0; at < values.size(); at += 13)
+            pattern.accumulate(all.subspan(at, std::min<std::size_t>(13, values.size() - at)),
+                               pieces, at);
+        sketch_accumulate(all, seed_of(12), 0, whole);
+        for (std::size_t r = 0; r < rows; ++r)
+            ASSERT_EQ(std::bit_cast<std::uint64_t>(pieces[r]),
+                      std::bit_cast<std::uint64_t>(whole[r]))
+                << "rows " << rows << ", row " << r;
+    }
 }
 
 TEST(RelativeL2, Definition) {
