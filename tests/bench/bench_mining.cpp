@@ -1,12 +1,12 @@
 // Mining on the devnet genesis (~0.87M parameters; a contribution is M = 64 micro-batches of
-// 64 x 64 tokens, D = 262,144 tokens = one contribution per block). Headlines:
+// 128 x 64 tokens, D = 524,288 tokens = one contribution per block). Headlines:
 //   BENCH mine_tokens_per_sec              tokens in connected blocks / wall time: the Miner
 //                                          (traces, sketches, leaves, Merkle, signatures), block
 //                                          templates, and connecting each block to a synced
 //                                          RocksDB store (cheap checks, aggregation, AdamW, model
 //                                          root, ~10 MB of model writes + undo)
 //   BENCH bare_libtorch_tokens_per_sec     a plain libtorch loop of the same model: per step
-//                                          64 micro-batches of 64 x 64 (D tokens), forward,
+//                                          64 micro-batches of 128 x 64 (D tokens), forward,
 //                                          backward, AdamW with ATen ops
 //   BENCH mine_vs_bare_libtorch            the ratio; goal >= 0.90
 //   BENCH aggregate_optimizer_gbps, memcpy_gbps, aggregate_vs_memcpy
@@ -311,10 +311,10 @@ int main(int argc, char** argv) {
     for (int r = 0; r < 2; ++r) {
         std::printf("repetition %d/2: bare libtorch...\n", r + 1);
         std::fflush(stdout);
-        best_bare = std::max(best_bare, bare(genesis, 3));
-        std::printf("repetition %d/2: mining 3 blocks...\n", r + 1);
+        best_bare = std::max(best_bare, bare(genesis, 2));
+        std::printf("repetition %d/2: mining 2 blocks...\n", r + 1);
         std::fflush(stdout);
-        best_mine = std::max(best_mine, mine(genesis, 3));
+        best_mine = std::max(best_mine, mine(genesis, 2));
         std::printf("  bare %.0f tokens/s, mining %.0f tokens/s\n", best_bare, best_mine);
     }
     print_line("mine_tokens_per_sec", best_mine, "tokens/s");

@@ -43,7 +43,7 @@ TEST(Genesis, LoadsShippedFiles) {
     EXPECT_EQ(devnet->learning.model.heads, 4u);
     EXPECT_EQ(devnet->learning.model.context, 64u);
     EXPECT_EQ(devnet->learning.micro_batches, 64u);
-    EXPECT_EQ(devnet->learning.micro_batch_size, 64u);
+    EXPECT_EQ(devnet->learning.micro_batch_size, 128u);
     ASSERT_EQ(devnet->allocations.size(), 1u);
 
     auto test = load_genesis(source_path(test_genesis_file));
@@ -275,8 +275,8 @@ TEST(Genesis, EveryFieldIsValidated) {
 
 TEST(GenesisWork, DevnetBoundsComputedByHand) {
     const Genesis devnet = load_genesis(source_path(devnet_genesis_file)).value();
-    // M 64 x B 64 x context 64.
-    EXPECT_EQ(tokens_per_contribution(devnet.learning), 262'144u);
+    // M 64 x B 128 x context 64.
+    EXPECT_EQ(tokens_per_contribution(devnet.learning), 524'288u);
     // 2VD + TD + 2D + L(12D^2 + 13D) with V 256, T 64, D 128, L 4 (PROTOCOL.md §T.2.1).
     EXPECT_EQ(model_parameter_count(devnet.learning.model), 867'072u);
     // 224 fixed + 4M losses + M x (2k + L G = 16 units) x (49 + 8m = 561-byte leaves).
@@ -287,8 +287,8 @@ TEST(GenesisWork, DevnetBoundsComputedByHand) {
     // max_per_worker (64) or the work-item limit (256).
     EXPECT_EQ(max_worker_contributions_per_block(devnet.learning), 16u);
     const RequiredWorkBounds bounds = required_work_bounds(devnet);
-    EXPECT_EQ(bounds.min, 262'144u);
-    EXPECT_EQ(bounds.max, 4'194'304u);  // 16 x 262,144
+    EXPECT_EQ(bounds.min, 524'288u);
+    EXPECT_EQ(bounds.max, 8'388'608u);  // 16 x 524,288
     EXPECT_EQ(devnet.initial_work, bounds.min);
 }
 
