@@ -422,12 +422,15 @@ std::uint64_t contribution_work_item_size(const LearningParams& params) {
     return saturate(4 + u128{certificate_encoded_size(params)} + 4 + blob);
 }
 
-std::uint64_t max_worker_contributions_per_block(const LearningParams& params) {
+std::uint64_t max_contributions_per_block(const LearningParams& params) {
     // A block with no transactions: header, u32 transaction count, u32 work item count.
     const std::uint64_t room = max_block_bytes - header_encoded_size - 4 - 4;
     const std::uint64_t fit = room / contribution_work_item_size(params);
-    return std::min(
-        {fit, std::uint64_t{max_block_work_items}, std::uint64_t{params.max_per_worker}});
+    return std::min(fit, std::uint64_t{max_block_work_items});
+}
+
+std::uint64_t max_worker_contributions_per_block(const LearningParams& params) {
+    return std::min(max_contributions_per_block(params), std::uint64_t{params.max_per_worker});
 }
 
 RequiredWorkBounds required_work_bounds(const Genesis& genesis) {

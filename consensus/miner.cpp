@@ -106,11 +106,7 @@ void Miner::run() {
         std::vector<chain::WorkItem> received;
         {
             std::unique_lock lock(mutex_);
-            const auto own_left = [&] {
-                const std::uint32_t limit =
-                    std::min(options_.max_contributions, genesis_.learning.max_per_worker);
-                return tip_ && next_n_ < limit;
-            };
+            const auto own_left = [&] { return tip_ && next_n_ < own_limit(); };
             const auto can_propose = [&] {
                 return tip_ && pool_.size() > 0 && pooled_tokens() >= tip_->required_work &&
                        pooled_tokens() > proposed_tokens_;
@@ -153,9 +149,7 @@ void Miner::run() {
             propose();
             continue;
         }
-        const std::uint32_t limit =
-            std::min(options_.max_contributions, genesis_.learning.max_per_worker);
-        if (next_n_ < limit) compute_own();
+        if (next_n_ < own_limit()) compute_own();
     }
 }
 
@@ -270,10 +264,20 @@ void Miner::remember(const Hash256& root) {
     chain_.engine->remember_verified(tip_->entry.hash, root);
 }
 
+// More contributions than one block can carry would only make the template fail.
+std::uint32_t Miner::own_limit() const {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(
+        options_.max_contributions, chain::max_worker_contributions_per_block(genesis_.learning)));
+}
+
 void Miner::propose() {
     std::vector<chain::WorkItem> items;
     chain::BlockWork work;
+    // A pool of many workers may hold more than fits: D never exceeds what fits (PROTOCOL.md
+    // §L.6.3), so the first that fit, in the pool's root order, always meet it.
+    const std::uint64_t fit = chain::max_contributions_per_block(genesis_.learning);
     for (const auto& [root, pooled] : pool_) {
+        if (items.size() == fit) break;
         items.push_back(pooled.item);
         work.certificate_roots.push_back(root);
         work.workers.insert(work.workers.end(), pooled.credited.begin(), pooled.credited.end());
@@ -305,8 +309,8 @@ void Miner::propose() {
         ++stats_.blocks;
     }
     log::info("miner: proposing block {} at height {} with {} contributions, {} tokens",
-              built->block.hash().hex().substr(0, 16), built->block.header.height, pool_.size(),
-              pooled);
+              built->block.hash().hex().substr(0, 16), built->block.header.height,
+              built->block.work_items.size(), built->block.header.work);
     if (on_block_) on_block_(std::move(built->block));
 }
 

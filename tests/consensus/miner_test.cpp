@@ -115,6 +115,35 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
 }
 
+// Where a block fits fewer contributions than a pool holds, the proposal carries as many as
+// fit (which meet D, PROTOCOL.md §L.6.3), and the miner computes no more of its own than fit.
+TEST(Miner, ProposesOnlyWhatFitsIntoOneBlock) {
+    TempDir dir("miner-fit");
+    auto genesis = test_genesis();
+    genesis.learning.model.width = 512;  // ~6.6M parameters: 26 MB blobs, 2 fit into 64 MiB
+    genesis.learning.model.init_weights_hash =
+        weights_hash(init_weights(genesis.learning.model).value());
+    genesis.learning.max_per_worker = 8;
+    ASSERT_EQ(chain::max_contributions_per_block(genesis.learning), 2u);
+    genesis.initial_work = 2 * chain::tokens_per_contribution(genesis.learning);
+    ASSERT_TRUE(chain::validate_genesis(genesis).ok());
+    MiningNode m(dir.path(), genesis);
+
+    // Three peers' contributions are verified and pooled together, before the miner's own.
+    for (std::uint8_t peer = 0x31; peer < 0x34; ++peer)
+        ASSERT_TRUE(m.miner->submit_work_item(m.node.contribute(key_of(peer), 0)->work_item()));
+    m.miner->start();
+    auto block = m.wait_block(120s);
+    ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block->work_items.size(), 2u);
+    EXPECT_EQ(block->header.work, genesis.initial_work);
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+    EXPECT_EQ(m.miner->stats().accepted, 3u);
+    EXPECT_EQ(m.miner->stats().blocks, 1u);
+    EXPECT_EQ(m.miner->stats().last_error, "");
+}
+
 TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
     TempDir dir("miner-future");
     auto genesis = test_genesis();

@@ -74,9 +74,11 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 [[nodiscard]] std::uint64_t certificate_encoded_size(const LearningParams& params);
 // Bytes one contribution adds to a block: u32 length + certificate + u32 length + blob.
 [[nodiscard]] std::uint64_t contribution_work_item_size(const LearningParams& params);
-// The most contributions one worker can put into one block: max_per_worker, the work-item
-// limit, and how many work items fit into max_block_bytes next to the header (no
-// transactions), whichever is smallest. 0 when not even one fits.
+// The most contributions any block can carry: the work-item limit, and how many work items fit
+// into max_block_bytes next to the header (no transactions), whichever is smaller. 0 when not
+// even one fits.
+[[nodiscard]] std::uint64_t max_contributions_per_block(const LearningParams& params);
+// The most one worker can put into one block: the above, and max_per_worker.
 [[nodiscard]] std::uint64_t max_worker_contributions_per_block(const LearningParams& params);
 
 // The range the required work D always stays in (PROTOCOL.md §L.6.3):

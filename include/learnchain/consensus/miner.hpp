@@ -54,7 +54,7 @@ struct MinerOptions {
     std::string device = "cpu";
     int threads = 0;      // libtorch intra-op threads (process-wide; 0 keeps libtorch's)
     VerifyPolicy policy;  // recomputation of contributions received from peers
-    // Own contributions per tip, also capped by genesis max_per_worker.
+    // Own contributions per tip, also capped by max_per_worker and by what fits into a block.
     std::uint32_t max_contributions = UINT32_MAX;
     // Unix seconds for block times; default the system clock. Tests pace blocks with it.
     std::function<std::uint64_t()> clock;
@@ -129,6 +129,7 @@ private:
     void propose();
     void remember(const Hash256& root);
     [[nodiscard]] std::uint64_t pooled_tokens() const;
+    [[nodiscard]] std::uint32_t own_limit() const;
     void log_progress();
 
     chain::Genesis genesis_;
