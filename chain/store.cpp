@@ -691,6 +691,8 @@ Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
     BlockRecord record = existing != index_.end()
                              ? existing->second
                              : BlockRecord{connected->entry, 0, next_sequence_++, {}};
+    // A header-only record gets its sequence when its body arrives, as a stored body does.
+    if (existing != index_.end() && !stored) record.sequence = next_sequence_++;
     record.status |= block_status::have_body | block_status::valid;
 
     rocksdb::WriteBatch batch;
@@ -881,11 +883,19 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
     AcceptResult result;
     result.hash = hash;
     std::optional<Error> new_block_error;
-    if (block.header.parent == main_chain_.back() && existing == index_.end()) {
+    if (block.header.parent == main_chain_.back()) {
         // Fast path, the common case: extending the tip always adds work, so validate once
-        // and store the body in the connect's own batch. An invalid block is not stored.
-        LEARNCHAIN_TRY(connect_tip(block, now));
+        // and store the body in the connect's own batch. This includes the body of a header
+        // that came first (headers-first sync): going through the side-branch path would
+        // validate it twice and write it twice.
+        const bool header_known = existing != index_.end();
+        if (auto connected = connect_tip(block, now); !connected) {
+            if (header_known) LEARNCHAIN_TRY(condemn_known_header(block, connected.error(), now));
+            return connected.error();  // a new invalid block is not stored at all
+        }
         result.connected.push_back(hash);
+        // Bodies of its descendants may have arrived first, out of order.
+        if (header_known) add_candidates_from(hash);
         LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block));
     } else {
         LEARNCHAIN_TRY(check_block_context_free(block, genesis_));
@@ -913,9 +923,63 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
     return result;
 }
 
+// The body of a known header failed to connect on the fast path. Mark the header invalid,
+// with its descendants, exactly when the side-branch path would have: a consensus failure
+// ("bad-...") of full validation. A body that fails its own context-free checks (a tx root
+// that does not match, say) or the contextual ones (a time too far ahead of our clock) says
+// nothing about the header: the side-branch path refuses it before storing anything, and a
+// peer must not be able to condemn a valid header by sending a mangled body.
+Status ChainStore::condemn_known_header(const Block& block, const Error& error, std::uint64_t now) {
+    if (failure_ || error.reason.rfind("bad-", 0) != 0) return ok_status();
+    if (!check_block_context_free(block, genesis_)) return ok_status();
+    if (!check_block_contextual(block.header, *this, genesis_, now)) return ok_status();
+    const Hash256 hash = block.hash();
+    log::warn("invalid block {} at height {}: {}", hash.hex(), block.header.height,
+              error.to_string());
+    return mark_invalid(hash, error);
+}
+
 Result<BlockIndexEntry> ChainStore::accept_header(const BlockHeader& header, std::uint64_t now) {
     LEARNCHAIN_TRY(check_usable());
-    const Hash256 hash = header.hash();
+    rocksdb::WriteBatch batch;
+    auto entry = add_header(PreparedHeader(header), now, batch);
+    if (!entry) return entry;
+    LEARNCHAIN_TRY(write(batch, false));
+    return entry;
+}
+
+HeadersResult ChainStore::accept_headers(std::span<const PreparedHeader> headers,
+                                         std::uint64_t now) {
+    HeadersResult result;
+    if (auto usable = check_usable(); !usable) {
+        result.error = usable.error();
+        return result;
+    }
+    rocksdb::WriteBatch batch;
+    for (const auto& header : headers) {
+        auto entry = add_header(header, now, batch);
+        if (entry) {
+            result.entries.push_back(std::move(*entry));
+        } else if (entry.error().reason == "header-duplicate") {
+            result.entries.push_back(index_.at(header.hash()).entry);
+        } else {
+            result.error = entry.error();
+            break;
+        }
+    }
+    // One write for the whole run instead of one per header: header records are not synced
+    // (the next synced connect makes them durable), so only the syscalls add up.
+    if (batch.Count() > 0)
+        if (auto written = write(batch, false); !written) result.error = written.error();
+    return result;
+}
+
+// Records the header in memory and in `batch`; the caller writes the batch. Memory may run
+// ahead of disk only until that write, and a failed write poisons the store.
+Result<BlockIndexEntry> ChainStore::add_header(const PreparedHeader& prepared, std::uint64_t now,
+                                               rocksdb::WriteBatch& batch) {
+    const BlockHeader& header = prepared.header();
+    const Hash256& hash = prepared.hash();
     if (const auto it = index_.find(hash); it != index_.end()) {
         if (it->second.invalid())
             return make_error("block-known-invalid", it->second.invalid_reason);
@@ -930,11 +994,9 @@ Result<BlockIndexEntry> ChainStore::accept_header(const BlockHeader& header, std
     LEARNCHAIN_TRY(check_fork_depth(parent->second.entry));
     auto entry = check_block_contextual(header, *this, genesis_, now);
     if (!entry) return entry.error();
-    if (!header.signature_valid()) return make_error("bad-block-signature");
+    if (!prepared.signature_valid()) return make_error("bad-block-signature");
     BlockRecord record{*entry, 0, 0, {}};
-    rocksdb::WriteBatch batch;
     put_record(batch, record);
-    LEARNCHAIN_TRY(write(batch, false));
     children_.emplace(header.parent, hash);
     link(index_.emplace(hash, std::move(record)).first->second);
     return *entry;

@@ -131,7 +131,9 @@ struct PeerManager::Impl {
                     const std::string& reason);
     [[nodiscard]] bool banned_locked(const std::string& address) const;
     void save_bans_locked();
-    void save_peers_locked();
+    // Writes peers.json when the address book changed since the last save (or always, with
+    // `force`); the write happens outside `mutex`.
+    void save_peers(bool force);
     [[nodiscard]] Status load();
     [[nodiscard]] std::size_t count_locked(bool inbound) const;
 
@@ -157,6 +159,8 @@ struct PeerManager::Impl {
         std::shared_ptr<asio::steady_timer> timer;
     };
     std::map<Endpoint, Persistent> persistent;
+    bool peers_changed = false;   // `known` differs from peers.json
+    std::mutex peers_file_mutex;  // one writer of peers.json at a time (fixed temporary name)
     PeerId next_id = 1;
     bool started = false;
     bool stopping = false;
@@ -207,6 +211,18 @@ public:
 
     void start_outbound() {
         asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+            // An address needs no lookup: the resolver runs getaddrinfo on a thread of its own
+            // (started on first use), which costs more than the rest of the handshake.
+            beast::error_code not_an_address;
+            const auto address = asio::ip::make_address(self->target_->host, not_an_address);
+            if (!not_an_address) {
+                beast::get_lowest_layer(self->ws_).expires_after(
+                    self->impl_.options.handshake_timeout);
+                beast::get_lowest_layer(self->ws_).async_connect(
+                    tcp::endpoint(address, self->target_->port),
+                    [self](beast::error_code ec) { self->on_connected(ec); });
+                return;
+            }
             auto resolver = std::make_shared<tcp::resolver>(self->ws_.get_executor());
             resolver->async_resolve(
                 self->target_->host, std::to_string(self->target_->port),
@@ -231,7 +247,10 @@ public:
             });
             return;
         }
-        asio::post(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)] {
+        // Dispatched: a reply sent while handling this peer's message (we are on its strand)
+        // starts writing at once instead of after the handler returns, so a long handler
+        // (a headers message) can ask for bodies early.
+        asio::dispatch(ws_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)] {
             if (self->closed_) return;
             self->queue_.push_back(bytes);
             if (self->queue_.size() == 1) self->write_next();
@@ -466,7 +485,9 @@ void PeerManager::Impl::on_handshake_done(const std::shared_ptr<Session>& sessio
             changed = known.insert(Endpoint{session->remote().host, session->version().listen_port})
                           .second;
         }
-        if (changed) save_peers_locked();
+        // Saved by the next tick, off this peer's strand: the file is fsynced twice, and the
+        // peer's first requests (getheaders) must not wait for the disk.
+        if (changed) peers_changed = true;
     }
     log::info("p2p: peer {} connected ({}, {}, height {}, {})", info.id, info.remote.to_string(),
               info.inbound ? "inbound" : "outbound", info.version.best_height,
@@ -567,6 +588,7 @@ void PeerManager::Impl::tick() {
     tick_timer.async_wait([this](beast::error_code ec) {
         if (ec) return;
         handler.on_tick();
+        save_peers(false);
         tick();
     });
 }
@@ -617,13 +639,19 @@ void PeerManager::Impl::save_bans_locked() {
         log::warn("p2p: {}", status.error().to_string());
 }
 
-void PeerManager::Impl::save_peers_locked() {
+void PeerManager::Impl::save_peers(bool force) {
     if (options.datadir.empty()) return;
-    json list = json::array();
-    for (const auto& endpoint : known) list.push_back(endpoint.to_string());
-    if (auto status = write_file_atomic(options.datadir / "peers.json",
-                                        json{{"version", 1}, {"peers", list}}.dump(2));
-        !status)
+    std::lock_guard file_lock(peers_file_mutex);
+    std::string text;
+    {
+        std::lock_guard lock(mutex);
+        if (!peers_changed && !force) return;
+        peers_changed = false;
+        json list = json::array();
+        for (const auto& endpoint : known) list.push_back(endpoint.to_string());
+        text = json{{"version", 1}, {"peers", list}}.dump(2);
+    }
+    if (auto status = write_file_atomic(options.datadir / "peers.json", text); !status)
         log::warn("p2p: {}", status.error().to_string());
 }
 
@@ -729,8 +757,8 @@ void PeerManager::stop() {
         m.sessions_gone.wait_for(lock, std::chrono::seconds(5),
                                  [&m] { return m.sessions.empty(); });
         m.save_bans_locked();
-        m.save_peers_locked();
     }
+    m.save_peers(true);
     m.work.reset();
     m.ioc.stop();
     for (auto& thread : m.threads) thread.join();

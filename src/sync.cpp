@@ -1,8 +1,15 @@
 // net_processing: headers-first sync, parallel block download and inventory relay.
 #include <algorithm>
+#include <future>
+#include <span>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include <learnchain/node/sync.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace learnchain::node {
 
@@ -27,6 +34,42 @@ bool context_free_tx_failure(const std::string& reason) {
     return reason == "bad-tx-signature" || reason == "bad-tx-chain-id" ||
            reason == "bad-tx-zero-amount" || reason == "bad-tx-memo-too-long" ||
            reason == "bad-tx-amount-overflow";
+}
+
+// Headers-first sync verifies a whole headers message (up to 2000 signatures, ~40 us each)
+// before it can ask for a single body, while the peer and the other cores wait: spread the
+// verifications over the cores, this thread included.
+void verify_signatures(std::span<chain::PreparedHeader* const> headers) {
+    constexpr std::size_t min_per_thread = 32;  // below that, starting a thread costs more
+    constexpr std::size_t max_threads = 8;
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t threads =
+        std::clamp<std::size_t>(headers.size() / min_per_thread, 1, std::min(cores, max_threads));
+    auto verify_share = [headers, threads](std::size_t first) {
+        for (std::size_t i = first; i < headers.size(); i += threads)
+            headers[i]->verify_signature();
+    };
+    std::vector<std::jthread> helpers;
+    std::size_t share = 1;
+    for (; share < threads; ++share) {
+        try {
+            helpers.emplace_back(verify_share, share);
+        } catch (const std::system_error&) {
+            break;  // no thread to be had: this one does the rest
+        }
+    }
+    verify_share(0);
+    for (; share < threads; ++share) verify_share(share);
+}
+
+// The background verification of a headers message's rest must use the CPU that the body
+// download leaves idle (waiting for the peer, for fsync), not take it from the connects and
+// from the peer's replies: on a busy machine it ran at their expense and delayed the first
+// bodies by milliseconds. Best effort: where it fails the thread keeps its priority.
+void lower_this_thread_priority() {
+#ifdef __linux__
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+#endif
 }
 
 }  // namespace
@@ -101,6 +144,8 @@ void Sync::on_disconnected(PeerId id) {
 }
 
 void Sync::on_message(PeerId id, Message message) {
+    if (auto* headers = std::get_if<HeadersMessage>(&message))
+        return on_headers(id, std::move(*headers));
     Outbox out;
     {
         std::lock_guard lock(mutex_);
@@ -112,8 +157,6 @@ void Sync::on_message(PeerId id, Message message) {
                 using T = std::decay_t<decltype(m)>;
                 if constexpr (std::is_same_v<T, GetHeadersMessage>)
                     handle_getheaders(peer, m, out);
-                else if constexpr (std::is_same_v<T, HeadersMessage>)
-                    handle_headers(peer, m, out);
                 else if constexpr (std::is_same_v<T, InvMessage>)
                     handle_inv(peer, m, out);
                 else if constexpr (std::is_same_v<T, GetDataMessage>)
@@ -133,6 +176,7 @@ void Sync::on_message(PeerId id, Message message) {
                             std::string(message_type_name(message_type(Message{m}))));
             },
             message);
+        finish_pending_headers(peer, out, false);
     }
     flush(out);
 }
@@ -143,6 +187,7 @@ void Sync::on_tick() {
         std::lock_guard lock(mutex_);
         const auto now = Clock::now();
         for (auto& [id, peer] : peer_states_) {
+            finish_pending_headers(peer, out, false);
             std::vector<Hash256> late;
             for (const auto& [hash, when] : peer.in_flight)
                 if (now - when > options_.block_timeout) late.push_back(hash);
@@ -214,48 +259,116 @@ void Sync::note_header(PeerState* peer, const chain::BlockIndexEntry& entry) {
     }
 }
 
-void Sync::handle_headers(PeerState& peer, const HeadersMessage& message, Outbox& out) {
-    const PeerId id = peer.info.id;
-    if (message.headers.empty()) {
-        peer.headers_requested.reset();
-        return;
+// A headers message is accepted in two parts so that bodies download while signatures are
+// verified: the first two windows' worth of headers is verified, accepted and its bodies
+// requested at once; the rest is verified on a helper thread, with no lock held, while those
+// bodies arrive and connect (on a durable store mostly waiting for fsync), and is accepted when
+// the peer's next message finds it ready (finish_pending_headers). Only headers we do not know
+// yet are verified: a peer showing us a chain another peer already sent costs lookups.
+void Sync::on_headers(PeerId id, HeadersMessage message) {
+    std::vector<chain::PreparedHeader> headers;
+    headers.reserve(message.headers.size());
+    for (auto& header : message.headers) headers.emplace_back(std::move(header));
+    std::vector<chain::PreparedHeader*> unknown;
+    Outbox earlier;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;               // raced with its disconnect
+        finish_pending_headers(it->second, earlier, true);  // messages are handled in order
+        for (auto& header : headers)
+            if (!store_.lookup(header.hash())) unknown.push_back(&header);
     }
-    stats_.headers_received += message.headers.size();
-    const std::uint64_t now = unix_now();
-    std::optional<chain::BlockIndexEntry> last;
-    for (std::size_t i = 0; i < message.headers.size(); ++i) {
-        const auto& header = message.headers[i];
-        if (i > 0 && header.parent != last->hash) {
+    flush(earlier);
+
+    const std::size_t first_end = std::min(
+        headers.size(), 2 * std::max<std::size_t>(1, options_.max_blocks_in_flight_per_peer));
+    const auto first_unknown = std::partition_point(
+        unknown.begin(), unknown.end(),
+        [&](const chain::PreparedHeader* header) { return header < headers.data() + first_end; });
+    verify_signatures(std::span(unknown.begin(), first_unknown));
+    // Pointers into `headers`, whose buffer moves with it into PendingHeaders.
+    std::vector<chain::PreparedHeader*> rest(first_unknown, unknown.end());
+
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;
+        PeerState& peer = it->second;
+        if (handle_headers(peer, headers, 0, first_end, out) && first_end < headers.size()) {
+            PendingHeaders pending{std::move(headers), first_end, {}};
+            try {
+                pending.verified = std::async(std::launch::async, [rest] {
+                    lower_this_thread_priority();
+                    verify_signatures(rest);
+                });
+            } catch (const std::system_error&) {
+                verify_signatures(rest);  // no thread to be had: verify here
+                pending.verified = std::async(std::launch::deferred, [] {});  // never waits
+            }
+            peer.pending_headers.emplace(std::move(pending));
+            finish_pending_headers(peer, out, false);
+        }
+    }
+    flush(out);
+}
+
+void Sync::finish_pending_headers(PeerState& peer, Outbox& out, bool wait) {
+    if (!peer.pending_headers) return;
+    // With nothing in flight from this peer there is nothing better to do than to wait.
+    if (!wait && !peer.in_flight.empty() &&
+        peer.pending_headers->verified.wait_for(std::chrono::seconds(0)) ==
+            std::future_status::timeout)
+        return;
+    PendingHeaders pending = std::move(*peer.pending_headers);
+    peer.pending_headers.reset();
+    pending.verified.wait();
+    (void)handle_headers(peer, pending.headers, pending.begin, pending.headers.size(), out);
+}
+
+bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHeader>& headers,
+                          std::size_t begin, std::size_t end, Outbox& out) {
+    const PeerId id = peer.info.id;
+    if (headers.empty()) {
+        peer.headers_requested.reset();
+        return false;
+    }
+    stats_.headers_received += end - begin;
+    for (std::size_t i = std::max<std::size_t>(begin, 1); i < end; ++i) {
+        if (headers[i].header().parent != headers[i - 1].hash()) {
             out.misbehaving.emplace_back(id, score::malformed_message,
                                          "p2p-headers-not-continuous");
-            return;
+            return false;
         }
-        auto accepted = store_.accept_header(header, now);
-        if (accepted) {
-            last = *accepted;
-        } else if (accepted.error().reason == "header-duplicate") {
-            last = store_.lookup(header.hash());
-        } else if (accepted.error().reason == "bad-block-parent-unknown" && i == 0) {
+    }
+    const auto part = std::span(headers).subspan(begin, end - begin);
+    const auto accepted = store_.accept_headers(part, unix_now());
+    for (const auto& entry : accepted.entries) note_header(&peer, entry);
+    if (accepted.error) {
+        const Error& error = *accepted.error;
+        if (error.reason == "bad-block-parent-unknown" && begin == 0 && accepted.entries.empty()) {
             // Not connecting to anything we know: ask again from our best header.
             out.misbehaving.emplace_back(id, score::unconnecting_headers,
                                          "p2p-unconnecting-headers");
             request_headers(peer, best_header_, out);
-            return;
-        } else {
-            log::info("p2p: peer {} sent a bad header: {}", id, accepted.error().to_string());
-            if (punishable(accepted.error().reason))
-                out.misbehaving.emplace_back(id, score::invalid_block, accepted.error().reason);
-            peer.headers_requested.reset();
-            return;
+            return false;
         }
-        note_header(&peer, *last);
-    }
-    if (message.headers.size() == max_headers_per_message)
-        request_headers(peer, *last, out);  // more to come
-    else
+        log::info("p2p: peer {} sent a bad header: {}", id, error.to_string());
+        if (punishable(error.reason))
+            out.misbehaving.emplace_back(id, score::invalid_block, error.reason);
         peer.headers_requested.reset();
+        return false;
+    }
+    if (end == headers.size()) {
+        if (headers.size() == max_headers_per_message)
+            request_headers(peer, accepted.entries.back(), out);  // more to come
+        else
+            peer.headers_requested.reset();
+    }
     update_progress();
     schedule_downloads(out);
+    return true;
 }
 
 // --- inventory ----------------------------------------------------------------------------------
@@ -353,6 +466,9 @@ void Sync::handle_block(PeerState& peer, const chain::Block& block, Outbox& out)
     } else if (!requested_blocks_.contains(hash)) {
         out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
     }
+    // Before the block: were its header chain's next part still pending, connecting it would
+    // look like the end of the download (and announce the tip).
+    finish_pending_headers(peer, out, false);
     auto accepted = store_.accept_block(block, unix_now());
     if (!accepted) {
         const auto& reason = accepted.error().reason;
@@ -390,11 +506,18 @@ void Sync::schedule_downloads(Outbox& out) {
     if (best_header_.cumulative_work <= tip.cumulative_work) return;
     if (store_.record(best_header_.hash)->invalid()) return;
 
+    // Peers are refilled in batches: a getdata per delivered block would cost a message each
+    // way per block, while half a window still in flight keeps the peer busy meanwhile.
+    const std::size_t window = options_.max_blocks_in_flight_per_peer;
+    const std::size_t batch = std::clamp<std::size_t>(options_.min_blocks_per_request, 1, window);
+    std::set<PeerId> refill;
     std::size_t free_slots = 0;
-    for (const auto& [id, peer] : peer_states_)
-        if (peer.best_known)
-            free_slots += options_.max_blocks_in_flight_per_peer -
-                          std::min(options_.max_blocks_in_flight_per_peer, peer.in_flight.size());
+    for (const auto& [id, peer] : peer_states_) {
+        const std::size_t free = window - std::min(window, peer.in_flight.size());
+        if (!peer.best_known || (free < batch && !peer.in_flight.empty())) continue;
+        refill.insert(id);
+        free_slots += free;
+    }
     if (free_slots == 0) return;  // the common case while a download is in full flow
 
     // Blocks without bodies on the best header chain, lowest first (the tip can advance
@@ -422,7 +545,7 @@ void Sync::schedule_downloads(Outbox& out) {
         PeerState* best = nullptr;
         bool best_stalled = true;
         for (auto& [id, peer] : peer_states_) {
-            if (peer.in_flight.size() >= options_.max_blocks_in_flight_per_peer) continue;
+            if (!refill.contains(id) || peer.in_flight.size() >= window) continue;
             if (!peer.best_known || peer.best_known_work < entry.cumulative_work) continue;
             const auto ancestor = store_.ancestor(*peer.best_known, entry.header.height);
             if (!ancestor || ancestor->hash != entry.hash) continue;

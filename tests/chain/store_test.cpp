@@ -368,6 +368,97 @@ TEST_F(StoreTest, HeadersFirstThenBodies) {
     expect_state_of(*store, main[2].hash());
 }
 
+TEST_F(StoreTest, BodyOfAKnownHeaderExtendingTheTipConnectsAtOnce) {
+    auto store = open();
+    const auto main = builder_.build_chain(store->tip().hash, 3);
+    for (const auto& block : main)
+        ASSERT_TRUE(store->accept_header(block.header, builder_.now()).ok());
+    std::uint64_t last_sequence = 0;
+    for (const auto& block : main) {
+        const auto result = accept(*store, block);
+        EXPECT_TRUE(result.new_tip);
+        ASSERT_EQ(result.connected, std::vector<Hash256>{block.hash()});
+        const auto record = store->record(block.hash());
+        ASSERT_TRUE(record.has_value());
+        EXPECT_TRUE(record->has(block_status::have_body) && record->has(block_status::valid));
+        // The sequence ("first seen") is the body's arrival, as for a body stored apart.
+        EXPECT_GT(record->sequence, last_sequence);
+        last_sequence = record->sequence;
+    }
+    expect_state_of(*store, main.back().hash());
+    auto body = store->block(main[1].hash());
+    ASSERT_TRUE(body.ok() && body->has_value());
+    EXPECT_EQ(**body, main[1]);
+
+    // Reopened: the index, bodies and state were all committed.
+    store.reset();
+    store = open();
+    expect_state_of(*store, main.back().hash());
+}
+
+TEST_F(StoreTest, InvalidBodyOfAKnownHeaderCondemnsItAndItsDescendants) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const Block bad = builder_.build(genesis, {}, BuildOptions{0, 7, 9, false, true});
+    const Block child = builder_.build(bad.hash());
+    ASSERT_TRUE(store->accept_header(bad.header, builder_.now()).ok());
+    ASSERT_TRUE(store->accept_header(child.header, builder_.now()).ok());
+    auto result = store->accept_block(bad, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-state-root");
+    EXPECT_TRUE(store->record(bad.hash())->has(block_status::failed));
+    EXPECT_EQ(store->record(bad.hash())->invalid_reason, "bad-block-state-root");
+    EXPECT_TRUE(store->record(child.hash())->has(block_status::failed_child));
+    result = store->accept_block(bad, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "block-known-invalid");
+    expect_state_of(*store, genesis);
+}
+
+TEST_F(StoreTest, MangledBodyDoesNotCondemnAKnownHeader) {
+    // Anyone can send a body that does not match its header; the header stays good and the
+    // genuine body still connects.
+    auto store = open();
+    const Block block = builder_.build(store->tip().hash);
+    ASSERT_TRUE(store->accept_header(block.header, builder_.now()).ok());
+    Block mangled = block;
+    mangled.transactions.push_back(pay(1, 2, coin, 0));
+    ASSERT_EQ(mangled.hash(), block.hash());
+    auto result = store->accept_block(mangled, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-block-tx-root");
+    EXPECT_FALSE(store->record(block.hash())->invalid());
+    EXPECT_FALSE(store->record(block.hash())->has(block_status::have_body));
+    EXPECT_TRUE(accept(*store, block).new_tip);
+    expect_state_of(*store, block.hash());
+}
+
+TEST_F(StoreTest, AcceptHeadersStopsAtTheFirstRefusal) {
+    auto store = open();
+    const auto main = builder_.build_chain(store->tip().hash, 4);
+    ASSERT_TRUE(store->accept_header(main[0].header, builder_.now()).ok());  // known: fine
+    std::vector<PreparedHeader> headers;
+    for (const auto& block : main) headers.emplace_back(block.header);
+    BlockHeader forged = main[2].header;
+    forged.signature = Signature{};
+    headers[2] = PreparedHeader(forged);
+    headers[1].verify_signature();  // verified ahead (as sync does) or not: same outcome
+
+    const auto result = store->accept_headers(headers, builder_.now());
+    ASSERT_EQ(result.entries.size(), 2u);
+    EXPECT_EQ(result.entries[0].hash, main[0].hash());
+    EXPECT_EQ(result.entries[1].hash, main[1].hash());
+    ASSERT_TRUE(result.error.has_value());
+    EXPECT_EQ(result.error->reason, "bad-block-signature");
+    EXPECT_FALSE(store->lookup(forged.hash()).has_value());
+    EXPECT_FALSE(store->lookup(main[3].hash()).has_value());
+
+    // The accepted records reached the disk in their batch.
+    store.reset();
+    store = open();
+    EXPECT_TRUE(store->lookup(main[1].hash()).has_value());
+}
+
 TEST_F(StoreTest, ReorgsAtRandomMatchReplay) {
     // Random branching: the store must always sit on the heaviest valid chain with exactly
     // the state a replay of that chain gives.

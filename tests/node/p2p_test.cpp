@@ -119,6 +119,34 @@ TEST_F(P2P, StalledBlocksAreRequestedFromAnotherPeer) {
     EXPECT_GT(b.sync().stats().blocks_rerequested, 0u);
 }
 
+TEST_F(P2P, BadHeaderAfterTheFirstPartBansThePeerAndKeepsTheGoodOnes) {
+    // The first part of a headers message is accepted at once and the rest once a helper
+    // thread has verified it: a bad signature there still costs the sender its ban.
+    const auto blocks = builder_.build_chain(builder_.genesis_block.hash(), 60);
+    TestNode b(genesis_, dir("b"));
+    RawPeer liar;
+    ASSERT_TRUE(liar.connect(b.endpoint(), "127.0.0.8"));
+    VersionMessage version = raw_version(builder_.genesis_block.hash(), 8);
+    version.best_height = 60;
+    version.best_work = chain::ChainWork(1, 0);
+    ASSERT_TRUE(liar.handshake(b.magic(), version, 3s));
+    bool asked = false;
+    for (int i = 0; i < 10 && !asked; ++i) {
+        auto message = liar.receive(b.magic(), 3s);
+        ASSERT_TRUE(message) << message.error().to_string();
+        asked = std::holds_alternative<GetHeadersMessage>(*message);
+    }
+    ASSERT_TRUE(asked);
+    HeadersMessage headers;
+    for (const auto& block : blocks) headers.headers.push_back(block.header);
+    headers.headers.back().signature = chain::Signature{};
+    ASSERT_TRUE(liar.send(b.magic(), headers));
+    EXPECT_TRUE(liar.closed_within(3s));
+    EXPECT_TRUE(eventually([&] { return b.net().is_banned("127.0.0.8"); }));
+    EXPECT_EQ(b.sync().best_header().hash, blocks[58].hash());
+    EXPECT_EQ(b.net().bans().at(0).reason, "bad-block-signature");
+}
+
 TEST_F(P2P, TransactionRelaysToPeerMempool) {
     TestNode a(genesis_, dir("a"));
     TestNode b(genesis_, dir("b"), [&](NetOptions& o) { o.connect = {a.endpoint()}; });

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -85,6 +86,35 @@ struct BlockRecord {
     }
 };
 
+// A header with the context-free part of accepting it done ahead: its hash and, once
+// verify_signature() ran, whether its proposer signature holds. Headers-first sync prepares a
+// message's headers before taking the chain lock, and verifies their signatures in parallel.
+class PreparedHeader {
+public:
+    explicit PreparedHeader(BlockHeader header)
+        : header_(std::move(header)), hash_(header_.hash()) {}
+
+    void verify_signature() { signature_valid_ = header_.signature_valid(); }
+
+    [[nodiscard]] const BlockHeader& header() const { return header_; }
+    [[nodiscard]] const Hash256& hash() const { return hash_; }
+    // The outcome of verify_signature(), or verified now if it did not run.
+    [[nodiscard]] bool signature_valid() const {
+        return signature_valid_ ? *signature_valid_ : header_.signature_valid();
+    }
+
+private:
+    BlockHeader header_;
+    Hash256 hash_;
+    std::optional<bool> signature_valid_;
+};
+
+// What accept_headers did: a prefix of the run was accepted, then maybe a refusal.
+struct HeadersResult {
+    std::vector<BlockIndexEntry> entries;  // accepted or already known, in order
+    std::optional<Error> error;            // why the header after the last entry was refused
+};
+
 // What accept_block did.
 struct AcceptResult {
     Hash256 hash;
@@ -134,6 +164,10 @@ public:
     // later through accept_block. Reasons as accept_block's header checks; header-duplicate.
     [[nodiscard]] Result<BlockIndexEntry> accept_header(const BlockHeader& header,
                                                         std::uint64_t now);
+    // accept_header for each header in order, stopping at the first refusal; a known header
+    // (header-duplicate) counts as accepted. The new records are written in one batch.
+    [[nodiscard]] HeadersResult accept_headers(std::span<const PreparedHeader> headers,
+                                               std::uint64_t now);
 
     // --- ChainView --------------------------------------------------------------------------
     [[nodiscard]] std::optional<BlockIndexEntry> lookup(const Hash256& hash) const override;
@@ -203,7 +237,11 @@ private:
     [[nodiscard]] Result<Block> read_block(const Hash256& hash) const;
     [[nodiscard]] Status connect_tip(const Block& block, std::uint64_t now);
     [[nodiscard]] Status disconnect_tip(std::vector<Transaction>* returned);
+    [[nodiscard]] Result<BlockIndexEntry> add_header(const PreparedHeader& prepared,
+                                                     std::uint64_t now, rocksdb::WriteBatch& batch);
     [[nodiscard]] Status mark_invalid(const Hash256& hash, const Error& error);
+    [[nodiscard]] Status condemn_known_header(const Block& block, const Error& error,
+                                              std::uint64_t now);
     [[nodiscard]] Status activate_best_chain(std::uint64_t now, AcceptResult& result,
                                              std::optional<Error>& new_block_error,
                                              const Block* new_block);

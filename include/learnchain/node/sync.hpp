@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,9 @@ namespace learnchain::node {
 
 struct SyncOptions {
     std::size_t max_blocks_in_flight_per_peer = 16;
+    // A peer with blocks in flight is sent more requests only once this many slots are free,
+    // so that one getdata asks for several blocks (an idle peer is always asked).
+    std::size_t min_blocks_per_request = 8;
     // Bodies are fetched at most this far above the tip, so a long header chain never
     // turns into an unbounded request list.
     std::uint64_t download_window = 1024;
@@ -83,8 +87,16 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
+    // The part of a headers message whose signatures a helper thread is verifying.
+    struct PendingHeaders {
+        std::vector<chain::PreparedHeader> headers;  // the whole message
+        std::size_t begin = 0;                       // the first header not accepted yet
+        std::future<void> verified;  // declared last: destroyed (joined) before the headers
+    };
+
     struct PeerState {
         PeerInfo info;
+        std::optional<PendingHeaders> pending_headers;
         std::optional<Hash256> best_known;  // best header the peer showed us
         chain::ChainWork best_known_work;
         std::map<Hash256, Clock::time_point> in_flight;
@@ -104,7 +116,15 @@ private:
     void flush(Outbox& out);
 
     void handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out);
-    void handle_headers(PeerState& peer, const HeadersMessage& message, Outbox& out);
+    void on_headers(PeerId id, HeadersMessage message);
+    // Accepts the pending part of a headers message if verified, or (with `wait`, or when
+    // nothing is in flight from the peer) once verified.
+    void finish_pending_headers(PeerState& peer, Outbox& out, bool wait);
+    // Accepts headers[begin, end) of one message; false when the message is done with (an
+    // error, or an empty message).
+    [[nodiscard]] bool handle_headers(PeerState& peer,
+                                      const std::vector<chain::PreparedHeader>& headers,
+                                      std::size_t begin, std::size_t end, Outbox& out);
     void handle_inv(PeerState& peer, const InvMessage& message, Outbox& out);
     void handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out);
     void handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out);
