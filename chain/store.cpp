@@ -680,7 +680,11 @@ Result<std::vector<Hash256>> ChainStore::stored_height_index() const {
 // --- connect / disconnect --------------------------------------------------------------------
 
 Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
-    auto connected = validate_and_connect_block(state_, engine_, *this, block, genesis_, now);
+    // The index holds only headers whose signature was checked (add_header, or a stored body).
+    const HeaderSignature signature =
+        index_.contains(block.hash()) ? HeaderSignature::already_checked : HeaderSignature::check;
+    auto connected =
+        validate_and_connect_block(state_, engine_, *this, block, genesis_, now, signature);
     if (!connected) {
         (void)engine_.take_state_writes();  // applied and undone: the model is where it was
         return connected.error();

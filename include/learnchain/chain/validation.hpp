@@ -50,14 +50,21 @@ inline constexpr std::uint64_t retarget_clamp = 4;
 
 // --- block checks ----------------------------------------------------------------------
 
+// Whether a header's signature is still to be checked. A store that accepted the header
+// earlier (headers-first sync) has checked it already, and a header's hash commits to its
+// signature, so a block with that hash needs no second check.
+enum class HeaderSignature { check, already_checked };
+
 // Header-only context-free checks, for headers-first sync: bad-block-version,
 // bad-block-height (height 0), bad-block-signature.
-[[nodiscard]] Status check_header(const BlockHeader& header);
+[[nodiscard]] Status check_header(const BlockHeader& header,
+                                  HeaderSignature signature = HeaderSignature::check);
 
 // Needs nothing but the block: check_header, then bad-block-too-many-txs,
 // bad-block-too-many-work-items, bad-block-no-work, bad-block-size, bad-block-tx-root, and
 // every transaction's context-free checks (bad-tx-*, detail names the transaction).
-[[nodiscard]] Status check_block_context_free(const Block& block, const Genesis& genesis);
+[[nodiscard]] Status check_block_context_free(const Block& block, const Genesis& genesis,
+                                              HeaderSignature signature = HeaderSignature::check);
 
 // Needs the header chain: bad-block-parent-unknown, bad-block-height,
 // bad-block-time-too-old (<= median time past), bad-block-time-too-new (> now +
@@ -117,6 +124,6 @@ struct ConnectedBlock {
 // the block's parent. On any failure both are left as they were.
 [[nodiscard]] Result<ConnectedBlock> validate_and_connect_block(
     AccountState& state, WorkEngine& engine, const ChainView& view, const Block& block,
-    const Genesis& genesis, std::uint64_t now);
+    const Genesis& genesis, std::uint64_t now, HeaderSignature signature = HeaderSignature::check);
 
 }  // namespace learnchain::chain
