@@ -166,6 +166,10 @@ Result<std::unique_ptr<ChainStore>> ChainStore::open(const StoreOptions& options
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
+    // A WAL file is deleted only once every column family with entries in it has flushed, and
+    // the small ones (meta, accounts) take months to fill a memtable: RocksDB's default cap, 4x
+    // all write buffers (~5 GB over our 10 families), let the devnet's WAL grow ~25 MB a block.
+    db_options.max_total_wal_size = 256 << 20;
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (auto name : cf_names)
         descriptors.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
