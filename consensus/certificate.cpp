@@ -171,13 +171,17 @@ Result<Contribution> assemble_contribution(const UnitPlan& plan, const Hash256& 
 Result<Contribution> compute_contribution(Trainer& trainer, const ModelWeights& weights,
                                           const Dataset& dataset, const LearningParams& params,
                                           const Hash256& parent, const SecretKey& worker,
-                                          std::uint32_t n) {
+                                          std::uint32_t n,
+                                          const std::function<bool()>& keep_going) {
     auto plan = UnitPlan::create(weights.layout, params);
     if (!plan) return plan.error();
     const Hash256 seed = contribution_seed(parent, worker.public_key(), n);
     std::vector<MicroBatchTrace> traces;
     traces.reserve(params.micro_batches);
     for (std::uint32_t b = 0; b < params.micro_batches; ++b) {
+        if (keep_going && !keep_going())
+            return make_error("pol-contribution-cancelled",
+                              "after " + std::to_string(b) + " micro-batches");
         auto batch = make_micro_batch(dataset, seed, b, params.micro_batch_size,
                                       weights.layout.config().context);
         if (!batch) return batch.error();

@@ -230,10 +230,19 @@ void Miner::compute_own() {
     const PublicKey worker = keys_.worker.public_key();
     if (pooled_ids_.contains({worker, n})) return;  // a peer relayed ours back
     const auto start = std::chrono::steady_clock::now();
+    // Work for a tip that is no longer the tip earns nothing, and a stop should not wait.
+    const auto keep_going = [this] {
+        std::lock_guard lock(mutex_);
+        return !stopping_ && !tip_changed_;
+    };
     auto contribution = compute_contribution(trainer_, tip_->weights, dataset_, genesis_.learning,
-                                             tip_->entry.hash, keys_.worker, n);
+                                             tip_->entry.hash, keys_.worker, n, keep_going);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!contribution && contribution.error().reason == "pol-contribution-cancelled") {
+        --next_n_;  // the same n again if the tip stays (a stop, then a start)
+        return;
+    }
     if (!contribution) {
         std::lock_guard lock(mutex_);
         stats_.last_error = contribution.error().to_string();

@@ -272,7 +272,7 @@ Status Node::set_mining(bool on) {
     if (on) {
         miner_->start();
     } else {
-        miner_->stop();  // finishes the contribution in progress
+        miner_->stop();  // at the next micro-batch
     }
     mining_active_ = on;
     log::info("mining {}", on ? "resumed" : "paused");
@@ -294,7 +294,7 @@ bool Node::wait_for_stop(std::chrono::milliseconds timeout) {
 
 void Node::stop() {
     if (stopped_.exchange(true)) return;
-    // The miner first: it finishes its contribution and may still hand a block to Sync, which
+    // The miner first: a proposal in progress may still hand a block to Sync, which
     // then needs P2P up to announce it.
     if (miner_) {
         log::info("shutdown: stopping the miner");

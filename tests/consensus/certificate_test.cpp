@@ -132,6 +132,24 @@ TEST(Certificate, HonestContributionIsConsistent) {
         ASSERT_EQ(c.gradient[i], static_cast<float>(sum[i] / 4)) << i;
 }
 
+TEST(Certificate, ContributionStopsBeforeTheNextMicroBatchWhenAsked) {
+    PolFixture f;
+    int asked = 0;
+    const auto c = compute_contribution(f.trainer, f.weights, f.dataset, f.params, f.parent,
+                                        f.worker, 0, [&] { return ++asked <= 2; });
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().reason, "pol-contribution-cancelled");
+    EXPECT_EQ(c.error().detail, "after 2 micro-batches");
+    EXPECT_EQ(asked, 3);
+    // Asked once per micro-batch, and a yes every time gives the whole contribution.
+    asked = 0;
+    EXPECT_TRUE(
+        compute_contribution(f.trainer, f.weights, f.dataset, f.params, f.parent, f.worker, 0, [&] {
+            return ++asked > 0;
+        }).ok());
+    EXPECT_EQ(asked, 4);
+}
+
 TEST(Certificate, BlobSketchIsTheMeanOfBackwardSketches) {
     PolFixture f;
     const auto c =

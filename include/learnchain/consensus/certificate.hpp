@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -96,10 +97,13 @@ struct Contribution {
     const std::vector<MicroBatchTrace>& traces);
 
 // The whole worker side: batches from the seed, instrumented forward/backward per micro-batch,
-// assemble. `weights` must be the parent block's model.
+// assemble. `weights` must be the parent block's model. `keep_going`, when given, is asked
+// before each micro-batch; once it says no the result is "pol-contribution-cancelled" (a
+// devnet contribution takes half a minute: a new tip or a shutdown should not wait for it).
 [[nodiscard]] Result<Contribution> compute_contribution(
     Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
-    const LearningParams& params, const Hash256& parent, const SecretKey& worker, std::uint32_t n);
+    const LearningParams& params, const Hash256& parent, const SecretKey& worker, std::uint32_t n,
+    const std::function<bool()>& keep_going = {});
 
 // Work credited per leaf key: tokens split in proportion to each key's leaves (integer
 // division), the remainder to the certificate's worker. Sums to certificate.tokens.

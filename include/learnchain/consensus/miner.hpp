@@ -94,7 +94,8 @@ public:
     Miner& operator=(const Miner&) = delete;
 
     void start();
-    // Finishes the contribution in progress, then joins. Not from the block-ready callback.
+    // Drops the contribution in progress before its next micro-batch, then joins. Not from the
+    // block-ready callback.
     void stop();
 
     // The chain's tip changed (connect or reorg): drop the pool, restart at n = 0.
