@@ -212,18 +212,21 @@ Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
     }
     LEARNCHAIN_TRY(check_distinct(certificates));
     chain::BlockWork work;
-    for (std::size_t i = 0; i < checked.size(); ++i) {
-        const Hash256 root = checked[i].certificate.root();
-        if (!verified_.contains({context.parent_hash, root})) {
-            const auto chosen =
-                choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng_);
-            auto report =
-                recompute(trainer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
-            if (!report) return prefix(i, report.error());
-        }
-        work.certificate_roots.push_back(root);
-        const auto credited = credited_work(checked[i].certificate);
+    for (const auto& c : checked) {
+        work.certificate_roots.push_back(c.certificate.root());
+        const auto credited = credited_work(c.certificate);
         work.workers.insert(work.workers.end(), credited.begin(), credited.end());
+    }
+    // The header's work root and work (PROTOCOL.md §L.6.4) need only the certificates, so they
+    // are checked before any training: a valid header with another body costs no recomputation.
+    LEARNCHAIN_TRY(chain::check_block_work(block, work));
+    for (std::size_t i = 0; i < checked.size(); ++i) {
+        if (verified_.contains({context.parent_hash, work.certificate_roots[i]})) continue;
+        const auto chosen =
+            choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng_);
+        auto report =
+            recompute(trainer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
+        if (!report) return prefix(i, report.error());
     }
     return work;
 }

@@ -297,12 +297,6 @@ TEST(Engine, UndoBytesRoundTrip) {
     EXPECT_EQ(model_state_root(decoded), model_state_root(state));
 }
 
-}  // namespace
-}  // namespace learnchain::consensus::testing
-
-namespace learnchain::consensus::testing {
-namespace {
-
 TEST(Engine, RememberedContributionsSkipRecomputationOnly) {
     TempDir dir("engine-remember");
     Node node(dir.path());
@@ -325,6 +319,28 @@ TEST(Engine, RememberedContributionsSkipRecomputationOnly) {
     auto tampered = block;
     tampered.work_items[0].blob[8] ^= 1;
     EXPECT_EQ(node.engine->verify(tampered, context).error().reason, "bad-cert-blob-hash");
+}
+
+TEST(Engine, HeaderWorkIsCheckedBeforeAnyRecomputation) {
+    TempDir dir("engine-work-first");
+    Node node(dir.path());
+    // Work that recomputation would refuse (computed on other weights), under a header whose
+    // work root or work does not match it: the header's rule answers, so nothing was trained.
+    ModelWeights other = node.engine->weights();
+    for (auto& w : other.values) w *= 1.5f;
+    auto c = compute_contribution(node.engine->trainer(), other, node.engine->dataset(),
+                                  node.genesis.learning, node.store->tip().hash, key_of(0x11), 0)
+                 .value();
+    const auto block = node.build({c.work_item()}, key_of(0x21)).value();
+    const chain::WorkContext context{&node.genesis, block.header.parent, 1, 128};
+    EXPECT_EQ(node.engine->verify(block, context).error().reason, "bad-cert-unit-mismatch");
+
+    auto wrong_root = block;
+    wrong_root.header.work_root = chain::sha256(std::string_view("some other work"));
+    EXPECT_EQ(node.engine->verify(wrong_root, context).error().reason, "bad-block-work-root");
+    auto wrong_work = block;
+    wrong_work.header.work += 1;
+    EXPECT_EQ(node.engine->verify(wrong_work, context).error().reason, "bad-block-work-mismatch");
 }
 
 }  // namespace
