@@ -297,16 +297,20 @@ TEST(Engine, UndoBytesRoundTrip) {
     EXPECT_EQ(model_state_root(decoded), model_state_root(state));
 }
 
+// A contribution computed on other weights than the tip's: self-consistent, so it passes every
+// cheap check, but recomputation on the parent's model exposes it.
+Contribution computed_on_other_weights(Node& node) {
+    ModelWeights other = node.engine->weights();
+    for (auto& w : other.values) w *= 1.5f;
+    return compute_contribution(node.engine->trainer(), other, node.engine->dataset(),
+                                node.genesis.learning, node.store->tip().hash, key_of(0x11), 0)
+        .value();
+}
+
 TEST(Engine, RememberedContributionsSkipRecomputationOnly) {
     TempDir dir("engine-remember");
     Node node(dir.path());
-    // Computed on other weights: self-consistent, so it passes every cheap check, but
-    // recomputation on the parent's model exposes it.
-    ModelWeights other = node.engine->weights();
-    for (auto& w : other.values) w *= 1.5f;
-    auto c = compute_contribution(node.engine->trainer(), other, node.engine->dataset(),
-                                  node.genesis.learning, node.store->tip().hash, key_of(0x11), 0)
-                 .value();
+    const Contribution c = computed_on_other_weights(node);
     const auto block = node.build({c.work_item()}, key_of(0x21)).value();
     const chain::WorkContext context{&node.genesis, block.header.parent, 1, 128};
     auto verified = node.engine->verify(block, context);
@@ -324,13 +328,9 @@ TEST(Engine, RememberedContributionsSkipRecomputationOnly) {
 TEST(Engine, HeaderWorkIsCheckedBeforeAnyRecomputation) {
     TempDir dir("engine-work-first");
     Node node(dir.path());
-    // Work that recomputation would refuse (computed on other weights), under a header whose
-    // work root or work does not match it: the header's rule answers, so nothing was trained.
-    ModelWeights other = node.engine->weights();
-    for (auto& w : other.values) w *= 1.5f;
-    auto c = compute_contribution(node.engine->trainer(), other, node.engine->dataset(),
-                                  node.genesis.learning, node.store->tip().hash, key_of(0x11), 0)
-                 .value();
+    // Work that recomputation would refuse, under a header whose work root or work does not
+    // match it: the header's rule answers, so nothing was trained.
+    const Contribution c = computed_on_other_weights(node);
     const auto block = node.build({c.work_item()}, key_of(0x21)).value();
     const chain::WorkContext context{&node.genesis, block.header.parent, 1, 128};
     EXPECT_EQ(node.engine->verify(block, context).error().reason, "bad-cert-unit-mismatch");
