@@ -78,12 +78,12 @@ void Miner::on_new_tip() {
     wake_.notify_all();
 }
 
-Status Miner::submit_work_item(chain::WorkItem item) {
+Status Miner::submit_work_item(chain::WorkItem item, WorkItemVerdict verdict) {
     {
         std::lock_guard lock(mutex_);
         if (inbox_.size() >= miner_max_inbox) return make_error("miner-queue-full");
         ++stats_.received;
-        inbox_.push_back(std::move(item));
+        inbox_.push_back(Received{std::move(item), std::move(verdict)});
     }
     wake_.notify_all();
     return ok_status();
@@ -103,7 +103,7 @@ std::uint64_t Miner::pooled_tokens() const {
 void Miner::run() {
     for (;;) {
         bool refresh = false;
-        std::vector<chain::WorkItem> received;
+        std::vector<Received> received;
         {
             std::unique_lock lock(mutex_);
             const auto own_left = [&] { return tip_ && next_n_ < own_limit(); };
@@ -154,7 +154,7 @@ void Miner::run() {
 }
 
 Status Miner::refresh_tip() {
-    std::vector<chain::WorkItem> ready;
+    std::vector<Received> ready, stale;
     {
         std::lock_guard chain_lock(*chain_.lock);
         const chain::BlockIndexEntry tip = chain_.store->tip();
@@ -172,12 +172,16 @@ Status Miner::refresh_tip() {
                 ready.push_back(std::move(it->second));
                 it = waiting_.erase(it);
             } else if (chain_.store->lookup(it->first)) {
+                stale.push_back(std::move(it->second));
                 it = waiting_.erase(it);
             } else {
                 ++it;
             }
         }
     }
+    // Verdicts outside the chain lock: the node's takes it.
+    for (auto& r : stale)
+        if (r.verdict) r.verdict(make_error("miner-stale-work", "its parent is not the tip"));
     pool_.clear();
     pooled_ids_.clear();
     next_n_ = 0;
@@ -186,14 +190,20 @@ Status Miner::refresh_tip() {
     return ok_status();
 }
 
-void Miner::verify_received(std::vector<chain::WorkItem> items) {
+void Miner::verify_received(std::vector<Received> items) {
     const VerifyContext context{&genesis_.learning, tip_->entry.hash};
-    for (auto& item : items) {
+    for (auto& [item, verdict] : items) {
         auto certificate = decode_certificate(item.certificate);
         if (certificate && certificate->parent != tip_->entry.hash) {
-            std::lock_guard lock(mutex_);
-            if (waiting_.size() < miner_max_waiting)
-                waiting_.emplace(certificate->parent, std::move(item));
+            bool full = false;
+            {
+                std::lock_guard lock(mutex_);
+                full = waiting_.size() >= miner_max_waiting;
+                if (!full)
+                    waiting_.emplace(certificate->parent,
+                                     Received{std::move(item), std::move(verdict)});
+            }
+            if (full && verdict) verdict(make_error("miner-waiting-full"));
             continue;
         }
         Status status = ok_status();
@@ -214,14 +224,17 @@ void Miner::verify_received(std::vector<chain::WorkItem> items) {
                            std::move(verified->credited)};
             }
         }
-        std::lock_guard lock(mutex_);
-        if (status) {
-            ++stats_.accepted;
-        } else {
-            ++stats_.rejected;
-            stats_.last_error = status.error().to_string();
-            log::debug("miner: rejected contribution: {}", stats_.last_error);
+        {
+            std::lock_guard lock(mutex_);
+            if (status) {
+                ++stats_.accepted;
+            } else {
+                ++stats_.rejected;
+                stats_.last_error = status.error().to_string();
+                log::debug("miner: rejected contribution: {}", stats_.last_error);
+            }
         }
+        if (verdict) verdict(status);
     }
 }
 

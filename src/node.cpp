@@ -229,11 +229,19 @@ Status Node::open_all() {
         miner_ = std::move(miner).value();
     }
 
-    // A peer's contribution goes to the miner, which verifies it before pooling; a relay-only
-    // node forwards what decodes. Runs under the chain mutex (see node.hpp).
-    sync_->on_work_item = [this](PeerId, const chain::WorkItem& item) {
-        if (miner_) return static_cast<bool>(miner_->submit_work_item(item));
-        return consensus::decode_certificate(item.certificate).ok();
+    // A peer's contribution goes to the miner, which verifies it before pooling; its verdict
+    // decides whether Sync relays it or scores the sender. A relay-only node forwards what
+    // decodes. Runs under the chain mutex (see node.hpp); the verdict comes from the mining
+    // thread, which holds no lock then, and the miner is stopped before Sync goes.
+    using Fate = Sync::WorkItemFate;
+    sync_->on_work_item = [this](PeerId peer, const Hash256& id, const chain::WorkItem& item) {
+        if (!miner_)
+            return consensus::decode_certificate(item.certificate) ? Fate::relay : Fate::dropped;
+        auto queued = miner_->submit_work_item(item, [this, peer, id](const Status& verdict) {
+            std::lock_guard lock(chain_mutex_);
+            sync_->work_item_verdict(peer, id, verdict);
+        });
+        return queued ? Fate::verifying : Fate::dropped;
     };
     return ok_status();
 }

@@ -98,9 +98,15 @@ void Sync::flush(Outbox& out) {
     for (auto& [peer, how_much, reason] : out.misbehaving)
         peers_->misbehaving(peer, how_much, reason);
     for (auto& [peer, reason] : out.disconnects) peers_->disconnect(peer, reason);
-    for (auto& [peer, item] : out.work_items) {
-        if (on_work_item && on_work_item(peer, item))
-            peers_->broadcast(InvMessage{{InvItem{InvType::cert, work_item_id(item)}}}, peer);
+    for (auto& [peer, id, item] : out.work_items) {
+        const WorkItemFate fate = on_work_item ? on_work_item(peer, id, item) : WorkItemFate::relay;
+        if (fate == WorkItemFate::relay)
+            peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}}, peer);
+        if (fate != WorkItemFate::verifying) {
+            std::lock_guard lock(mutex_);
+            if (auto it = peer_states_.find(peer); it != peer_states_.end())
+                --it->second.unverified_work_items;
+        }
     }
 }
 
@@ -610,8 +616,35 @@ void Sync::handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox
     if (requested_certs_.erase(id) == 0)
         out.misbehaving.emplace_back(peer.info.id, score::unrequested, "p2p-unrequested-cert");
     if (recent_work_items_.contains(id)) return;
+    if (peer.unverified_work_items >= options_.max_unverified_work_items_per_peer) {
+        log::debug("p2p: peer {} has {} certificates waiting for verification, ignoring {}",
+                   peer.info.id, peer.unverified_work_items, id.hex());
+        return;  // not remembered: another peer may offer it again
+    }
+    ++peer.unverified_work_items;
     remember_work_item(id, item);
-    out.work_items.emplace_back(peer.info.id, item);
+    out.work_items.emplace_back(peer.info.id, id, item);
+}
+
+void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdict) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = peer_states_.find(from); it != peer_states_.end())
+            --it->second.unverified_work_items;
+        if (verdict) {
+            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::cert, id}}}, from);
+        } else {
+            const std::string& reason = verdict.error().reason;
+            // A stale parent, a duplicate or a full queue is no fault of the sender's.
+            if (reason.starts_with("bad-") || reason.starts_with("decode-")) {
+                log::info("p2p: peer {} sent an invalid certificate: {}", from,
+                          verdict.error().to_string());
+                out.misbehaving.emplace_back(from, score::invalid_block, reason);
+            }
+        }
+    }
+    flush(out);
 }
 
 // --- local submissions

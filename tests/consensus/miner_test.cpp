@@ -3,6 +3,7 @@
 // every new tip.
 #include <condition_variable>
 #include <deque>
+#include <future>
 
 #include <learnchain/consensus/miner.hpp>
 
@@ -97,9 +98,16 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     auto honest = m.node.contribute(peer, 0).value();
     auto forged = m.node.contribute(peer, 1).value().work_item();
     forged.blob[40] ^= 0x01;
-    ASSERT_TRUE(m.miner->submit_work_item(forged).ok());
-    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item()).ok());
-    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item()).ok());
+    // Each gets a verdict, in order: the node relays on ok and scores the sender on bad-*.
+    std::mutex verdicts_mutex;
+    std::vector<std::string> verdicts;
+    const auto record = [&](const Status& verdict) {
+        std::lock_guard lock(verdicts_mutex);
+        verdicts.push_back(verdict ? "ok" : verdict.error().reason);
+    };
+    ASSERT_TRUE(m.miner->submit_work_item(forged, record).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item(), record).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item(), record).ok());
     m.miner->start();
 
     auto block = m.wait_block();
@@ -111,6 +119,7 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     EXPECT_EQ(stats.received, 3u);
     EXPECT_EQ(stats.accepted, 1u);
     EXPECT_EQ(stats.rejected, 2u);
+    EXPECT_EQ(verdicts, (std::vector<std::string>{"bad-cert-blob-hash", "ok", "miner-duplicate"}));
     EXPECT_EQ(m.node.store->account(peer.public_key()).balance, chain::coin / 2);
     EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
 }
@@ -162,11 +171,24 @@ TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
     std::this_thread::sleep_for(100ms);
     ASSERT_TRUE(m.accept(block1).ok());
 
+    // Work on a parent the chain has left behind waits, and is told so once a tip shows it.
+    std::promise<std::string> stale_verdict;
+    ASSERT_TRUE(m.miner
+                    ->submit_work_item(a.work_item(),
+                                       [&](const Status& verdict) {
+                                           stale_verdict.set_value(
+                                               verdict ? "ok" : verdict.error().reason);
+                                       })
+                    .ok());
+
     auto block2 = m.wait_block();
     ASSERT_TRUE(block2.has_value()) << m.miner->stats().last_error;
     EXPECT_EQ(block2->header.parent, block1.hash());
     EXPECT_EQ(block2->work_items.size(), 2u);
     ASSERT_TRUE(m.accept(*block2).ok());
+    auto told = stale_verdict.get_future();
+    ASSERT_EQ(told.wait_for(30s), std::future_status::ready);
+    EXPECT_EQ(told.get(), "miner-stale-work");
     m.miner->stop();
     EXPECT_EQ(m.node.store->account(key_of(0x14).public_key()).balance, chain::coin / 2);
 }

@@ -165,13 +165,64 @@ TEST_F(P2P, CertificateRelaysToHook) {
     TestNode a(genesis_, dir("a"));
     TestNode b(genesis_, dir("b"), [&](NetOptions& o) { o.connect = {a.endpoint()}; });
     std::atomic<int> seen{0};
-    b.sync().on_work_item = [&](PeerId, const chain::WorkItem& item) {
+    b.sync().on_work_item = [&](PeerId, const Hash256&, const chain::WorkItem& item) {
         if (item.blob == std::vector<std::uint8_t>{9, 9}) ++seen;
-        return true;
+        return Sync::WorkItemFate::relay;
     };
     ASSERT_TRUE(eventually([&] { return b.net().peer_count() == 1; }));
     a.sync().announce_work_item(chain::WorkItem{{1, 2, 3}, {9, 9}});
     EXPECT_TRUE(eventually([&] { return seen.load() == 1; }));
+}
+
+// A verifying node (B) relays a peer's certificate only once its verdict is in, takes at most
+// max_unverified_work_items_per_peer of one peer's certificates at a time, and bans the sender
+// of one that breaks a rule.
+TEST_F(P2P, CertificatesAreRelayedOnceVerifiedAndTheirSenderAnswersForThem) {
+    TestNode a(genesis_, dir("a"));
+    SyncOptions options;
+    options.max_unverified_work_items_per_peer = 2;
+    TestNode b(
+        genesis_, dir("b"), [&](NetOptions& o) { o.connect = {a.endpoint()}; }, options);
+    TestNode c(genesis_, dir("c"), [&](NetOptions& o) { o.connect = {b.endpoint()}; });
+    std::mutex mutex;
+    std::vector<std::pair<PeerId, Hash256>> verifying;  // what B was handed
+    b.sync().on_work_item = [&](PeerId peer, const Hash256& id, const chain::WorkItem&) {
+        std::lock_guard lock(mutex);
+        verifying.emplace_back(peer, id);
+        return Sync::WorkItemFate::verifying;
+    };
+    std::atomic<int> relayed_to_c{0};
+    c.sync().on_work_item = [&](PeerId, const Hash256&, const chain::WorkItem&) {
+        ++relayed_to_c;
+        return Sync::WorkItemFate::relay;
+    };
+    const auto handed = [&] {
+        std::lock_guard lock(mutex);
+        return verifying.size();
+    };
+    ASSERT_TRUE(eventually([&] { return b.net().peer_count() == 2; }));
+
+    for (std::uint8_t i = 1; i <= 3; ++i) a.sync().announce_work_item(chain::WorkItem{{i}, {i, i}});
+    ASSERT_TRUE(eventually([&] { return handed() == 2; }));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(handed(), 2u) << "the third waits for a verdict";
+    EXPECT_EQ(relayed_to_c.load(), 0) << "nothing is relayed before its verdict";
+
+    const auto [from, first] = verifying[0];
+    b.sync().work_item_verdict(from, first, ok_status());
+    EXPECT_TRUE(eventually([&] { return relayed_to_c.load() == 1; }));
+    a.sync().announce_work_item(chain::WorkItem{{4}, {4, 4}});  // a slot is free again
+    EXPECT_TRUE(eventually([&] { return handed() == 3; }));
+    EXPECT_FALSE(b.net().is_banned("127.0.0.1"));
+
+    // Not the sender's fault: no score.
+    b.sync().work_item_verdict(from, verifying[1].second, make_error("miner-stale-work"));
+    std::this_thread::sleep_for(200ms);
+    EXPECT_FALSE(b.net().is_banned("127.0.0.1"));
+    EXPECT_EQ(relayed_to_c.load(), 1);
+    b.sync().work_item_verdict(from, verifying[2].second, make_error("bad-cert-unit-mismatch"));
+    EXPECT_TRUE(eventually([&] { return b.net().is_banned("127.0.0.1"); }));
+    EXPECT_EQ(relayed_to_c.load(), 1);
 }
 
 TEST_F(P2P, DifferentGenesisIsDropped) {

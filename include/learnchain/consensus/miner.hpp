@@ -101,14 +101,24 @@ public:
     // The chain's tip changed (connect or reorg): drop the pool, restart at n = 0.
     void on_new_tip();
 
+    // Told once what became of a queued contribution: ok once verified and pooled, else why
+    // not (the verifier's bad-cert-* reason, "miner-duplicate", "miner-stale-work" when its
+    // parent was left behind, "miner-waiting-full"). Called on the mining thread without the
+    // chain lock held; never after stop() returned.
+    using WorkItemVerdict = std::function<void(const Status&)>;
+
     // A contribution from a peer. Queued for verification on the mining thread against the tip
     // it names; one for a parent the node does not have yet waits (bounded) until that block
-    // becomes the tip. "miner-queue-full" when too much is waiting.
-    [[nodiscard]] Status submit_work_item(chain::WorkItem item);
+    // becomes the tip. "miner-queue-full" when too much is waiting (and no verdict follows).
+    [[nodiscard]] Status submit_work_item(chain::WorkItem item, WorkItemVerdict verdict = {});
 
     [[nodiscard]] MinerStats stats() const;
 
 private:
+    struct Received {
+        chain::WorkItem item;
+        WorkItemVerdict verdict;
+    };
     struct Pooled {
         chain::WorkItem item;
         Certificate certificate;
@@ -125,7 +135,7 @@ private:
 
     void run();
     [[nodiscard]] Status refresh_tip();
-    void verify_received(std::vector<chain::WorkItem> items);
+    void verify_received(std::vector<Received> items);
     void compute_own();
     void propose();
     void remember(const Hash256& root);
@@ -147,7 +157,7 @@ private:
     std::optional<Tip> tip_;
     std::map<Hash256, Pooled> pool_;  // by certificate root: canonical order
     std::set<std::pair<PublicKey, std::uint32_t>> pooled_ids_;
-    std::vector<chain::WorkItem> deferred_;  // received while no tip was known
+    std::vector<Received> deferred_;  // received while no tip was known
     std::uint32_t next_n_ = 0;
     std::uint64_t proposed_tokens_ = 0;  // pool size of the last block proposed on this tip
     std::optional<std::chrono::steady_clock::time_point> last_progress_;
@@ -159,8 +169,8 @@ private:
     bool running_ = false;
     bool stopping_ = false;
     bool tip_changed_ = true;
-    std::deque<chain::WorkItem> inbox_;
-    std::multimap<Hash256, chain::WorkItem> waiting_;  // by parent: not the tip (yet)
+    std::deque<Received> inbox_;
+    std::multimap<Hash256, Received> waiting_;  // by parent: not the tip (yet)
     MinerStats stats_;
     std::thread thread_;
 };

@@ -40,6 +40,9 @@ struct SyncOptions {
     std::chrono::milliseconds block_timeout = std::chrono::seconds(20);
     std::chrono::milliseconds headers_timeout = std::chrono::seconds(60);
     std::size_t max_recent_work_items = 1024;
+    // Certificates from one peer that may wait for verification at once; more are ignored
+    // until verdicts come back, so one peer cannot fill the verifier's queue.
+    std::size_t max_unverified_work_items_per_peer = 8;
     std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
 };
 
@@ -59,9 +62,18 @@ public:
     // Wires the connection manager in; call before PeerManager::start.
     void attach(PeerManager& peers) { peers_ = &peers; }
 
-    // A certificate arrived from a peer (the miner wires it). Return true to relay it.
-    // Called without the chain lock held.
-    std::function<bool(PeerId, const chain::WorkItem&)> on_work_item;
+    // What became of a peer's certificate handed to on_work_item.
+    enum class WorkItemFate {
+        dropped,    // not taken (a full queue, say): not relayed, nothing follows
+        relay,      // taken as it is (a node that does not verify): relayed at once
+        verifying,  // queued for verification: work_item_verdict() follows
+    };
+    // A certificate arrived from a peer (`id` = work_item_id). Called without Sync's lock held.
+    std::function<WorkItemFate(PeerId, const Hash256& id, const chain::WorkItem&)> on_work_item;
+    // The verdict on a certificate that on_work_item left verifying. A valid one is relayed
+    // (certificates are relayed only once verified, so junk does not spread); one that breaks
+    // a rule (bad-cert-*, a decode failure) scores its sender as an invalid block does.
+    void work_item_verdict(PeerId from, const Hash256& id, const Status& verdict);
 
     // Local submissions: accepted like a peer's, then announced to every peer.
     [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx);
@@ -103,6 +115,7 @@ private:
         std::optional<Clock::time_point> headers_requested;
         std::set<Hash256> stalled;  // blocks this peer failed to deliver
         int stalls = 0;
+        std::size_t unverified_work_items = 0;  // handed to on_work_item, no verdict yet
     };
 
     // Effects gathered under the lock, carried out after it is released.
@@ -111,7 +124,7 @@ private:
         std::vector<std::pair<Message, std::optional<PeerId>>> broadcasts;
         std::vector<std::tuple<PeerId, int, std::string>> misbehaving;
         std::vector<std::pair<PeerId, std::string>> disconnects;
-        std::vector<std::pair<PeerId, chain::WorkItem>> work_items;
+        std::vector<std::tuple<PeerId, Hash256, chain::WorkItem>> work_items;
     };
     void flush(Outbox& out);
 
