@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/verify.hpp>
@@ -64,8 +65,7 @@ std::uint32_t next_n() {
 }
 
 std::uint64_t contribution_tokens(const Setup& s) {
-    return std::uint64_t{s.params.micro_batches} * s.params.micro_batch_size *
-           s.params.model.context;
+    return chain::tokens_per_contribution(s.params);
 }
 
 // The same work without proof: M plain forward+backward passes and the mean gradient.

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <thread>
 
+#include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/bare_training.hpp>
 #include <learnchain/consensus/miner.hpp>
@@ -55,10 +56,6 @@ chain::Genesis devnet() {
     return *genesis;
 }
 
-std::uint64_t contribution_tokens(const chain::LearningParams& p) {
-    return std::uint64_t{p.micro_batches} * p.micro_batch_size * p.model.context;
-}
-
 // Mines `blocks` blocks on a fresh synced store; tokens per second of wall time.
 double mine(const chain::Genesis& genesis, std::uint64_t blocks) {
     testing::TempDir dir("bench-mining");
@@ -70,8 +67,8 @@ double mine(const chain::Genesis& genesis, std::uint64_t blocks) {
     MinerOptions options;
     options.clock = [&] { return clock.load(); };
     // A solo miner knows D: stopping there wastes no contribution on a heavier re-proposal.
-    options.max_contributions =
-        static_cast<std::uint32_t>(genesis.initial_work / contribution_tokens(genesis.learning));
+    options.max_contributions = static_cast<std::uint32_t>(
+        genesis.initial_work / chain::tokens_per_contribution(genesis.learning));
     options.progress_interval = 5000ms;
     auto miner =
         Miner::create(genesis,
@@ -167,7 +164,7 @@ void breakdown(const chain::Genesis& genesis) {
         fn();
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
-    const auto per_block = genesis.initial_work / contribution_tokens(p);
+    const auto per_block = genesis.initial_work / chain::tokens_per_contribution(p);
     std::vector<chain::WorkItem> items;
     const double contributions = timed([&] {
         for (std::uint32_t n = 0; n < per_block; ++n) {
