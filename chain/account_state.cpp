@@ -35,7 +35,7 @@ Status AccountState::credit(const PublicKey& key, Amount amount, AccountJournal*
     if (amount == 0) return ok_status();
     Account account = get(key);
     const auto balance = checked_add(account.balance, amount);
-    if (!balance) return make_error("bad-balance-overflow", key.hex());
+    if (!balance) return make_error(ErrorKind::invalid, "bad-balance-overflow", key.hex());
     account.balance = *balance;
     set(key, account, journal);
     return ok_status();
@@ -44,25 +44,29 @@ Status AccountState::credit(const PublicKey& key, Amount amount, AccountJournal*
 Status AccountState::check_transaction(const Transaction& tx) const {
     const Account sender = get(tx.from);
     if (tx.nonce < sender.nonce)
-        return make_error("bad-tx-nonce-too-low", "nonce " + std::to_string(tx.nonce) +
-                                                      ", account expects " +
-                                                      std::to_string(sender.nonce));
+        return make_error(ErrorKind::conflict, "bad-tx-nonce-too-low",
+                          "nonce " + std::to_string(tx.nonce) + ", account expects " +
+                              std::to_string(sender.nonce));
     if (tx.nonce > sender.nonce)
-        return make_error("bad-tx-nonce-too-high", "nonce " + std::to_string(tx.nonce) +
-                                                       ", account expects " +
-                                                       std::to_string(sender.nonce));
+        return make_error(ErrorKind::conflict, "bad-tx-nonce-too-high",
+                          "nonce " + std::to_string(tx.nonce) + ", account expects " +
+                              std::to_string(sender.nonce));
     const auto debit = checked_add(tx.amount, tx.fee);
-    if (!debit) return make_error("bad-tx-amount-overflow", "amount + fee exceeds 2^64 - 1");
+    if (!debit)
+        return make_error(ErrorKind::invalid, "bad-tx-amount-overflow",
+                          "amount + fee exceeds 2^64 - 1");
     if (sender.balance < *debit)
-        return make_error("bad-tx-insufficient-balance",
+        return make_error(ErrorKind::conflict, "bad-tx-insufficient-balance",
                           "balance " + format_amount(sender.balance) + " < amount + fee " +
                               format_amount(*debit));
     // The recipient's balance after the transfer; a self-transfer nets to -fee.
     if (tx.to != tx.from && !checked_add(get(tx.to).balance, tx.amount))
-        return make_error("bad-tx-balance-overflow", "recipient balance would exceed 2^64 - 1");
+        return make_error(ErrorKind::conflict, "bad-tx-balance-overflow",
+                          "recipient balance would exceed 2^64 - 1");
     // The nonce cannot wrap: reaching 2^64 - 1 transactions is not physically possible, but
     // the rule is stated so that the arithmetic is total.
-    if (sender.nonce == UINT64_MAX) return make_error("bad-tx-nonce-exhausted");
+    if (sender.nonce == UINT64_MAX)
+        return make_error(ErrorKind::conflict, "bad-tx-nonce-exhausted");
     return ok_status();
 }
 

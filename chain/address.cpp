@@ -62,38 +62,43 @@ struct Parts {
 // plainly not ours (a hex key, another chain's address) is reported as such.
 Result<Parts> split(std::string_view text, std::string_view required_hrp = {}) {
     if (text.size() > max_length)
-        return make_error("too-long", "at most 90 characters, got " + std::to_string(text.size()));
+        return make_error(ErrorKind::malformed, "too-long",
+                          "at most 90 characters, got " + std::to_string(text.size()));
     bool lower = false;
     bool upper = false;
     for (std::size_t i = 0; i < text.size(); ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (c < 33 || c > 126)
-            return make_error("invalid-character",
+            return make_error(ErrorKind::malformed, "invalid-character",
                               "character out of range at position " + std::to_string(i));
         lower |= (c >= 'a' && c <= 'z');
         upper |= (c >= 'A' && c <= 'Z');
     }
-    if (lower && upper) return make_error("mixed-case", "use all lowercase or all uppercase");
+    if (lower && upper)
+        return make_error(ErrorKind::malformed, "mixed-case", "use all lowercase or all uppercase");
     const std::size_t sep = text.rfind('1');
-    if (sep == std::string_view::npos) return make_error("no-separator", "no '1' separator");
-    if (sep == 0) return make_error("empty-hrp", "nothing before the '1' separator");
+    if (sep == std::string_view::npos)
+        return make_error(ErrorKind::malformed, "no-separator", "no '1' separator");
+    if (sep == 0)
+        return make_error(ErrorKind::malformed, "empty-hrp", "nothing before the '1' separator");
     if (text.size() - sep - 1 < checksum_length)
-        return make_error("too-short", "fewer than 6 checksum characters");
+        return make_error(ErrorKind::malformed, "too-short", "fewer than 6 checksum characters");
 
     Parts parts;
     parts.hrp.reserve(sep);
     for (std::size_t i = 0; i < sep; ++i) parts.hrp.push_back(to_lower(text[i]));
     if (!required_hrp.empty() && parts.hrp != required_hrp)
-        return make_error("wrong-prefix", "expected \"" + std::string(required_hrp) + "\", got \"" +
-                                              parts.hrp + "\"");
+        return make_error(
+            ErrorKind::malformed, "wrong-prefix",
+            "expected \"" + std::string(required_hrp) + "\", got \"" + parts.hrp + "\"");
     parts.values.reserve(text.size() - sep - 1);
     for (std::size_t i = sep + 1; i < text.size(); ++i) {
         // Every character is in 33..126 here, so the index is in range.
         const std::uint8_t v = charset_rev[static_cast<unsigned char>(to_lower(text[i]))];
         if (v == no_value)
-            return make_error("invalid-character", std::string("'") + text[i] + "' at position " +
-                                                       std::to_string(i) +
-                                                       " is not a bech32 character");
+            return make_error(ErrorKind::malformed, "invalid-character",
+                              std::string("'") + text[i] + "' at position " + std::to_string(i) +
+                                  " is not a bech32 character");
         parts.values.push_back(v);
     }
     return parts;
@@ -109,7 +114,7 @@ std::optional<Encoding> checksum_encoding(const Parts& parts) {
 }
 
 Error prefixed(std::string_view prefix, const Error& e) {
-    return make_error(std::string(prefix) + e.reason, e.detail);
+    return make_error(e.kind, std::string(prefix) + e.reason, e.detail);
 }
 
 }  // namespace
@@ -139,7 +144,8 @@ Result<Decoded> decode(std::string_view text) {
     auto parts = split(text);
     if (!parts.ok()) return prefixed("bech32-", parts.error());
     const auto encoding = checksum_encoding(*parts);
-    if (!encoding) return make_error("bech32-bad-checksum", "checksum does not match");
+    if (!encoding)
+        return make_error(ErrorKind::malformed, "bech32-bad-checksum", "checksum does not match");
     parts->values.resize(parts->values.size() - checksum_length);
     return Decoded{*encoding, std::move(parts->hrp), std::move(parts->values)};
 }
@@ -147,7 +153,8 @@ Result<Decoded> decode(std::string_view text) {
 Result<std::vector<std::uint8_t>> convert_bits(const std::vector<std::uint8_t>& in, int from_bits,
                                                int to_bits, bool pad) {
     if (from_bits < 1 || from_bits > 8 || to_bits < 1 || to_bits > 8)
-        return make_error("bech32-bad-group", "group sizes must be 1 to 8 bits");
+        return make_error(ErrorKind::malformed, "bech32-bad-group",
+                          "group sizes must be 1 to 8 bits");
     std::uint32_t acc = 0;
     int bits = 0;
     const std::uint32_t max_out = (1u << to_bits) - 1;
@@ -156,7 +163,7 @@ Result<std::vector<std::uint8_t>> convert_bits(const std::vector<std::uint8_t>& 
         in.size() * static_cast<std::size_t>(from_bits) / static_cast<std::size_t>(to_bits) + 1);
     for (const std::uint8_t v : in) {
         if ((v >> from_bits) != 0)
-            return make_error("bech32-bad-value", "value exceeds group size");
+            return make_error(ErrorKind::malformed, "bech32-bad-value", "value exceeds group size");
         // Only the low to_bits + from_bits bits of acc are ever needed.
         acc = ((acc << from_bits) | v) & ((1u << (from_bits + to_bits - 1)) - 1);
         bits += from_bits;
@@ -168,7 +175,8 @@ Result<std::vector<std::uint8_t>> convert_bits(const std::vector<std::uint8_t>& 
     if (pad) {
         if (bits > 0) out.push_back(static_cast<std::uint8_t>((acc << (to_bits - bits)) & max_out));
     } else if (bits >= from_bits || ((acc << (to_bits - bits)) & max_out) != 0) {
-        return make_error("bech32-bad-padding", "padding is over-long or non-zero");
+        return make_error(ErrorKind::malformed, "bech32-bad-padding",
+                          "padding is over-long or non-zero");
     }
     return out;
 }
@@ -196,32 +204,35 @@ Result<PublicKey> decode_address(std::string_view address) {
         const std::string& r = parts.error().reason;
         // Length and prefix problems get the address-level reason a user can act on.
         if (r == "too-long" || r == "too-short")
-            return make_error("address-wrong-length",
+            return make_error(ErrorKind::malformed, "address-wrong-length",
                               "an address has " + std::to_string(address_length) +
                                   " characters, got " + std::to_string(address.size()));
         if (r == "no-separator" || r == "empty-hrp")
-            return make_error("address-wrong-prefix", "an address starts with \"lrn1\"");
+            return make_error(ErrorKind::malformed, "address-wrong-prefix",
+                              "an address starts with \"lrn1\"");
         return bech32::prefixed("address-", parts.error());
     }
     if (address.size() != address_length)
-        return make_error("address-wrong-length",
+        return make_error(ErrorKind::malformed, "address-wrong-length",
                           "an address has " + std::to_string(address_length) + " characters, got " +
                               std::to_string(address.size()) +
                               " (a character may be missing or doubled)");
     const auto encoding = bech32::checksum_encoding(*parts);
     if (!encoding)
-        return make_error("address-bad-checksum",
+        return make_error(ErrorKind::malformed, "address-bad-checksum",
                           "checksum does not match: the address probably has a typo");
     if (*encoding != bech32::Encoding::bech32m)
-        return make_error("address-not-bech32m",
+        return make_error(ErrorKind::malformed, "address-not-bech32m",
                           "bech32 checksum where bech32m is required (BIP350)");
 
     parts->values.resize(parts->values.size() - 6);
     auto bytes = bech32::convert_bits(parts->values, 5, 8, false);
-    if (!bytes.ok()) return make_error("address-bad-padding", bytes.error().detail);
+    if (!bytes.ok())
+        return make_error(ErrorKind::malformed, "address-bad-padding", bytes.error().detail);
     auto key = PublicKey::parse(*bytes);
     if (!key.ok())
-        return make_error("address-invalid-key", "not a valid public key: " + key.error().detail);
+        return make_error(ErrorKind::malformed, "address-invalid-key",
+                          "not a valid public key: " + key.error().detail);
     return key;
 }
 

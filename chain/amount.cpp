@@ -22,10 +22,10 @@ Result<Amount> parse_amount(std::string_view text) {
         return true;
     };
     if (whole.empty() || !all_digits(whole) || !all_digits(fraction))
-        return make_error("bad-amount-format",
+        return make_error(ErrorKind::malformed, "bad-amount-format",
                           "expected digits[.digits], got '" + std::string(text) + "'");
     if (fraction.size() > static_cast<std::size_t>(coin_decimals))
-        return make_error("bad-amount-too-precise",
+        return make_error(ErrorKind::malformed, "bad-amount-too-precise",
                           "at most 8 decimals, got '" + std::string(text) + "'");
 
     Amount coins = 0;
@@ -33,7 +33,7 @@ Result<Amount> parse_amount(std::string_view text) {
         const auto shifted = checked_mul(coins, 10);
         const auto next =
             shifted ? checked_add(*shifted, static_cast<Amount>(c - '0')) : std::nullopt;
-        if (!next) return make_error("bad-amount-overflow", std::string(text));
+        if (!next) return make_error(ErrorKind::invalid, "bad-amount-overflow", std::string(text));
         coins = *next;
     }
     Amount units = 0;
@@ -43,7 +43,7 @@ Result<Amount> parse_amount(std::string_view text) {
     }
     const auto whole_units = checked_mul(coins, coin);
     const auto total = whole_units ? checked_add(*whole_units, units) : std::nullopt;
-    if (!total) return make_error("bad-amount-overflow", std::string(text));
+    if (!total) return make_error(ErrorKind::invalid, "bad-amount-overflow", std::string(text));
     return *total;
 }
 

@@ -13,13 +13,13 @@ Result<BlockTemplate> build_block_template(const ChainView& view, const BlockInd
                                            const BlockWork& work, const SecretKey& proposer,
                                            const Genesis& genesis, std::uint64_t now,
                                            const TemplateLimits& limits) {
-    if (work_items.empty()) return make_error("template-no-work");
+    if (work_items.empty()) return make_error(ErrorKind::policy, "template-no-work");
     auto required = required_work_for_child(view, tip, genesis);
     if (!required) return required.error();
     const auto total = work.total();
-    if (!total) return make_error("bad-block-work-overflow");
+    if (!total) return make_error(ErrorKind::invalid, "bad-block-work-overflow");
     if (*total < *required)
-        return make_error("template-insufficient-work",
+        return make_error(ErrorKind::policy, "template-insufficient-work",
                           std::to_string(*total) + " < required " + std::to_string(*required));
     auto median = median_time_past(view, tip.hash);
     if (!median) return median.error();
@@ -31,7 +31,8 @@ Result<BlockTemplate> build_block_template(const ChainView& view, const BlockInd
     block.header.proposer = proposer.public_key();
     block.work_items = std::move(work_items);
     const std::size_t fixed_bytes = block.encoded_size();
-    if (fixed_bytes > limits.max_bytes) return make_error("template-too-large", "work items alone");
+    if (fixed_bytes > limits.max_bytes)
+        return make_error(ErrorKind::policy, "template-too-large", "work items alone");
 
     // Transactions: the mempool's order, each applied to a scratch state so that the block is
     // valid whatever changed since the pool last revalidated.

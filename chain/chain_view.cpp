@@ -40,7 +40,8 @@ std::optional<BlockIndexEntry> MemoryChainView::lookup(const Hash256& hash) cons
 
 Result<BlockIndexEntry> MemoryChainView::add(const BlockHeader& header, const Genesis& genesis) {
     const auto parent = lookup(header.parent);
-    if (!parent) return make_error("bad-block-parent-unknown", header.parent.hex());
+    if (!parent)
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown", header.parent.hex());
     auto entry = make_index_entry(*this, *parent, header, genesis);
     if (!entry) return entry.error();
     const auto [it, inserted] = entries_.emplace(entry->hash, *entry);

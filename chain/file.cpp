@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace learnchain::chain {
+namespace learnchain {
 namespace {
 
 Error errno_error(std::string_view reason, std::string_view what, const std::filesystem::path& path,
@@ -18,7 +18,7 @@ Error errno_error(std::string_view reason, std::string_view what, const std::fil
     detail += path.string();
     detail += ": ";
     detail += std::strerror(error_number);
-    return make_error(std::string(reason), std::move(detail));
+    return make_error(ErrorKind::local, std::string(reason), std::move(detail));
 }
 
 bool write_all(int fd, std::string_view data) {
@@ -71,4 +71,4 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
     return {};
 }
 
-}  // namespace learnchain::chain
+}  // namespace learnchain

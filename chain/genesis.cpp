@@ -30,7 +30,7 @@ u128 wide_tokens_per_contribution(const LearningParams& p) {
 Error field_error(std::string_view field, const std::string& path, const std::string& what) {
     std::string reason = "bad-genesis-";
     for (char c : field) reason.push_back(c == '_' ? '-' : c);
-    return make_error(std::move(reason), path + ": " + what);
+    return make_error(ErrorKind::malformed, std::move(reason), path + ": " + what);
 }
 
 // Reads the fields of one JSON object, remembering which were consumed so that a misspelt
@@ -49,7 +49,8 @@ public:
 
     [[nodiscard]] Result<const json*> field(std::string_view field) {
         const auto it = object_.find(std::string(field));
-        if (it == object_.end()) return make_error("bad-genesis-missing-field", path(field));
+        if (it == object_.end())
+            return make_error(ErrorKind::malformed, "bad-genesis-missing-field", path(field));
         seen_.insert(std::string(field));
         return &*it;
     }
@@ -102,7 +103,8 @@ public:
 
     [[nodiscard]] Status finish() const {
         for (const auto& [key, value] : object_.items())
-            if (!seen_.contains(key)) return make_error("bad-genesis-unknown-field", path(key));
+            if (!seen_.contains(key))
+                return make_error(ErrorKind::malformed, "bad-genesis-unknown-field", path(key));
         return ok_status();
     }
 
@@ -185,7 +187,7 @@ Result<Allocation> read_allocation(ObjectReader in) {
     Allocation allocation;
     if (in.has("address") == in.has("pubkey"))
         return make_error(
-            "bad-genesis-allocation",
+            ErrorKind::malformed, "bad-genesis-allocation",
             in.path("address") + " / pubkey: exactly one of \"address\" or \"pubkey\"");
     if (in.has("address")) {
         std::string address;
@@ -213,7 +215,8 @@ Result<Allocation> read_allocation(ObjectReader in) {
 }
 
 Result<Genesis> read_genesis(const json& root) {
-    if (!root.is_object()) return make_error("bad-genesis-json", "top level is not an object");
+    if (!root.is_object())
+        return make_error(ErrorKind::malformed, "bad-genesis-json", "top level is not an object");
     ObjectReader in(root, "");
     Genesis genesis;
     GENESIS_READ(genesis.name, in, string, "name");
@@ -440,7 +443,8 @@ RequiredWorkBounds required_work_bounds(const Genesis& genesis) {
 
 Result<Genesis> parse_genesis(std::string_view json_text) {
     const json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-    if (root.is_discarded()) return make_error("bad-genesis-json", "not valid JSON");
+    if (root.is_discarded())
+        return make_error(ErrorKind::malformed, "bad-genesis-json", "not valid JSON");
     auto genesis = read_genesis(root);
     if (!genesis) return genesis.error();
     LEARNCHAIN_TRY(validate_genesis(*genesis));
@@ -449,10 +453,12 @@ Result<Genesis> parse_genesis(std::string_view json_text) {
 
 Result<Genesis> load_genesis(const std::filesystem::path& path) {
     std::ifstream file(path, std::ios::binary);
-    if (!file) return make_error("bad-genesis-file", "cannot open " + path.string());
+    if (!file)
+        return make_error(ErrorKind::malformed, "bad-genesis-file", "cannot open " + path.string());
     std::ostringstream text;
     text << file.rdbuf();
-    if (!file && !file.eof()) return make_error("bad-genesis-file", "cannot read " + path.string());
+    if (!file && !file.eof())
+        return make_error(ErrorKind::malformed, "bad-genesis-file", "cannot read " + path.string());
     auto genesis = parse_genesis(text.str());
     if (!genesis) {
         Error error = genesis.error();
@@ -499,7 +505,8 @@ Result<AccountState> genesis_state(const Genesis& genesis) {
     AccountState state;
     for (const auto& a : genesis.allocations)
         if (auto status = state.credit(a.key, a.amount); !status)
-            return make_error("bad-genesis-allocations", status.error().to_string());
+            return make_error(ErrorKind::malformed, "bad-genesis-allocations",
+                              status.error().to_string());
     return state;
 }
 

@@ -123,7 +123,7 @@ std::string Hash256::hex() const {
 
 Result<Hash256> Hash256::from_hex(std::string_view hex) {
     if (hex.size() != 2 * size)
-        return make_error("bad-hash-hex",
+        return make_error(ErrorKind::malformed, "bad-hash-hex",
                           "expected 64 hex characters, got " + std::to_string(hex.size()));
     auto bytes = chain::from_hex(hex);
     if (!bytes) return bytes.error();
@@ -143,13 +143,15 @@ std::string to_hex(Bytes data) {
 }
 
 Result<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
-    if (hex.size() % 2 != 0) return make_error("bad-hex", "odd number of hex characters");
+    if (hex.size() % 2 != 0)
+        return make_error(ErrorKind::malformed, "bad-hex", "odd number of hex characters");
     std::vector<std::uint8_t> out(hex.size() / 2);
     for (std::size_t i = 0; i < out.size(); ++i) {
         const int hi = hex_value(hex[2 * i]);
         const int lo = hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return make_error("bad-hex", "invalid hex character at " + std::to_string(2 * i));
+            return make_error(ErrorKind::malformed, "bad-hex",
+                              "invalid hex character at " + std::to_string(2 * i));
         out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
     }
     return out;

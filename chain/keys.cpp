@@ -70,11 +70,12 @@ void random_bytes(std::span<std::uint8_t> out) {
 
 Result<PublicKey> PublicKey::parse(Bytes bytes) {
     if (bytes.size() != size)
-        return make_error("key-bad-length",
+        return make_error(ErrorKind::malformed, "key-bad-length",
                           "public key must be 32 bytes, got " + std::to_string(bytes.size()));
     secp256k1_xonly_pubkey parsed;
     if (secp256k1_xonly_pubkey_parse(context(), &parsed, bytes.data()) != 1)
-        return make_error("key-not-on-curve", "bytes are not the x coordinate of a curve point");
+        return make_error(ErrorKind::malformed, "key-not-on-curve",
+                          "bytes are not the x coordinate of a curve point");
     std::array<std::uint8_t, size> out{};
     std::copy(bytes.begin(), bytes.end(), out.begin());
     return PublicKey(out);
@@ -101,7 +102,7 @@ Result<Signature> Signature::from_hex(std::string_view hex) {
     auto bytes = chain::from_hex(hex);
     if (!bytes.ok()) return bytes.error();
     if (bytes->size() != size)
-        return make_error("sig-bad-length",
+        return make_error(ErrorKind::malformed, "sig-bad-length",
                           "signature must be 64 bytes, got " + std::to_string(bytes->size()));
     std::array<std::uint8_t, size> out{};
     std::copy(bytes->begin(), bytes->end(), out.begin());
@@ -130,12 +131,12 @@ SecretKey SecretKey::generate() {
 
 Result<SecretKey> SecretKey::from_bytes(Bytes bytes) {
     if (bytes.size() != size)
-        return make_error("key-bad-length",
+        return make_error(ErrorKind::malformed, "key-bad-length",
                           "secret key must be 32 bytes, got " + std::to_string(bytes.size()));
     SecretKey key;
     std::copy(bytes.begin(), bytes.end(), key.bytes_.begin());
     if (secp256k1_ec_seckey_verify(context(), key.bytes_.data()) != 1)
-        return make_error("key-secret-out-of-range",
+        return make_error(ErrorKind::malformed, "key-secret-out-of-range",
                           "secret key must be in [1, n-1] for the secp256k1 group order n");
     return key;
 }

@@ -8,7 +8,7 @@ Status set_level(std::string_view level) {
     const auto parsed = spdlog::level::from_str(std::string(level));
     // spdlog maps unknown names to "off"; only accept "off" when it was asked for.
     if (parsed == spdlog::level::off && level != "off")
-        return make_error("bad-log-level",
+        return make_error(ErrorKind::malformed, "bad-log-level",
                           fmt::format("unknown log level '{}' (trace, debug, info, warn, error, "
                                       "off)",
                                       level));

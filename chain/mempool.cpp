@@ -35,7 +35,8 @@ std::uint64_t Mempool::next_nonce(const PublicKey& sender, const AccountState& t
 
 Result<Hash256> Mempool::add(const Transaction& tx, const AccountState& tip_state) {
     const Hash256 txid = tx.txid();
-    if (by_id_.contains(txid)) return make_error("mempool-duplicate", txid.hex());
+    if (by_id_.contains(txid))
+        return make_error(ErrorKind::policy, "mempool-duplicate", txid.hex());
     LEARNCHAIN_TRY(check_transaction_context_free(tx, chain_id_));
     return insert(Entry{tx, txid, tx_encoded_size(tx), next_sequence_++}, tip_state);
 }
@@ -44,31 +45,34 @@ Result<Hash256> Mempool::insert(Entry entry, const AccountState& tip_state) {
     const Transaction& tx = entry.tx;
     const auto floor = checked_mul(options_.min_fee_per_byte, entry.size);
     if (!floor || tx.fee < *floor)
-        return make_error("mempool-fee-too-low", "fee " + std::to_string(tx.fee) + " < " +
-                                                     std::to_string(floor.value_or(0)) + " for " +
-                                                     std::to_string(entry.size) + " bytes");
+        return make_error(ErrorKind::policy, "mempool-fee-too-low",
+                          "fee " + std::to_string(tx.fee) + " < " +
+                              std::to_string(floor.value_or(0)) + " for " +
+                              std::to_string(entry.size) + " bytes");
     const Account account = tip_state.get(tx.from);
     if (tx.nonce < account.nonce)
         return make_error(
-            "bad-tx-nonce-too-low",
+            ErrorKind::conflict, "bad-tx-nonce-too-low",
             "nonce " + std::to_string(tx.nonce) + ", account at " + std::to_string(account.nonce));
     const auto found = chains_.find(tx.from);
     const std::size_t length = found == chains_.end() ? 0 : found->second.entries.size();
     const std::uint64_t expected = account.nonce + length;
     if (tx.nonce > expected)
-        return make_error("mempool-nonce-gap", "nonce " + std::to_string(tx.nonce) +
-                                                   ", next expected " + std::to_string(expected));
+        return make_error(
+            ErrorKind::policy, "mempool-nonce-gap",
+            "nonce " + std::to_string(tx.nonce) + ", next expected " + std::to_string(expected));
     if (tx.nonce < expected)
-        return make_error("mempool-nonce-conflict",
+        return make_error(ErrorKind::policy, "mempool-nonce-conflict",
                           "nonce " + std::to_string(tx.nonce) + " is taken by a pool transaction");
     if (length >= options_.max_chain_length)
-        return make_error("mempool-chain-too-long", std::to_string(length) + " pending");
+        return make_error(ErrorKind::policy, "mempool-chain-too-long",
+                          std::to_string(length) + " pending");
     const auto cost = checked_add(tx.amount, tx.fee);
-    if (!cost) return make_error("bad-tx-amount-overflow");
+    if (!cost) return make_error(ErrorKind::invalid, "bad-tx-amount-overflow");
     const Amount spent = found == chains_.end() ? 0 : found->second.spent;
     const auto total = checked_add(spent, *cost);
     if (!total || *total > account.balance)
-        return make_error("bad-tx-insufficient-balance",
+        return make_error(ErrorKind::conflict, "bad-tx-insufficient-balance",
                           "balance " + std::to_string(account.balance) + ", pool chain spends " +
                               std::to_string(spent) + ", needs " + std::to_string(*cost) + " more");
 
@@ -96,7 +100,8 @@ Result<Hash256> Mempool::insert(Entry entry, const AccountState& tip_state) {
             }
             if (cheapest == nullptr ||
                 !lower_rate(cheapest->tx.fee, cheapest->size, tx.fee, entry.size))
-                return make_error("mempool-full", "no cheaper transaction to evict");
+                return make_error(ErrorKind::policy, "mempool-full",
+                                  "no cheaper transaction to evict");
             freed += cheapest->size;
             victims.push_back(*cheapest_sender);
             --left[*cheapest_sender];

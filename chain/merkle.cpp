@@ -51,7 +51,7 @@ Result<MerkleProof> merkle_prove(const std::vector<Hash256>& leaf_hashes,
                                  std::uint64_t leaf_index) {
     if (leaf_index >= leaf_hashes.size())
         return make_error(
-            "merkle-index-out-of-range",
+            ErrorKind::malformed, "merkle-index-out-of-range",
             "leaf " + std::to_string(leaf_index) + " of " + std::to_string(leaf_hashes.size()));
     MerkleProof proof;
     proof.leaf_index = leaf_index;
@@ -67,10 +67,10 @@ Result<MerkleProof> merkle_prove(const std::vector<Hash256>& leaf_hashes,
 
 Status merkle_verify(const Hash256& root, const Hash256& leaf_hash, const MerkleProof& proof) {
     if (proof.leaf_count == 0 || proof.leaf_index >= proof.leaf_count)
-        return make_error("merkle-index-out-of-range");
+        return make_error(ErrorKind::malformed, "merkle-index-out-of-range");
     if (proof.siblings.size() != expected_siblings(proof.leaf_index, proof.leaf_count))
         return make_error(
-            "merkle-bad-proof-length",
+            ErrorKind::malformed, "merkle-bad-proof-length",
             "expected " + std::to_string(expected_siblings(proof.leaf_index, proof.leaf_count)) +
                 " siblings, got " + std::to_string(proof.siblings.size()));
     Hash256 node = leaf_hash;
@@ -81,7 +81,8 @@ Status merkle_verify(const Hash256& root, const Hash256& leaf_hash, const Merkle
         const Hash256& sibling = proof.siblings[next_sibling++];
         node = index % 2 == 0 ? merkle_node_hash(node, sibling) : merkle_node_hash(sibling, node);
     }
-    if (commit_count(proof.leaf_count, node) != root) return make_error("merkle-root-mismatch");
+    if (commit_count(proof.leaf_count, node) != root)
+        return make_error(ErrorKind::malformed, "merkle-root-mismatch");
     return {};
 }
 

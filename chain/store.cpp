@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstring>
 #include <set>
 #include <string_view>
@@ -8,6 +7,7 @@
 #include <learnchain/chain/encoding.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/chain/store.hpp>
+#include <learnchain/chain/time.hpp>
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
@@ -97,21 +97,24 @@ std::string blob_key(const Hash256& block, std::uint32_t item) {
 
 Result<Hash256> hash_from(const std::string& value, std::string_view what) {
     if (value.size() != Hash256::size)
-        return make_error("store-corrupt", std::string(what) + ": not a 32-byte hash");
+        return make_error(ErrorKind::local, "store-corrupt",
+                          std::string(what) + ": not a 32-byte hash");
     std::array<std::uint8_t, Hash256::size> raw{};
     std::memcpy(raw.data(), value.data(), raw.size());
     return Hash256(raw);
 }
 
 Error io_error(const rocksdb::Status& status, std::string_view what) {
-    return make_error("store-io-error", std::string(what) + ": " + status.ToString());
+    return make_error(ErrorKind::local, "store-io-error",
+                      std::string(what) + ": " + status.ToString());
 }
 
 template <class T>
 Result<T> decode_value(const std::string& value, std::string_view what) {
     auto decoded = decode<T>(bytes_of(value));
     if (!decoded)
-        return make_error("store-corrupt", std::string(what) + ": " + decoded.error().to_string());
+        return make_error(ErrorKind::local, "store-corrupt",
+                          std::string(what) + ": " + decoded.error().to_string());
     return decoded;
 }
 
@@ -121,12 +124,6 @@ bool better_record(const BlockRecord& a, const BlockRecord& b) {
         return a.entry.cumulative_work > b.entry.cumulative_work;
     if (a.sequence != b.sequence) return a.sequence < b.sequence;
     return a.entry.hash < b.entry.hash;
-}
-
-std::uint64_t system_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 }  // namespace
@@ -194,7 +191,7 @@ Result<std::unique_ptr<ChainStore>> ChainStore::open(const StoreOptions& options
         const auto stored = hash_from(value, "genesis marker");
         if (!stored) return stored.error();
         if (*stored != genesis.hash())
-            return make_error("store-genesis-mismatch",
+            return make_error(ErrorKind::local, "store-genesis-mismatch",
                               options.path.string() + " belongs to genesis " + stored->hex() +
                                   ", the node is configured with " + genesis.hash().hex());
         LEARNCHAIN_TRY(store->load());
@@ -243,7 +240,8 @@ Status ChainStore::load() {
         std::string value;
         const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_meta], slice(key), &value);
         if (status.IsNotFound())
-            return make_error("store-corrupt", "meta " + std::string(key) + " missing");
+            return make_error(ErrorKind::local, "store-corrupt",
+                              "meta " + std::string(key) + " missing");
         if (!status.ok()) return io_error(status, "read meta");
         return value;
     };
@@ -253,9 +251,9 @@ Status ChainStore::load() {
     auto schema = decode_value<std::uint32_t>(*schema_bytes, "schema");
     if (!schema) return schema.error();
     if (*schema != store_schema_version)
-        return make_error("store-schema-mismatch", "store schema " + std::to_string(*schema) +
-                                                       ", this node reads " +
-                                                       std::to_string(store_schema_version));
+        return make_error(ErrorKind::local, "store-schema-mismatch",
+                          "store schema " + std::to_string(*schema) + ", this node reads " +
+                              std::to_string(store_schema_version));
 
     // Block index: every known header, in memory as Bitcoin Core's mapBlockIndex.
     {
@@ -263,7 +261,9 @@ Status ChainStore::load() {
             db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_index]));
         for (it->SeekToFirst(); it->Valid(); it->Next()) {
             auto record = decode<BlockRecord>(bytes_of(it->value()));
-            if (!record) return make_error("store-corrupt", "index: " + record.error().to_string());
+            if (!record)
+                return make_error(ErrorKind::local, "store-corrupt",
+                                  "index: " + record.error().to_string());
             next_sequence_ = std::max(next_sequence_, record->sequence + 1);
             if (record->entry.header.height > 0)
                 children_.emplace(record->entry.header.parent, record->entry.hash);
@@ -293,7 +293,7 @@ Status ChainStore::load() {
     const auto tip_it = index_.find(*best);
     if (tip_it == index_.end() || !tip_it->second.has(block_status::have_body) ||
         !tip_it->second.has(block_status::valid))
-        return make_error("store-corrupt",
+        return make_error(ErrorKind::local, "store-corrupt",
                           "best block " + best->hex() + " is not a connected block");
     const std::uint64_t tip_height = tip_it->second.entry.header.height;
     main_chain_.assign(tip_height + 1, Hash256{});
@@ -303,24 +303,29 @@ Status ChainStore::load() {
         const auto parent = index_.find(r->entry.header.parent);
         if (parent == index_.end() ||
             parent->second.entry.header.height + 1 != r->entry.header.height)
-            return make_error("store-corrupt", "main chain broken below " + r->entry.hash.hex());
+            return make_error(ErrorKind::local, "store-corrupt",
+                              "main chain broken below " + r->entry.hash.hex());
         r = &parent->second;
     }
     if (main_chain_.front() != *genesis_hash)
-        return make_error("store-corrupt", "main chain does not start at the genesis block");
+        return make_error(ErrorKind::local, "store-corrupt",
+                          "main chain does not start at the genesis block");
 
     // Height index and undo of the tip come from the same batch as the marker.
     std::string value;
     auto status =
         db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_height], height_key(tip_height), &value);
     if (!status.ok() || value != best_bytes.value())
-        return make_error("store-corrupt", "height index disagrees with the best block");
+        return make_error(ErrorKind::local, "store-corrupt",
+                          "height index disagrees with the best block");
     status =
         db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_height], height_key(tip_height + 1), &value);
-    if (!status.IsNotFound()) return make_error("store-corrupt", "height index runs past the tip");
+    if (!status.IsNotFound())
+        return make_error(ErrorKind::local, "store-corrupt", "height index runs past the tip");
     if (tip_height > 0) {
         status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(*best), &value);
-        if (!status.ok()) return make_error("store-corrupt", "tip undo record missing");
+        if (!status.ok())
+            return make_error(ErrorKind::local, "store-corrupt", "tip undo record missing");
     }
 
     auto accounts = stored_accounts();
@@ -333,21 +338,21 @@ Status ChainStore::load() {
 
     const Hash256 root = state_.state_root(engine_.model_root());
     if (root != tip().header.state_root)
-        return make_error("store-corrupt", "state on disk hashes to " + root.hex() +
-                                               ", the tip commits to " +
-                                               tip().header.state_root.hex());
+        return make_error(ErrorKind::local, "store-corrupt",
+                          "state on disk hashes to " + root.hex() + ", the tip commits to " +
+                              tip().header.state_root.hex());
 
     // A crash in the middle of a reorg leaves a lighter tip than a stored branch: finish it.
     rebuild_candidates();
     AcceptResult ignored;
     std::optional<Error> unused;
-    return activate_best_chain(system_now(), ignored, unused, nullptr);
+    return activate_best_chain(unix_time(), ignored, unused, nullptr);
 }
 
 // --- small helpers ---------------------------------------------------------------------------
 
 Status ChainStore::check_usable() const {
-    if (failure_) return make_error("store-failed", failure_->to_string());
+    if (failure_) return make_error(ErrorKind::local, "store-failed", failure_->to_string());
     return ok_status();
 }
 
@@ -479,13 +484,14 @@ std::optional<std::uint64_t> ChainStore::fork_height(const Hash256& hash) const 
 
 Status ChainStore::check_fork_depth(const BlockIndexEntry& parent) const {
     const auto fork = fork_height(parent.hash);
-    if (!fork) return make_error("bad-block-parent-unknown", "ancestry incomplete");
+    if (!fork)
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown", "ancestry incomplete");
     const std::uint64_t depth = height() - *fork;
     if (depth > max_reorg_depth_)
-        return make_error("bad-block-fork-too-deep", "forks at height " + std::to_string(*fork) +
-                                                         ", " + std::to_string(depth) +
-                                                         " blocks below the tip (limit " +
-                                                         std::to_string(max_reorg_depth_) + ")");
+        return make_error(ErrorKind::policy, "bad-block-fork-too-deep",
+                          "forks at height " + std::to_string(*fork) + ", " +
+                              std::to_string(depth) + " blocks below the tip (limit " +
+                              std::to_string(max_reorg_depth_) + ")");
     return ok_status();
 }
 
@@ -568,14 +574,16 @@ void ChainStore::put_state_changes(rocksdb::WriteBatch& batch, const AccountJour
 Result<Block> ChainStore::read_block(const Hash256& hash) const {
     std::string value;
     auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_bodies], slice(hash), &value);
-    if (status.IsNotFound()) return make_error("store-corrupt", "body missing: " + hash.hex());
+    if (status.IsNotFound())
+        return make_error(ErrorKind::local, "store-corrupt", "body missing: " + hash.hex());
     if (!status.ok()) return io_error(status, "read body");
     auto block = decode_value<Block>(value, "body " + hash.hex());
     if (!block) return block.error();
     for (std::size_t i = 0; i < block->work_items.size(); ++i) {
         status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_blobs],
                           blob_key(hash, static_cast<std::uint32_t>(i)), &value);
-        if (!status.ok()) return make_error("store-corrupt", "blob missing: " + hash.hex());
+        if (!status.ok())
+            return make_error(ErrorKind::local, "store-corrupt", "blob missing: " + hash.hex());
         const auto bytes = bytes_of(value);
         block->work_items[i].blob.assign(bytes.begin(), bytes.end());
     }
@@ -606,11 +614,12 @@ Result<std::optional<TxLocation>> ChainStore::transaction(const Hash256& txid) c
     std::string body;
     const auto got =
         db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_bodies], slice(location->block), &body);
-    if (!got.ok()) return make_error("store-corrupt", "tx index names a missing body");
+    if (!got.ok())
+        return make_error(ErrorKind::local, "store-corrupt", "tx index names a missing body");
     auto block = decode_value<Block>(body, "body");
     if (!block) return block.error();
     if (location->position >= block->transactions.size())
-        return make_error("store-corrupt", "tx index position out of range");
+        return make_error(ErrorKind::local, "store-corrupt", "tx index position out of range");
     return std::optional<TxLocation>(
         TxLocation{block->transactions[location->position], location->block, block->header.height});
 }
@@ -654,11 +663,13 @@ Result<AccountState> ChainStore::stored_accounts() const {
         db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_accounts]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         if (it->key().size() != PublicKey::size)
-            return make_error("store-corrupt", "account key is not 32 bytes");
+            return make_error(ErrorKind::local, "store-corrupt", "account key is not 32 bytes");
         std::array<std::uint8_t, PublicKey::size> raw{};
         std::memcpy(raw.data(), it->key().data(), raw.size());
         auto account = decode<Account>(bytes_of(it->value()));
-        if (!account) return make_error("store-corrupt", "account: " + account.error().to_string());
+        if (!account)
+            return make_error(ErrorKind::local, "store-corrupt",
+                              "account: " + account.error().to_string());
         state.set(PublicKey(raw), *account);
     }
     if (!it->status().ok()) return io_error(it->status(), "scan accounts");
@@ -671,7 +682,7 @@ Result<std::vector<Hash256>> ChainStore::stored_height_index() const {
         db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_height]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         if (it->key().ToString() != height_key(hashes.size()))
-            return make_error("store-corrupt",
+            return make_error(ErrorKind::local, "store-corrupt",
                               "height index has a gap at " + std::to_string(hashes.size()));
         auto hash = hash_from(it->value().ToString(), "height index");
         if (!hash) return hash.error();
@@ -739,12 +750,14 @@ Status ChainStore::disconnect_tip(std::vector<Transaction>* returned) {
     const BlockRecord& record = index_.at(main_chain_.back());
     const Hash256 hash = record.entry.hash;
     if (record.entry.header.height == 0)
-        return make_error("store-internal", "cannot disconnect genesis");
+        return make_error(ErrorKind::local, "store-internal", "cannot disconnect genesis");
     auto block = read_block(hash);
     if (!block) return fail(block.error());
     std::string value;
     const auto got = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(hash), &value);
-    if (!got.ok()) return fail(make_error("store-corrupt", "undo missing for " + hash.hex()));
+    if (!got.ok())
+        return fail(
+            make_error(ErrorKind::local, "store-corrupt", "undo missing for " + hash.hex()));
     auto stored = decode_value<StoredUndo>(value, "undo");
     if (!stored) return fail(stored.error());
 
@@ -752,7 +765,8 @@ Status ChainStore::disconnect_tip(std::vector<Transaction>* returned) {
     const WorkContext context{&genesis_, record.entry.header.parent, record.entry.header.height,
                               record.entry.required_work};
     if (auto undone = engine_.undo(*block, context, stored->undo.work_undo); !undone)
-        return fail(make_error("store-engine-undo-failed", undone.error().to_string()));
+        return fail(
+            make_error(ErrorKind::local, "store-engine-undo-failed", undone.error().to_string()));
     disconnect_block(state_, stored->undo);
 
     rocksdb::WriteBatch batch;
@@ -791,6 +805,18 @@ Status ChainStore::mark_invalid(const Hash256& hash, const Error& error) {
     LEARNCHAIN_TRY(write(batch, false));
     prune_candidates();
     return ok_status();
+}
+
+Status ChainStore::drop_body(const Hash256& hash) {
+    BlockRecord& record = index_.at(hash);
+    record.status &= static_cast<std::uint8_t>(~block_status::have_body);
+    candidates_.erase(&record);
+    rocksdb::WriteBatch batch;
+    put_record(batch, record);
+    batch.Delete((*cf_)[cf_bodies], slice(hash));
+    batch.DeleteRange((*cf_)[cf_blobs], blob_key(hash, 0), blob_key(hash, UINT32_MAX));
+    batch.Delete((*cf_)[cf_blobs], blob_key(hash, UINT32_MAX));
+    return write(batch, false);
 }
 
 // Bitcoin Core's ActivateBestChain: move to the best candidate, one block per batch; a block
@@ -840,17 +866,28 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
             }
             if (!status) {
                 if (failure_) return status;
-                // Only consensus failures ("bad-..." from the ledger or the engine) condemn a
-                // block; anything else, such as an engine's resource error, stops here and the
-                // next activation (next block or restart) tries again.
-                if (status.reason().rfind("bad-", 0) != 0) return status;
-                Error error = status.error();
-                error.detail =
-                    "block " + it->hex() + (error.detail.empty() ? "" : ": " + error.detail);
-                log::warn("invalid block {} at height {}: {}", it->hex(),
-                          index_.at(*it).entry.header.height, error.to_string());
-                LEARNCHAIN_TRY(mark_invalid(*it, error));
-                if (new_block != nullptr && index_.at(new_hash).invalid() && !new_block_error)
+                const Error error = status.error().prefixed("block " + it->hex());
+                const bool is_new = new_block != nullptr && *it == new_hash;
+                switch (failed_block_action(error.kind)) {
+                    case FailedBlock::condemn:
+                        log::warn("invalid block {} at height {}: {}", it->hex(),
+                                  index_.at(*it).entry.header.height, error.to_string());
+                        LEARNCHAIN_TRY(mark_invalid(*it, error));
+                        break;
+                    case FailedBlock::drop_body:
+                        log::info(
+                            "block {} at height {} has a body that does not match its "
+                            "header: {}",
+                            it->hex(), index_.at(*it).entry.header.height, error.to_string());
+                        LEARNCHAIN_TRY(drop_body(*it));
+                        break;
+                    case FailedBlock::keep:
+                        // Our own failure (a resource error, say): the next activation (next
+                        // block or restart) tries again.
+                        return status;
+                }
+                if (new_block != nullptr && !new_block_error &&
+                    (is_new || index_.at(new_hash).invalid()))
                     new_block_error = error;
                 rebuild_candidates();
                 break;
@@ -878,14 +915,18 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
     const auto existing = index_.find(hash);
     if (existing != index_.end()) {
         if (existing->second.invalid())
-            return make_error("block-known-invalid", existing->second.invalid_reason);
-        if (existing->second.has(block_status::have_body)) return make_error("block-duplicate");
+            return make_error(ErrorKind::invalid, "block-known-invalid",
+                              existing->second.invalid_reason);
+        if (existing->second.has(block_status::have_body))
+            return make_error(ErrorKind::policy, "block-duplicate");
     }
     const auto parent = index_.find(block.header.parent);
     if (parent == index_.end())
-        return make_error("bad-block-parent-unknown", block.header.parent.hex());
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown",
+                          block.header.parent.hex());
     if (parent->second.invalid())
-        return make_error("bad-block-invalid-parent", parent->second.invalid_reason);
+        return make_error(ErrorKind::invalid, "bad-block-invalid-parent",
+                          parent->second.invalid_reason);
     LEARNCHAIN_TRY(check_fork_depth(parent->second.entry));
 
     AcceptResult result;
@@ -932,13 +973,20 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
 }
 
 // The body of a known header failed to connect on the fast path. Mark the header invalid,
-// with its descendants, exactly when the side-branch path would have: a consensus failure
-// ("bad-...") of full validation. A body that fails its own context-free checks (a tx root
-// that does not match, say) or the contextual ones (a time too far ahead of our clock) says
-// nothing about the header: the side-branch path refuses it before storing anything, and a
-// peer must not be able to condemn a valid header by sending a mangled body.
+// with its descendants, exactly when the side-branch path would have: a failure the header
+// itself is responsible for (FailedBlock::condemn). A body that fails its own context-free
+// checks (a tx root that does not match, say) or the contextual ones (a time too far ahead of
+// our clock) says nothing about the header: the side-branch path refuses it before storing
+// anything, and a peer must not be able to condemn a valid header by sending a mangled body.
 Status ChainStore::condemn_known_header(const Block& block, const Error& error, std::uint64_t now) {
-    if (failure_ || error.reason.rfind("bad-", 0) != 0) return ok_status();
+    if (failure_) return ok_status();
+    switch (failed_block_action(error.kind)) {
+        case FailedBlock::condemn:
+            break;
+        case FailedBlock::drop_body:  // nothing was stored on the fast path
+        case FailedBlock::keep:
+            return ok_status();
+    }
     if (!check_block_context_free(block, genesis_)) return ok_status();
     if (!check_block_contextual(block.header, *this, genesis_, now)) return ok_status();
     const Hash256 hash = block.hash();
@@ -990,19 +1038,22 @@ Result<BlockIndexEntry> ChainStore::add_header(const PreparedHeader& prepared, s
     const Hash256& hash = prepared.hash();
     if (const auto it = index_.find(hash); it != index_.end()) {
         if (it->second.invalid())
-            return make_error("block-known-invalid", it->second.invalid_reason);
-        return make_error("header-duplicate");
+            return make_error(ErrorKind::invalid, "block-known-invalid", it->second.invalid_reason);
+        return make_error(ErrorKind::policy, "header-duplicate");
     }
     if (header.version != block_version)
-        return make_error("bad-block-version", "version " + std::to_string(header.version));
+        return make_error(ErrorKind::invalid, "bad-block-version",
+                          "version " + std::to_string(header.version));
     const auto parent = index_.find(header.parent);
-    if (parent == index_.end()) return make_error("bad-block-parent-unknown", header.parent.hex());
+    if (parent == index_.end())
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown", header.parent.hex());
     if (parent->second.invalid())
-        return make_error("bad-block-invalid-parent", parent->second.invalid_reason);
+        return make_error(ErrorKind::invalid, "bad-block-invalid-parent",
+                          parent->second.invalid_reason);
     LEARNCHAIN_TRY(check_fork_depth(parent->second.entry));
     auto entry = check_block_contextual(header, *this, genesis_, now);
     if (!entry) return entry.error();
-    if (!prepared.signature_valid()) return make_error("bad-block-signature");
+    if (!prepared.signature_valid()) return make_error(ErrorKind::invalid, "bad-block-signature");
     BlockRecord record{*entry, 0, 0, {}};
     put_record(batch, record);
     children_.emplace(header.parent, hash);

@@ -38,16 +38,19 @@ Transaction make_transfer(const SecretKey& from, const PublicKey& to, Amount amo
 
 Status check_transaction_context_free(const Transaction& tx, std::uint32_t chain_id) {
     if (tx.chain_id != chain_id)
-        return make_error("bad-tx-chain-id", "transaction is for chain " +
-                                                 std::to_string(tx.chain_id) + ", this is " +
-                                                 std::to_string(chain_id));
-    if (tx.amount == 0) return make_error("bad-tx-zero-amount");
+        return make_error(ErrorKind::invalid, "bad-tx-chain-id",
+                          "transaction is for chain " + std::to_string(tx.chain_id) + ", this is " +
+                              std::to_string(chain_id));
+    if (tx.amount == 0) return make_error(ErrorKind::invalid, "bad-tx-zero-amount");
     if (tx.memo.size() > max_memo_bytes)
-        return make_error("bad-tx-memo-too-long", std::to_string(tx.memo.size()) + " > " +
-                                                      std::to_string(max_memo_bytes) + " bytes");
+        return make_error(
+            ErrorKind::invalid, "bad-tx-memo-too-long",
+            std::to_string(tx.memo.size()) + " > " + std::to_string(max_memo_bytes) + " bytes");
     if (!checked_add(tx.amount, tx.fee))
-        return make_error("bad-tx-amount-overflow", "amount + fee exceeds 2^64 - 1");
-    if (!verify(tx.from, tx.sighash(), tx.signature)) return make_error("bad-tx-signature");
+        return make_error(ErrorKind::invalid, "bad-tx-amount-overflow",
+                          "amount + fee exceeds 2^64 - 1");
+    if (!verify(tx.from, tx.sighash(), tx.signature))
+        return make_error(ErrorKind::invalid, "bad-tx-signature");
     return ok_status();
 }
 

@@ -9,11 +9,6 @@ namespace {
 
 __extension__ using u128 = unsigned __int128;
 
-Error with_context(Error error, const std::string& where) {
-    error.detail = error.detail.empty() ? where : where + ": " + error.detail;
-    return error;
-}
-
 std::string tx_label(std::size_t index, const Transaction& tx) {
     return "tx " + std::to_string(index) + " " + tx.txid().hex();
 }
@@ -23,12 +18,13 @@ std::string tx_label(std::size_t index, const Transaction& tx) {
 Result<std::uint64_t> median_time_past(const ChainView& view, const Hash256& tip) {
     std::vector<std::uint64_t> times;
     auto entry = view.lookup(tip);
-    if (!entry) return make_error("bad-block-parent-unknown", tip.hex());
+    if (!entry) return make_error(ErrorKind::missing, "bad-block-parent-unknown", tip.hex());
     while (true) {
         times.push_back(entry->header.time);
         if (times.size() == median_time_span || entry->header.height == 0) break;
         entry = view.lookup(entry->header.parent);
-        if (!entry) return make_error("bad-block-parent-unknown", "ancestor missing");
+        if (!entry)
+            return make_error(ErrorKind::missing, "bad-block-parent-unknown", "ancestor missing");
     }
     std::sort(times.begin(), times.end());
     return times[times.size() / 2];
@@ -51,7 +47,9 @@ Result<std::uint64_t> required_work_for_child(const ChainView& view, const Block
     if (height % window != 0) return parent.required_work;
     // The window is the W blocks before `height`: W - 1 intervals between their times.
     const auto first = view.ancestor(parent.hash, height - window);
-    if (!first) return make_error("bad-block-parent-unknown", "retarget window start missing");
+    if (!first)
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown",
+                          "retarget window start missing");
     const std::uint64_t actual =
         parent.header.time > first->header.time ? parent.header.time - first->header.time : 0;
     const std::uint64_t target = (window - 1) * std::uint64_t{genesis.target_block_time};
@@ -64,11 +62,13 @@ Result<std::uint64_t> required_work_for_child(const ChainView& view, const Block
 
 Status check_header(const BlockHeader& header, HeaderSignature signature) {
     if (header.version != block_version)
-        return make_error("bad-block-version", "version " + std::to_string(header.version));
+        return make_error(ErrorKind::invalid, "bad-block-version",
+                          "version " + std::to_string(header.version));
     if (header.height == 0)
-        return make_error("bad-block-height", "height 0 is the genesis block's alone");
+        return make_error(ErrorKind::invalid, "bad-block-height",
+                          "height 0 is the genesis block's alone");
     if (signature == HeaderSignature::check && !header.signature_valid())
-        return make_error("bad-block-signature");
+        return make_error(ErrorKind::invalid, "bad-block-signature");
     return ok_status();
 }
 
@@ -77,60 +77,81 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
     const BlockHeader& header = block.header;
     LEARNCHAIN_TRY(check_header(header, signature));
     if (block.transactions.size() > max_block_txs)
-        return make_error("bad-block-too-many-txs", std::to_string(block.transactions.size()) +
-                                                        " > " + std::to_string(max_block_txs));
+        return make_error(
+            ErrorKind::invalid, "bad-block-too-many-txs",
+            std::to_string(block.transactions.size()) + " > " + std::to_string(max_block_txs));
     if (block.work_items.size() > max_block_work_items)
         return make_error(
-            "bad-block-too-many-work-items",
+            ErrorKind::invalid, "bad-block-too-many-work-items",
             std::to_string(block.work_items.size()) + " > " + std::to_string(max_block_work_items));
-    if (block.work_items.empty()) return make_error("bad-block-no-work");
+    if (block.work_items.empty()) return make_error(ErrorKind::invalid, "bad-block-no-work");
     if (const auto size = block.encoded_size(); size > max_block_bytes)
-        return make_error("bad-block-size", std::to_string(size) + " > " +
-                                                std::to_string(max_block_bytes) + " bytes");
+        return make_error(
+            ErrorKind::invalid, "bad-block-size",
+            std::to_string(size) + " > " + std::to_string(max_block_bytes) + " bytes");
     if (compute_tx_root(block.transactions) != header.tx_root)
-        return make_error("bad-block-tx-root");
+        return make_error(ErrorKind::mutated, "bad-block-tx-root");
     for (std::size_t i = 0; i < block.transactions.size(); ++i) {
         const auto& tx = block.transactions[i];
         if (auto status = check_transaction_context_free(tx, genesis.chain_id); !status)
-            return with_context(status.error(), tx_label(i, tx));
+            return status.error().prefixed(tx_label(i, tx));
     }
     return ok_status();
+}
+
+FailedBlock failed_block_action(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid:
+        case ErrorKind::conflict:  // against the parent's state, a conflict breaks the rules
+            return FailedBlock::condemn;
+        case ErrorKind::mutated:
+        case ErrorKind::malformed:
+            return FailedBlock::drop_body;
+        case ErrorKind::missing:
+        case ErrorKind::policy:
+        case ErrorKind::local:
+            return FailedBlock::keep;
+    }
+    return FailedBlock::keep;
 }
 
 Result<BlockIndexEntry> check_block_contextual(const BlockHeader& header, const ChainView& view,
                                                const Genesis& genesis, std::uint64_t now) {
     const auto parent = view.lookup(header.parent);
-    if (!parent) return make_error("bad-block-parent-unknown", header.parent.hex());
+    if (!parent)
+        return make_error(ErrorKind::missing, "bad-block-parent-unknown", header.parent.hex());
     if (header.height != parent->header.height + 1)
-        return make_error("bad-block-height", "height " + std::to_string(header.height) +
-                                                  ", parent's " +
-                                                  std::to_string(parent->header.height));
+        return make_error(ErrorKind::invalid, "bad-block-height",
+                          "height " + std::to_string(header.height) + ", parent's " +
+                              std::to_string(parent->header.height));
     auto median = median_time_past(view, parent->hash);
     if (!median) return median.error();
     if (header.time <= *median)
-        return make_error("bad-block-time-too-old", "time " + std::to_string(header.time) +
-                                                        " <= median time past " +
-                                                        std::to_string(*median));
+        return make_error(ErrorKind::invalid, "bad-block-time-too-old",
+                          "time " + std::to_string(header.time) + " <= median time past " +
+                              std::to_string(*median));
     std::uint64_t limit = 0;
     if (__builtin_add_overflow(now, std::uint64_t{genesis.max_future_time}, &limit))
         limit = UINT64_MAX;
     if (header.time > limit)
-        return make_error("bad-block-time-too-new", "time " + std::to_string(header.time) +
-                                                        " > now + " +
-                                                        std::to_string(genesis.max_future_time));
+        return make_error(ErrorKind::policy, "bad-block-time-too-new",
+                          "time " + std::to_string(header.time) + " > now + " +
+                              std::to_string(genesis.max_future_time));
     auto entry = make_index_entry(view, *parent, header, genesis);
     if (!entry) return entry.error();
     if (header.work < entry->required_work)
-        return make_error("bad-block-insufficient-work", "work " + std::to_string(header.work) +
-                                                             " < required " +
-                                                             std::to_string(entry->required_work));
+        return make_error(ErrorKind::invalid, "bad-block-insufficient-work",
+                          "work " + std::to_string(header.work) + " < required " +
+                              std::to_string(entry->required_work));
     return entry;
 }
 
 Result<std::vector<Payout>> compute_payouts(const BlockWork& work, const PublicKey& proposer,
                                             Amount fees) {
     const auto total = work.total();
-    if (!total) return make_error("bad-block-work-overflow", "verified work exceeds 2^64 - 1");
+    if (!total)
+        return make_error(ErrorKind::invalid, "bad-block-work-overflow",
+                          "verified work exceeds 2^64 - 1");
     std::map<PublicKey, std::uint64_t> tokens;
     for (const auto& w : work.workers) tokens[w.worker] += w.tokens;  // bounded by total
 
@@ -145,7 +166,7 @@ Result<std::vector<Payout>> compute_payouts(const BlockWork& work, const PublicK
         }
     }
     const auto proposer_share = checked_add(block_reward - paid, fees);
-    if (!proposer_share) return make_error("bad-block-fee-overflow");
+    if (!proposer_share) return make_error(ErrorKind::invalid, "bad-block-fee-overflow");
     if (*proposer_share != 0) payouts.push_back({proposer, *proposer_share});
     return payouts;
 }
@@ -158,10 +179,14 @@ Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
         const auto& tx = block.transactions[i];
         auto status = state.apply_transaction(tx, &undo.accounts);
         std::optional<Amount> next_fees = checked_add(fees, tx.fee);
-        if (status && !next_fees) status = make_error("bad-block-fee-overflow");
+        if (status && !next_fees) status = make_error(ErrorKind::invalid, "bad-block-fee-overflow");
         if (!status) {
             state.undo(undo.accounts);
-            return with_context(status.error(), tx_label(i, tx));
+            // Against the parent's state a transaction that does not apply is no longer a
+            // conflict of the moment: the block that carries it is invalid.
+            Error error = status.error().prefixed(tx_label(i, tx));
+            if (error.kind == ErrorKind::conflict) error.kind = ErrorKind::invalid;
+            return error;
         }
         fees = *next_fees;
     }
@@ -173,7 +198,7 @@ Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
     for (const auto& payout : *payouts) {
         if (auto status = state.credit(payout.key, payout.amount, &undo.accounts); !status) {
             state.undo(undo.accounts);
-            return make_error("bad-block-reward-overflow", payout.key.hex());
+            return make_error(ErrorKind::invalid, "bad-block-reward-overflow", payout.key.hex());
         }
     }
     return undo;
@@ -185,8 +210,9 @@ Result<BlockUndo> connect_block(AccountState& state, const Block& block, const B
     if (!undo) return undo.error();
     if (const Hash256 root = state.state_root(model_root); root != block.header.state_root) {
         state.undo(undo->accounts);
-        return make_error("bad-block-state-root", "computed " + root.hex() + ", header has " +
-                                                      block.header.state_root.hex());
+        return make_error(
+            ErrorKind::invalid, "bad-block-state-root",
+            "computed " + root.hex() + ", header has " + block.header.state_root.hex());
     }
     return undo;
 }

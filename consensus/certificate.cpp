@@ -5,10 +5,9 @@
 
 #include <learnchain/chain/encoding.hpp>
 #include <learnchain/chain/merkle.hpp>
+#include <learnchain/chain/parallel.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/sketch.hpp>
-
-#include "parallel.hpp"
 
 namespace learnchain::consensus {
 
@@ -48,30 +47,17 @@ std::string Certificate::describe() const {
 }
 
 std::vector<std::uint8_t> encode_blob(std::span<const float> gradient) {
-    std::vector<std::uint8_t> out(gradient.size() * 4);
-    if constexpr (std::endian::native == std::endian::little) {
-        if (!out.empty()) std::memcpy(out.data(), gradient.data(), out.size());
-        return out;
-    }
-    for (std::size_t i = 0; i < gradient.size(); ++i) {
-        const auto bits = std::bit_cast<std::uint32_t>(gradient[i]);
-        for (std::size_t b = 0; b < 4; ++b)
-            out[4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
-    }
-    return out;
+    return chain::encode_f32_le(gradient);
 }
 
 Result<std::vector<float>> decode_blob(std::span<const std::uint8_t> blob,
                                        std::uint64_t parameters) {
     if (blob.size() != parameters * 4)
-        return make_error("bad-cert-blob-size", std::to_string(blob.size()) + " bytes, expected " +
-                                                    std::to_string(parameters * 4));
+        return make_error(
+            ErrorKind::invalid, "bad-cert-blob-size",
+            std::to_string(blob.size()) + " bytes, expected " + std::to_string(parameters * 4));
     std::vector<float> out(parameters);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        std::uint32_t bits = 0;
-        for (std::size_t b = 0; b < 4; ++b) bits |= std::uint32_t{blob[4 * i + b]} << (8 * b);
-        out[i] = std::bit_cast<float>(bits);
-    }
+    chain::read_f32_le(blob, out);
     return out;
 }
 
@@ -85,7 +71,8 @@ std::vector<std::uint8_t> encode_certificate(const Certificate& certificate) {
 
 Result<Certificate> decode_certificate(std::span<const std::uint8_t> bytes) {
     auto decoded = chain::decode<Certificate>(bytes);
-    if (!decoded) return make_error("bad-cert-decode", decoded.error().to_string());
+    if (!decoded)
+        return make_error(ErrorKind::invalid, "bad-cert-decode", decoded.error().to_string());
     return decoded;
 }
 
@@ -106,14 +93,15 @@ Result<Contribution> assemble_contribution(const UnitPlan& plan, const Hash256& 
     const auto& sections = plan.sections();
     const std::size_t k = sections.size();
     if (traces.size() != plan.micro_batches())
-        return make_error("pol-trace-mismatch", std::to_string(traces.size()) + " traces for " +
-                                                    std::to_string(plan.micro_batches()) +
-                                                    " micro-batches");
+        return make_error(ErrorKind::local, "pol-trace-mismatch",
+                          std::to_string(traces.size()) + " traces for " +
+                              std::to_string(plan.micro_batches()) + " micro-batches");
     const std::uint64_t parameters = sections.back().offset + sections.back().size;
     for (const auto& t : traces)
         if (t.gradient.size() != parameters || t.forward.size() != k || t.backward.size() != k ||
             t.attention.size() != plan.attention_units())
-            return make_error("pol-trace-mismatch", "trace does not fit the unit plan");
+            return make_error(ErrorKind::local, "pol-trace-mismatch",
+                              "trace does not fit the unit plan");
 
     // The blob is the mean over micro-batches, so the optimizer can weight it by tokens.
     Contribution out;
@@ -121,7 +109,7 @@ Result<Contribution> assemble_contribution(const UnitPlan& plan, const Hash256& 
     const double count = static_cast<double>(traces.size());
     out.gradient.resize(parameters);
     constexpr std::size_t chunk = 1 << 16;
-    detail::parallel_jobs((parameters + chunk - 1) / chunk, [&](std::size_t job) {
+    parallel_jobs((parameters + chunk - 1) / chunk, [&](std::size_t job) {
         const std::size_t end = std::min<std::size_t>(parameters, (job + 1) * chunk);
         for (std::size_t i = job * chunk; i < end; ++i) {
             double sum = 0.0;
@@ -140,7 +128,7 @@ Result<Contribution> assemble_contribution(const UnitPlan& plan, const Hash256& 
     const auto patterns =
         backward_patterns(plan, gradient_sketch_seed(cert.seed(), cert.gradient_hash));
     std::vector<std::vector<float>> backward(traces.size() * k);
-    detail::parallel_jobs(backward.size(), [&](std::size_t job) {
+    parallel_jobs(backward.size(), [&](std::size_t job) {
         const std::size_t b = job / k, s = job % k;
         backward[job] = patterns[s].sketch(std::span<const float>(traces[b].gradient)
                                                .subspan(sections[s].offset, sections[s].size));
@@ -168,7 +156,7 @@ Result<Contribution> assemble_contribution(const UnitPlan& plan, const Hash256& 
     return out;
 }
 
-Result<Contribution> compute_contribution(Trainer& trainer, const ModelWeights& weights,
+Result<Contribution> compute_contribution(Tracer& tracer, const ModelWeights& weights,
                                           const Dataset& dataset, const LearningParams& params,
                                           const Hash256& parent, const SecretKey& worker,
                                           std::uint32_t n,
@@ -180,12 +168,12 @@ Result<Contribution> compute_contribution(Trainer& trainer, const ModelWeights& 
     traces.reserve(params.micro_batches);
     for (std::uint32_t b = 0; b < params.micro_batches; ++b) {
         if (keep_going && !keep_going())
-            return make_error("pol-contribution-cancelled",
+            return make_error(ErrorKind::policy, "pol-contribution-cancelled",
                               "after " + std::to_string(b) + " micro-batches");
         auto batch = make_micro_batch(dataset, seed, b, params.micro_batch_size,
                                       weights.layout.config().context);
         if (!batch) return batch.error();
-        auto trace = trainer.trace(weights, *batch, TraceSpec{seed, &*plan});
+        auto trace = tracer.trace(weights, *batch, TraceSpec{seed, &*plan});
         if (!trace) return trace.error();
         traces.push_back(std::move(trace).value());
     }

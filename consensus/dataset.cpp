@@ -37,7 +37,7 @@ Result<Dataset> Dataset::open(const DatasetSpec& spec, const std::filesystem::pa
     switch (spec.kind) {
         case chain::DatasetKind::synthetic: {
             if (spec.max_operand > max_synthetic_operand)
-                return make_error("dataset-spec-invalid",
+                return make_error(ErrorKind::malformed, "dataset-spec-invalid",
                                   "max_operand above " + std::to_string(max_synthetic_operand));
             const std::uint64_t n = std::uint64_t{spec.max_operand} + 1;
             const std::uint64_t pairs = n * n;
@@ -49,7 +49,7 @@ Result<Dataset> Dataset::open(const DatasetSpec& spec, const std::filesystem::pa
                 (h ? held : train) = true;
             }
             if (!train || !held)
-                return make_error("dataset-split-empty",
+                return make_error(ErrorKind::malformed, "dataset-split-empty",
                                   "max_operand " + std::to_string(spec.max_operand) +
                                       " leaves the training or held-out split empty");
             return dataset;
@@ -57,22 +57,28 @@ Result<Dataset> Dataset::open(const DatasetSpec& spec, const std::filesystem::pa
         case chain::DatasetKind::file: {
             const auto path = base_dir / spec.path;
             std::ifstream in(path, std::ios::binary);
-            if (!in) return make_error("dataset-unreadable", "cannot open " + path.string());
+            if (!in)
+                return make_error(ErrorKind::local, "dataset-unreadable",
+                                  "cannot open " + path.string());
             auto bytes = std::make_shared<std::vector<std::uint8_t>>(
                 std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-            if (in.bad()) return make_error("dataset-unreadable", "read error on " + path.string());
+            if (in.bad())
+                return make_error(ErrorKind::local, "dataset-unreadable",
+                                  "read error on " + path.string());
             const Hash256 actual = chain::sha256(chain::Bytes(bytes->data(), bytes->size()));
             if (actual != spec.sha256)
-                return make_error("dataset-hash-mismatch", path.string() + " has SHA-256 " +
-                                                               actual.hex() + ", genesis names " +
-                                                               spec.sha256.hex());
+                return make_error(ErrorKind::local, "dataset-hash-mismatch",
+                                  path.string() + " has SHA-256 " + actual.hex() +
+                                      ", genesis names " + spec.sha256.hex());
             if (bytes->size() < 2)
-                return make_error("dataset-too-short", path.string() + " is under 2 bytes");
+                return make_error(ErrorKind::local, "dataset-too-short",
+                                  path.string() + " is under 2 bytes");
             dataset.corpus_ = std::move(bytes);
             return dataset;
         }
     }
-    return make_error("dataset-kind-unknown", std::to_string(static_cast<unsigned>(spec.kind)));
+    return make_error(ErrorKind::malformed, "dataset-kind-unknown",
+                      std::to_string(static_cast<unsigned>(spec.kind)));
 }
 
 Problem Dataset::next_training_problem(SplitMix64& rng) const {
@@ -119,11 +125,12 @@ Result<Batch> make_micro_batch(const Dataset& dataset, const Hash256& seed,
                                std::uint32_t micro_batch_index, std::uint32_t micro_batch_size,
                                std::uint32_t context) {
     if (micro_batch_size == 0 || context == 0)
-        return make_error("batch-invalid", "micro-batch size and context must be positive");
+        return make_error(ErrorKind::local, "batch-invalid",
+                          "micro-batch size and context must be positive");
     if (dataset.spec().kind == chain::DatasetKind::file && dataset.corpus_size() < context + 1ULL)
-        return make_error("dataset-too-short", "corpus of " +
-                                                   std::to_string(dataset.corpus_size()) +
-                                                   " bytes is shorter than context + 1");
+        return make_error(ErrorKind::local, "dataset-too-short",
+                          "corpus of " + std::to_string(dataset.corpus_size()) +
+                              " bytes is shorter than context + 1");
     Batch batch{micro_batch_size, context, {}};
     batch.tokens.reserve(std::uint64_t{micro_batch_size} * (context + 1));
     SplitMix64 rng(derive_key(seed_key(seed), micro_batch_index));

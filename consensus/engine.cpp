@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include <learnchain/chain/encoding.hpp>
 #include <learnchain/chain/hash.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/engine.hpp>
@@ -24,32 +25,6 @@ std::uint64_t read_u64(std::span<const std::uint8_t> in) {
     return v;
 }
 
-void append_floats(std::vector<std::uint8_t>& out, std::span<const float> values) {
-    const std::size_t at = out.size();
-    out.resize(at + values.size() * 4);
-    if constexpr (std::endian::native == std::endian::little) {
-        if (!values.empty()) std::memcpy(out.data() + at, values.data(), values.size() * 4);
-        return;
-    }
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const auto bits = std::bit_cast<std::uint32_t>(values[i]);
-        for (std::size_t b = 0; b < 4; ++b)
-            out[at + 4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
-    }
-}
-
-void read_floats(std::span<const std::uint8_t> in, std::span<float> out) {
-    if constexpr (std::endian::native == std::endian::little) {
-        if (!out.empty()) std::memcpy(out.data(), in.data(), out.size() * 4);
-        return;
-    }
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        std::uint32_t bits = 0;
-        for (std::size_t b = 0; b < 4; ++b) bits |= std::uint32_t{in[4 * i + b]} << (8 * b);
-        out[i] = std::bit_cast<float>(bits);
-    }
-}
-
 std::vector<std::uint8_t> encode_step(const StepState& step) {
     std::vector<std::uint8_t> out;
     out.reserve(step_bytes);
@@ -62,12 +37,6 @@ std::vector<std::uint8_t> encode_step(const StepState& step) {
 StepState decode_step(std::span<const std::uint8_t> in) {
     return {read_u64(in), std::bit_cast<double>(read_u64(in.subspan(8))),
             std::bit_cast<double>(read_u64(in.subspan(16)))};
-}
-
-std::vector<std::uint8_t> encode_floats(std::span<const float> values) {
-    std::vector<std::uint8_t> out;
-    append_floats(out, values);
-    return out;
 }
 
 std::vector<std::uint8_t> hash_bytes(const Hash256& hash) {
@@ -95,13 +64,13 @@ Hash256 model_state_root(const ModelState& state) {
 
 Status aggregate_and_step(ModelState& state, std::vector<AggregateInput> inputs,
                           const chain::OptimizerParams& params) {
-    if (inputs.empty()) return make_error("pol-aggregate-empty");
+    if (inputs.empty()) return make_error(ErrorKind::local, "pol-aggregate-empty");
     // Canonical order: the f64 sum is rounded per addition, so order is part of the result.
     std::sort(inputs.begin(), inputs.end(),
               [](const AggregateInput& a, const AggregateInput& b) { return a.root < b.root; });
     for (std::size_t i = 1; i < inputs.size(); ++i)
         if (inputs[i].root == inputs[i - 1].root)
-            return make_error("pol-aggregate-duplicate", inputs[i].root.hex());
+            return make_error(ErrorKind::local, "pol-aggregate-duplicate", inputs[i].root.hex());
     GradientAccumulator accumulator(state.weights.values.size());
     for (const auto& input : inputs) LEARNCHAIN_TRY(accumulator.add(input.gradient, input.tokens));
     auto mean = accumulator.mean();
@@ -117,26 +86,27 @@ std::vector<std::uint8_t> encode_model_undo(const ModelState& state) {
         out.push_back(static_cast<std::uint8_t>(model_undo_version >> (8 * b)));
     const auto step = encode_step(state.optimizer.step);
     out.insert(out.end(), step.begin(), step.end());
-    append_floats(out, state.weights.values);
-    append_floats(out, state.optimizer.m);
-    append_floats(out, state.optimizer.v);
+    chain::append_f32_le(out, state.weights.values);
+    chain::append_f32_le(out, state.optimizer.m);
+    chain::append_f32_le(out, state.optimizer.v);
     return out;
 }
 
 Status decode_model_undo(std::span<const std::uint8_t> bytes, ModelState& state) {
     const std::size_t n = state.weights.values.size();
     if (bytes.size() != 4 + step_bytes + 12 * n)
-        return make_error("pol-engine-bad-undo", std::to_string(bytes.size()) + " bytes for " +
-                                                     std::to_string(n) + " parameters");
+        return make_error(
+            ErrorKind::local, "pol-engine-bad-undo",
+            std::to_string(bytes.size()) + " bytes for " + std::to_string(n) + " parameters");
     if (bytes[0] != model_undo_version || bytes[1] != 0 || bytes[2] != 0 || bytes[3] != 0)
-        return make_error("pol-engine-bad-undo", "unknown version");
+        return make_error(ErrorKind::local, "pol-engine-bad-undo", "unknown version");
     state.optimizer.step = decode_step(bytes.subspan(4, step_bytes));
     const auto values = bytes.subspan(4 + step_bytes);
     state.optimizer.m.resize(n);
     state.optimizer.v.resize(n);
-    read_floats(values.subspan(0, 4 * n), state.weights.values);
-    read_floats(values.subspan(4 * n, 4 * n), state.optimizer.m);
-    read_floats(values.subspan(8 * n, 4 * n), state.optimizer.v);
+    chain::read_f32_le(values.subspan(0, 4 * n), state.weights.values);
+    chain::read_f32_le(values.subspan(4 * n, 4 * n), state.optimizer.m);
+    chain::read_f32_le(values.subspan(8 * n, 4 * n), state.optimizer.v);
     return ok_status();
 }
 
@@ -151,11 +121,12 @@ Result<std::unique_ptr<PolWorkEngine>> PolWorkEngine::create(const chain::Genesi
     if (!plan) return plan.error();
     auto dataset = Dataset::open(params.dataset, options.dataset_dir);
     if (!dataset) return dataset.error();
-    auto trainer = Trainer::create(params.model, options.device, options.threads);
-    if (!trainer) return trainer.error();
+    if (!options.make_tracer) return make_error(ErrorKind::local, "pol-engine-no-tracer");
+    auto tracer = options.make_tracer();
+    if (!tracer) return tracer.error();
     const SplitMix64 rng = options.rng_seed != 0 ? SplitMix64(options.rng_seed) : local_rng();
     std::unique_ptr<PolWorkEngine> engine(new PolWorkEngine(
-        params, std::move(options), std::move(trainer).value(), std::move(dataset).value(),
+        params, std::move(options), std::move(tracer).value(), std::move(dataset).value(),
         std::move(plan).value(), std::move(state).value(), rng));
     // The genesis block commits to the initial model root, so the engine can name it itself.
     auto block = chain::make_genesis_block(genesis, engine->root_);
@@ -165,11 +136,12 @@ Result<std::unique_ptr<PolWorkEngine>> PolWorkEngine::create(const chain::Genesi
     return engine;
 }
 
-PolWorkEngine::PolWorkEngine(chain::LearningParams params, EngineOptions options, Trainer trainer,
-                             Dataset dataset, UnitPlan plan, ModelState state, SplitMix64 rng)
+PolWorkEngine::PolWorkEngine(chain::LearningParams params, EngineOptions options,
+                             std::unique_ptr<Tracer> tracer, Dataset dataset, UnitPlan plan,
+                             ModelState state, SplitMix64 rng)
     : params_(std::move(params)),
       options_(std::move(options)),
-      trainer_(std::move(trainer)),
+      tracer_(std::move(tracer)),
       dataset_(std::move(dataset)),
       plan_(std::move(plan)),
       state_(std::move(state)),
@@ -181,7 +153,7 @@ PolWorkEngine::PolWorkEngine(chain::LearningParams params, EngineOptions options
 Status PolWorkEngine::check_at_parent(const chain::WorkContext& context) const {
     // Not a bad-* reason: the block may be fine, the caller asked at the wrong model.
     if (context.parent_hash != model_block_)
-        return make_error("pol-engine-not-at-parent",
+        return make_error(ErrorKind::local, "pol-engine-not-at-parent",
                           "engine holds the model of " + model_block_.hex() + ", block builds on " +
                               context.parent_hash.hex());
     return ok_status();
@@ -199,7 +171,7 @@ Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
     // recomputation skipped for contributions this node has already recomputed on this parent.
     const VerifyContext verify_context{&params_, context.parent_hash};
     auto prefix = [](std::size_t i, const Error& e) {
-        return make_error(e.reason, "work item " + std::to_string(i) + ": " + e.detail);
+        return e.prefixed("work item " + std::to_string(i));
     };
     std::vector<CheckedContribution> checked;
     std::vector<Certificate> certificates;
@@ -225,7 +197,7 @@ Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
         const auto chosen =
             choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng_);
         auto report =
-            recompute(trainer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
+            recompute(*tracer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
         if (!report) return prefix(i, report.error());
     }
     return work;
@@ -249,7 +221,7 @@ Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
         if (!gradient) return gradient.error();
         const Hash256 root = certificate->root();
         if (i >= work.certificate_roots.size() || work.certificate_roots[i] != root)
-            return make_error("pol-engine-work-mismatch",
+            return make_error(ErrorKind::local, "pol-engine-work-mismatch",
                               "work item " + std::to_string(i) + " is not the verified one");
         gradients.push_back(std::move(gradient).value());
         inputs.push_back({root, gradients.back(), certificate->tokens});
@@ -268,7 +240,7 @@ Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
 Status PolWorkEngine::undo(const chain::Block& block, const chain::WorkContext& context,
                            const std::vector<std::uint8_t>& undo) {
     if (block.hash() != model_block_)
-        return make_error("pol-engine-undo-mismatch",
+        return make_error(ErrorKind::local, "pol-engine-undo-mismatch",
                           "engine holds " + model_block_.hex() + ", undo of " + block.hash().hex());
     ModelState restored = state_;
     LEARNCHAIN_TRY(decode_model_undo(undo, restored));
@@ -281,9 +253,12 @@ Status PolWorkEngine::undo(const chain::Block& block, const chain::WorkContext& 
 void PolWorkEngine::record_state() {
     root_ = model_state_root(state_);
     // The whole state each time: a block changes every parameter, so there is nothing to diff.
-    pending_.push_back({std::string(model_key::weights), encode_floats(state_.weights.values)});
-    pending_.push_back({std::string(model_key::first_moment), encode_floats(state_.optimizer.m)});
-    pending_.push_back({std::string(model_key::second_moment), encode_floats(state_.optimizer.v)});
+    pending_.push_back(
+        {std::string(model_key::weights), chain::encode_f32_le(state_.weights.values)});
+    pending_.push_back(
+        {std::string(model_key::first_moment), chain::encode_f32_le(state_.optimizer.m)});
+    pending_.push_back(
+        {std::string(model_key::second_moment), chain::encode_f32_le(state_.optimizer.v)});
     pending_.push_back({std::string(model_key::step), encode_step(state_.optimizer.step)});
     pending_.push_back({std::string(model_key::block), hash_bytes(model_block_)});
 }
@@ -304,7 +279,7 @@ Status PolWorkEngine::load(const chain::ModelEntries& entries) {
     ModelState loaded = genesis_state_;
     int found = 0;
     auto corrupt = [](const std::string& key, const std::string& why) {
-        return make_error("pol-engine-state-corrupt", key + ": " + why);
+        return make_error(ErrorKind::local, "pol-engine-state-corrupt", key + ": " + why);
     };
     for (const auto& [key, value] : entries) {
         const std::span<const std::uint8_t> bytes(value);
@@ -316,7 +291,7 @@ Status PolWorkEngine::load(const chain::ModelEntries& entries) {
             auto& target = key == model_key::weights        ? loaded.weights.values
                            : key == model_key::first_moment ? loaded.optimizer.m
                                                             : loaded.optimizer.v;
-            read_floats(bytes, target);
+            chain::read_f32_le(bytes, target);
         } else if (key == model_key::step) {
             if (bytes.size() != step_bytes) return corrupt(key, "bad size");
             loaded.optimizer.step = decode_step(bytes);

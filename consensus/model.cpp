@@ -2,6 +2,7 @@
 #include <array>
 #include <bit>
 
+#include <learnchain/chain/encoding.hpp>
 #include <learnchain/consensus/model.hpp>
 #include <learnchain/consensus/prng.hpp>
 
@@ -23,7 +24,9 @@ std::uint32_t residual_shift(std::uint32_t layers) {
 }  // namespace
 
 Result<ModelLayout> ModelLayout::from_config(const ModelConfig& c) {
-    auto invalid = [](std::string detail) { return make_error("model-config-invalid", detail); };
+    auto invalid = [](std::string detail) {
+        return make_error(ErrorKind::malformed, "model-config-invalid", detail);
+    };
     for (auto [name, v] : {std::pair{"vocab_size", c.vocab_size},
                            {"context", c.context},
                            {"width", c.width},
@@ -131,11 +134,7 @@ Hash256 weights_hash(const ModelLayout& layout, std::span<const float> values) {
     std::array<std::uint8_t, 4 * chunk> bytes{};
     for (std::size_t start = 0; start < values.size(); start += chunk) {
         const std::size_t n = std::min(chunk, values.size() - start);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto bits = std::bit_cast<std::uint32_t>(values[start + i]);
-            for (int b = 0; b < 4; ++b)
-                bytes[4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
-        }
+        chain::write_f32_le(values.subspan(start, n), std::span(bytes).first(4 * n));
         hasher.update(chain::Bytes(bytes.data(), 4 * n));
     }
     return hasher.finalize();
@@ -146,9 +145,9 @@ Result<ModelWeights> genesis_weights(const ModelConfig& config) {
     if (!weights) return weights;
     const Hash256 actual = weights_hash(*weights);
     if (actual != config.init_weights_hash)
-        return make_error("model-init-hash-mismatch", "genesis records " +
-                                                          config.init_weights_hash.hex() +
-                                                          ", the init seed gives " + actual.hex());
+        return make_error(ErrorKind::malformed, "model-init-hash-mismatch",
+                          "genesis records " + config.init_weights_hash.hex() +
+                              ", the init seed gives " + actual.hex());
     return weights;
 }
 

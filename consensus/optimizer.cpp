@@ -9,9 +9,9 @@ namespace learnchain::consensus {
 
 Status GradientAccumulator::add(std::span<const float> gradient, std::uint64_t tokens) {
     if (gradient.size() != sum_.size())
-        return make_error("gradient-size-mismatch",
+        return make_error(ErrorKind::local, "gradient-size-mismatch",
                           std::to_string(gradient.size()) + " != " + std::to_string(sum_.size()));
-    if (tokens == 0) return make_error("gradient-no-tokens");
+    if (tokens == 0) return make_error(ErrorKind::local, "gradient-no-tokens");
     // Exact while tokens < 2^29: a 24-bit significand times it fits in 53 bits.
     const auto weight = static_cast<double>(tokens);
     for (std::size_t i = 0; i < sum_.size(); ++i)
@@ -21,7 +21,7 @@ Status GradientAccumulator::add(std::span<const float> gradient, std::uint64_t t
 }
 
 Result<std::vector<double>> GradientAccumulator::mean() const {
-    if (tokens_ == 0) return make_error("gradient-no-tokens");
+    if (tokens_ == 0) return make_error(ErrorKind::local, "gradient-no-tokens");
     const auto total = static_cast<double>(tokens_);
     std::vector<double> out(sum_.size());
     for (std::size_t i = 0; i < sum_.size(); ++i) out[i] = sum_[i] / total;
@@ -33,7 +33,7 @@ Status apply_adamw(std::span<float> weights, std::span<float> m, std::span<float
                    const OptimizerParams& params) {
     const std::size_t n = weights.size();
     if (m.size() != n || v.size() != n || gradient.size() != n)
-        return make_error("optimizer-size-mismatch");
+        return make_error(ErrorKind::local, "optimizer-size-mismatch");
 
     step.step += 1;
     step.beta1_power = step.beta1_power * params.beta1;

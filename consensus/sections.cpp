@@ -24,8 +24,9 @@ std::uint64_t runs_needed(const std::vector<std::uint64_t>& sizes, std::uint64_t
 Result<std::vector<Section>> make_sections(const ModelLayout& layout, std::uint32_t k) {
     const auto& tensors = layout.tensors();
     if (k == 0 || k > tensors.size())
-        return make_error("sections-invalid", "k = " + std::to_string(k) + " with " +
-                                                  std::to_string(tensors.size()) + " tensors");
+        return make_error(
+            ErrorKind::malformed, "sections-invalid",
+            "k = " + std::to_string(k) + " with " + std::to_string(tensors.size()) + " tensors");
     std::vector<std::uint64_t> sizes;
     for (const auto& t : tensors) sizes.push_back(t.size);
 
@@ -57,7 +58,8 @@ Result<std::vector<Section>> make_sections(const ModelLayout& layout, std::uint3
         sections.push_back(section);
     }
     // Greedy reaches at least as far as any partition within the bound, so nothing is left.
-    if (next != sizes.size()) return make_error("sections-internal", "tensors left over");
+    if (next != sizes.size())
+        return make_error(ErrorKind::local, "sections-internal", "tensors left over");
     return sections;
 }
 

@@ -2,9 +2,8 @@
 #include <memory>
 
 #include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/parallel.hpp>
 #include <learnchain/consensus/units.hpp>
-
-#include "parallel.hpp"
 
 namespace learnchain::consensus {
 namespace {
@@ -65,13 +64,16 @@ Hash256 Leaf::hash() const {
 Result<UnitPlan> UnitPlan::create(const ModelLayout& layout, const LearningParams& params) {
     const auto& model = layout.config();
     if (params.head_groups == 0 || model.heads % params.head_groups != 0)
-        return make_error("pol-params-invalid", "head_groups must be >= 1 and divide heads");
+        return make_error(ErrorKind::malformed, "pol-params-invalid",
+                          "head_groups must be >= 1 and divide heads");
     if (params.sketch_rows == 0 || params.sketch_rows > 32768)
-        return make_error("pol-params-invalid", "sketch_rows must be in [1, 32768]");
+        return make_error(ErrorKind::malformed, "pol-params-invalid",
+                          "sketch_rows must be in [1, 32768]");
     if (params.micro_batches == 0 || params.micro_batch_size == 0)
-        return make_error("pol-params-invalid", "empty micro-batches");
+        return make_error(ErrorKind::malformed, "pol-params-invalid", "empty micro-batches");
     auto sections = make_sections(layout, params.sections);
-    if (!sections) return make_error("pol-params-invalid", sections.error().to_string());
+    if (!sections)
+        return make_error(ErrorKind::malformed, "pol-params-invalid", sections.error().to_string());
     UnitPlan plan;
     plan.sections_ = std::move(sections).value();
     plan.head_groups_ = params.head_groups;
@@ -95,7 +97,7 @@ namespace learnchain::consensus {
 std::vector<SketchPattern> backward_patterns(const UnitPlan& plan, const Hash256& gradient_seed) {
     const auto& sections = plan.sections();
     std::vector<std::unique_ptr<SketchPattern>> built(sections.size());
-    detail::parallel_jobs(sections.size(), [&](std::size_t s) {
+    parallel_jobs(sections.size(), [&](std::size_t s) {
         built[s] = std::make_unique<SketchPattern>(gradient_seed, plan.sketch_rows(),
                                                    sections[s].offset, sections[s].size);
     });

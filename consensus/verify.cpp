@@ -20,8 +20,8 @@ std::string format_double(double v) {
     return buf;
 }
 
-Error fail(const Certificate& cert, std::string reason, const std::string& detail) {
-    return make_error(std::move(reason), cert.describe() + ": " + detail);
+Error fail(const Certificate& cert, ErrorKind kind, std::string reason, const std::string& detail) {
+    return make_error(kind, std::move(reason), cert.describe() + ": " + detail);
 }
 
 // Distances compare with `<= tau` written as a negation, so a NaN distance fails.
@@ -35,7 +35,7 @@ Status check_shape(const Certificate& cert, const UnitPlan& plan, const Learning
     const std::uint64_t tokens = std::uint64_t{m} * params.micro_batch_size * context;
     if (cert.micro_batches != m || cert.losses.size() != m || cert.tokens != tokens ||
         cert.leaves.size() != plan.leaf_count())
-        return fail(cert, "bad-cert-shape",
+        return fail(cert, ErrorKind::invalid, "bad-cert-shape",
                     std::to_string(cert.micro_batches) + " micro-batches, " +
                         std::to_string(cert.losses.size()) + " losses, " +
                         std::to_string(cert.tokens) + " tokens, " +
@@ -50,7 +50,7 @@ Status check_shape(const Certificate& cert, const UnitPlan& plan, const Learning
         if (leaf.kind != kind || leaf.index != index || leaf.micro_batch != i / units ||
             leaf.sketch_in.size() != plan.sketch_rows() ||
             leaf.sketch_out.size() != plan.sketch_rows())
-            return fail(cert, "bad-cert-leaf-shape",
+            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-shape",
                         "leaf " + std::to_string(i) + " is not " + unit_kind_name(kind) + "(" +
                             std::to_string(index) + ") of micro-batch " +
                             std::to_string(i / units) + " with " +
@@ -60,7 +60,8 @@ Status check_shape(const Certificate& cert, const UnitPlan& plan, const Learning
     // A reward to a key that is not on the curve could never be spent.
     for (const auto& key : keys)
         if (!key.is_valid())
-            return fail(cert, "bad-cert-leaf-key", "leaf key " + key.hex() + " is not a point");
+            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-key",
+                        "leaf key " + key.hex() + " is not a point");
     return ok_status();
 }
 
@@ -70,16 +71,16 @@ Result<VerifyPolicy> VerifyPolicy::parse(std::string_view text) {
     if (text == "all") return VerifyPolicy{};
     constexpr std::string_view prefix = "sample:";
     if (!text.starts_with(prefix))
-        return make_error("verify-policy-invalid",
+        return make_error(ErrorKind::malformed, "verify-policy-invalid",
                           "'" + std::string(text) + "': expected 'all' or 'sample:F', 0 < F <= 1");
     const std::string_view number = text.substr(prefix.size());
     double fraction = 0;
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), fraction);
     if (ec != std::errc() || end != number.data() + number.size() || number.empty())
-        return make_error("verify-policy-invalid",
+        return make_error(ErrorKind::malformed, "verify-policy-invalid",
                           "'" + std::string(text) + "': the fraction is not a number");
     if (!(fraction > 0.0 && fraction <= 1.0))
-        return make_error("verify-policy-invalid",
+        return make_error(ErrorKind::malformed, "verify-policy-invalid",
                           "'" + std::string(text) + "': the fraction must be in (0, 1]");
     return VerifyPolicy{Mode::sample, fraction};
 }
@@ -128,44 +129,49 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
                                                std::span<const std::uint8_t> blob) {
     const LearningParams& params = *context.params;
     if (cert.version != certificate_version)
-        return fail(cert, "bad-cert-version", "version " + std::to_string(cert.version));
+        return fail(cert, ErrorKind::invalid, "bad-cert-version",
+                    "version " + std::to_string(cert.version));
     if (cert.parent != context.parent)
-        return fail(cert, "bad-cert-parent",
+        return fail(cert, ErrorKind::invalid, "bad-cert-parent",
                     "parent " + cert.parent.hex() + ", expected " + context.parent.hex());
     if (cert.n >= params.max_per_worker)
-        return fail(cert, "bad-cert-n-range",
+        return fail(cert, ErrorKind::invalid, "bad-cert-n-range",
                     "n " + std::to_string(cert.n) + " >= " + std::to_string(params.max_per_worker));
-    if (!cert.signature_valid()) return fail(cert, "bad-cert-signature", "BIP340 check failed");
+    if (!cert.signature_valid())
+        return fail(cert, ErrorKind::invalid, "bad-cert-signature", "BIP340 check failed");
     const auto& layout_sections = plan.sections();
     const std::uint64_t parameters = layout_sections.back().offset + layout_sections.back().size;
     LEARNCHAIN_TRY(check_shape(cert, plan, params, params.model.context));
     if (cert.compute_merkle_root() != cert.merkle_root)
-        return fail(cert, "bad-cert-merkle-root",
+        return fail(cert, ErrorKind::invalid, "bad-cert-merkle-root",
                     "leaves do not hash to " + cert.merkle_root.hex());
     for (std::size_t b = 0; b < cert.losses.size(); ++b)
         if (!std::isfinite(cert.losses[b]))
-            return fail(cert, "bad-cert-loss", "micro-batch " + std::to_string(b) + " loss");
+            return fail(cert, ErrorKind::invalid, "bad-cert-loss",
+                        "micro-batch " + std::to_string(b) + " loss");
     if (std::bit_cast<std::uint32_t>(cert.loss) !=
         std::bit_cast<std::uint32_t>(mean_loss(cert.losses)))
-        return fail(cert, "bad-cert-loss", "loss is not the mean of the micro-batch losses");
+        return fail(cert, ErrorKind::invalid, "bad-cert-loss",
+                    "loss is not the mean of the micro-batch losses");
 
     auto gradient = decode_blob(blob, parameters);
-    if (!gradient) return fail(cert, "bad-cert-blob-size", gradient.error().detail);
+    if (!gradient)
+        return fail(cert, ErrorKind::invalid, "bad-cert-blob-size", gradient.error().detail);
     if (gradient_hash(blob) != cert.gradient_hash)
-        return fail(cert, "bad-cert-blob-hash",
+        return fail(cert, ErrorKind::mutated, "bad-cert-blob-hash",
                     "blob does not hash to " + cert.gradient_hash.hex());
     double norm2 = 0;
     for (std::size_t i = 0; i < gradient->size(); ++i) {
         const float g = (*gradient)[i];
         if (!std::isfinite(g))
-            return fail(cert, "bad-cert-blob-nonfinite",
+            return fail(cert, ErrorKind::invalid, "bad-cert-blob-nonfinite",
                         "element " + std::to_string(i) + " is " + (std::isnan(g) ? "NaN" : "Inf"));
         norm2 += static_cast<double>(g) * g;
     }
     const double norm = std::sqrt(norm2);
     if (!(norm <= params.max_gradient_norm))
         return fail(
-            cert, "bad-cert-gradient-norm",
+            cert, ErrorKind::invalid, "bad-cert-gradient-norm",
             "L2 norm " + format_double(norm) + " > " + format_double(params.max_gradient_norm));
 
     // Linearity: the blob is the mean of the micro-batch gradients, so its sketch is the sum
@@ -182,7 +188,7 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
         sketch(*gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), rows);
     const double distance = relative_l2(claimed, actual);
     if (!within(distance, params.tolerance))
-        return fail(cert, "bad-cert-gradient-sketch",
+        return fail(cert, ErrorKind::invalid, "bad-cert-gradient-sketch",
                     "blob sketch vs mean BWD sketch: relative L2 " + format_double(distance) +
                         " > tau " + format_double(params.tolerance));
     return CheckedContribution{std::move(cert), std::move(gradient).value(), distance};
@@ -192,12 +198,12 @@ Status check_distinct(std::span<const Certificate> certificates) {
     std::set<std::pair<PublicKey, std::uint32_t>> seen;
     for (std::size_t i = 0; i < certificates.size(); ++i)
         if (!seen.emplace(certificates[i].worker, certificates[i].n).second)
-            return fail(certificates[i], "bad-cert-duplicate",
+            return fail(certificates[i], ErrorKind::invalid, "bad-cert-duplicate",
                         "(worker, n) appears twice; second at work item " + std::to_string(i));
     return ok_status();
 }
 
-Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
+Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                   const Dataset& dataset, const UnitPlan& plan,
                                   const LearningParams& params, const CheckedContribution& checked,
                                   std::span<const std::uint32_t> micro_batches) {
@@ -213,20 +219,20 @@ Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
 
     for (const std::uint32_t b : micro_batches) {
         if (b >= cert.micro_batches || done[b])
-            return make_error("verify-micro-batch-invalid",
+            return make_error(ErrorKind::local, "verify-micro-batch-invalid",
                               cert.describe() + ": micro-batch " + std::to_string(b));
         done[b] = true;
         auto batch = make_micro_batch(dataset, seed, b, params.micro_batch_size,
                                       weights.layout.config().context);
         if (!batch) return batch.error();
-        auto trace = trainer.trace(weights, *batch, TraceSpec{seed, &plan});
+        auto trace = tracer.trace(weights, *batch, TraceSpec{seed, &plan});
         if (!trace) return trace.error();
 
         auto compare = [&](std::span<const float> claimed, std::span<const float> actual,
                            const std::string& what, const char* reason) -> Status {
             const double d = relative_l2(claimed, actual);
             if (!within(d, tau))
-                return fail(cert, reason,
+                return fail(cert, ErrorKind::invalid, reason,
                             "micro-batch " + std::to_string(b) + " " + what + ": relative L2 " +
                                 format_double(d) + " > tau " + format_double(tau));
             if (d > report.max_distance) {
@@ -276,7 +282,7 @@ Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
             mean[i] = static_cast<float>(sum[i] / static_cast<double>(cert.micro_batches));
         report.gradient_distance = relative_l2(mean, checked.gradient);
         if (!within(report.gradient_distance, tau))
-            return fail(cert, "bad-cert-gradient-mismatch",
+            return fail(cert, ErrorKind::invalid, "bad-cert-gradient-mismatch",
                         "blob vs recomputed mean gradient: relative L2 " +
                             format_double(report.gradient_distance) + " > tau " +
                             format_double(tau));
@@ -284,7 +290,7 @@ Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
     return report;
 }
 
-Result<VerifiedContribution> verify_contribution(Trainer& trainer, const ModelWeights& weights,
+Result<VerifiedContribution> verify_contribution(Tracer& tracer, const ModelWeights& weights,
                                                  const Dataset& dataset,
                                                  const VerifyContext& context,
                                                  const chain::WorkItem& item,
@@ -294,7 +300,7 @@ Result<VerifiedContribution> verify_contribution(Trainer& trainer, const ModelWe
     auto checked = check_contribution(context, *plan, item.certificate, item.blob);
     if (!checked) return checked.error();
     const auto chosen = choose_micro_batches(policy, checked->certificate.micro_batches, rng);
-    auto report = recompute(trainer, weights, dataset, *plan, *context.params, *checked, chosen);
+    auto report = recompute(tracer, weights, dataset, *plan, *context.params, *checked, chosen);
     if (!report) return report.error();
     VerifiedContribution out;
     out.root = checked->certificate.root();
@@ -305,13 +311,13 @@ Result<VerifiedContribution> verify_contribution(Trainer& trainer, const ModelWe
 }
 
 Result<std::vector<VerifiedContribution>> verify_work_items(
-    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    Tracer& tracer, const ModelWeights& weights, const Dataset& dataset,
     const VerifyContext& context, std::span<const chain::WorkItem> items,
     const VerifyPolicy& policy, SplitMix64& rng) {
     auto plan = UnitPlan::create(weights.layout, *context.params);
     if (!plan) return plan.error();
     auto prefix = [](std::size_t i, const Error& e) {
-        return make_error(e.reason, "work item " + std::to_string(i) + ": " + e.detail);
+        return e.prefixed("work item " + std::to_string(i));
     };
     std::vector<CheckedContribution> checked;
     std::vector<Certificate> certificates;
@@ -326,7 +332,7 @@ Result<std::vector<VerifiedContribution>> verify_work_items(
     for (std::size_t i = 0; i < checked.size(); ++i) {
         const auto chosen = choose_micro_batches(policy, checked[i].certificate.micro_batches, rng);
         auto report =
-            recompute(trainer, weights, dataset, *plan, *context.params, checked[i], chosen);
+            recompute(tracer, weights, dataset, *plan, *context.params, checked[i], chosen);
         if (!report) return prefix(i, report.error());
         VerifiedContribution v;
         v.root = checked[i].certificate.root();

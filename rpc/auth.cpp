@@ -56,7 +56,8 @@ std::string base64_encode(std::string_view data) {
 }
 
 Result<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) return make_error("bad-base64", "length not a multiple of 4");
+    if (text.size() % 4 != 0)
+        return make_error(ErrorKind::malformed, "bad-base64", "length not a multiple of 4");
     std::string out;
     out.reserve(text.size() / 4 * 3);
     for (std::size_t i = 0; i < text.size(); i += 4) {
@@ -66,7 +67,8 @@ Result<std::string> base64_decode(std::string_view text) {
         for (std::size_t j = 0; j < 4; ++j) {
             const bool padding = j >= 4 - static_cast<std::size_t>(pad);
             const int digit = padding ? 0 : base64_value(text[i + j]);
-            if (digit < 0) return make_error("bad-base64", "invalid character");
+            if (digit < 0)
+                return make_error(ErrorKind::malformed, "bad-base64", "invalid character");
             v = (v << 6) | static_cast<std::uint32_t>(digit);
         }
         out += static_cast<char>((v >> 16) & 0xff);
@@ -85,14 +87,16 @@ Result<std::string> write_cookie(const std::filesystem::path& datadir) {
     chain::random_bytes(secret);
     std::string credentials = std::string(cookie_user) + ":" + chain::to_hex(secret);
 
-    LEARNCHAIN_TRY(chain::write_file_atomic(datadir / cookie_file_name, credentials,
-                                            "rpc-cookie-write-failed"));
+    LEARNCHAIN_TRY(
+        write_file_atomic(datadir / cookie_file_name, credentials, "rpc-cookie-write-failed"));
     return credentials;
 }
 
 Result<std::string> read_cookie(const std::filesystem::path& cookie_path) {
     std::ifstream in(cookie_path, std::ios::binary);
-    if (!in) return make_error("rpc-cookie-read-failed", "cannot open " + cookie_path.string());
+    if (!in)
+        return make_error(ErrorKind::local, "rpc-cookie-read-failed",
+                          "cannot open " + cookie_path.string());
     std::string line;
     // A cookie is 75 bytes; refuse to slurp whatever a wrong path points at.
     line.resize(256);
@@ -100,7 +104,8 @@ Result<std::string> read_cookie(const std::filesystem::path& cookie_path) {
     line.resize(static_cast<std::size_t>(in.gcount()));
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     if (line.find(':') == std::string::npos)
-        return make_error("rpc-cookie-read-failed", "no user:password in " + cookie_path.string());
+        return make_error(ErrorKind::local, "rpc-cookie-read-failed",
+                          "no user:password in " + cookie_path.string());
     return line;
 }
 

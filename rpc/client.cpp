@@ -42,13 +42,16 @@ struct RpcClient::Impl {
         beast::error_code ec;
         tcp::resolver resolver(ioc);
         const auto endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
-        if (ec) return make_error("rpc-connect-failed", options.host + ": " + ec.message());
+        if (ec)
+            return make_error(ErrorKind::local, "rpc-connect-failed",
+                              options.host + ": " + ec.message());
         stream.emplace(ioc);
         stream->expires_after(options.timeout);
         ec = run([&](auto handler) { stream->async_connect(endpoints, std::move(handler)); });
         if (ec) {
             stream.reset();
-            return make_error(ec == beast::error::timeout ? "rpc-timeout" : "rpc-connect-failed",
+            return make_error(ErrorKind::local,
+                              ec == beast::error::timeout ? "rpc-timeout" : "rpc-connect-failed",
                               fmt::format("{}:{}: {}", options.host, options.port, ec.message()));
         }
         stream->socket().set_option(tcp::no_delay(true), ec);
@@ -82,8 +85,9 @@ struct RpcClient::Impl {
                     ec == net::error::broken_pipe;
             stream.reset();
             buffer.clear();
-            if (ec == beast::error::timeout) return make_error("rpc-timeout", "no reply in time");
-            return make_error("rpc-transport-error", ec.message());
+            if (ec == beast::error::timeout)
+                return make_error(ErrorKind::local, "rpc-timeout", "no reply in time");
+            return make_error(ErrorKind::local, "rpc-transport-error", ec.message());
         }
         auto response = parser->release();
         if (!response.keep_alive()) close();
@@ -133,23 +137,27 @@ Result<json> RpcClient::call(std::string_view method, const json& params) {
     const json request{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
     auto reply = post(request.dump(-1, ' ', false, json::error_handler_t::replace));
     if (!reply.ok()) return reply.error();
-    if (reply->status == 401) return make_error("rpc-unauthorized", "server refused credentials");
+    if (reply->status == 401)
+        return make_error(ErrorKind::policy, "rpc-unauthorized", "server refused credentials");
 
     const json response = json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
     const auto http_error = [&] {
-        return make_error("rpc-http-" + std::to_string(reply->status), reply->body.substr(0, 200));
+        return make_error(ErrorKind::local, "rpc-http-" + std::to_string(reply->status),
+                          reply->body.substr(0, 200));
     };
     if (!response.is_object()) {
         if (reply->status != 200) return http_error();
-        return make_error("rpc-bad-response", "reply is not a JSON object");
+        return make_error(ErrorKind::malformed, "rpc-bad-response", "reply is not a JSON object");
     }
     if (auto error = response.find("error"); error != response.end() && !error->is_null())
         return RpcError::from_json(*error);
     if (reply->status != 200) return http_error();
     if (auto it = response.find("id"); it == response.end() || *it != id)
-        return make_error("rpc-bad-response", "reply id does not match the request");
+        return make_error(ErrorKind::malformed, "rpc-bad-response",
+                          "reply id does not match the request");
     auto result = response.find("result");
-    if (result == response.end()) return make_error("rpc-bad-response", "reply has no result");
+    if (result == response.end())
+        return make_error(ErrorKind::malformed, "rpc-bad-response", "reply has no result");
     return *result;
 }
 

@@ -12,7 +12,17 @@ json error_response(const json& id, const RpcError& error) {
 }
 
 json error_response(const json& id, int code, std::string_view why, std::string detail) {
-    return error_response(id, RpcError{code, make_error(std::string(why), std::move(detail))});
+    return error_response(
+        id, RpcError{code, make_error(ErrorKind::malformed, std::string(why), std::move(detail))});
+}
+
+// The kind a server reported (RpcError::to_json); local when absent or unknown.
+ErrorKind kind_from(std::string_view name) {
+    for (const ErrorKind kind :
+         {ErrorKind::invalid, ErrorKind::mutated, ErrorKind::malformed, ErrorKind::missing,
+          ErrorKind::conflict, ErrorKind::policy, ErrorKind::local})
+        if (learnchain::to_string(kind) == name) return kind;
+    return ErrorKind::local;
 }
 
 // JSON-RPC 2.0 allows string, number or null ids; anything else is an invalid request.
@@ -25,11 +35,14 @@ bool valid_id(const json& id) {
 json RpcError::to_json() const {
     return json{{"code", code},
                 {"message", error.to_string()},
-                {"data", json{{"reason", error.reason}, {"detail", error.detail}}}};
+                {"data", json{{"reason", error.reason},
+                              {"detail", error.detail},
+                              {"kind", learnchain::to_string(error.kind)}}}};
 }
 
 Error RpcError::from_json(const json& error_object) {
-    if (!error_object.is_object()) return make_error("rpc-bad-response", "error is not an object");
+    if (!error_object.is_object())
+        return make_error(ErrorKind::malformed, "rpc-bad-response", "error is not an object");
     std::string message;
     if (auto it = error_object.find("message"); it != error_object.end() && it->is_string())
         message = it->get<std::string>();
@@ -37,20 +50,22 @@ Error RpcError::from_json(const json& error_object) {
         auto why = data->find("reason");
         if (why != data->end() && why->is_string() && !why->get<std::string>().empty()) {
             auto detail = data->find("detail");
-            return make_error(why->get<std::string>(), detail != data->end() && detail->is_string()
-                                                           ? detail->get<std::string>()
-                                                           : message);
+            return make_error(
+                kind_from(data->value("kind", std::string())), why->get<std::string>(),
+                detail != data->end() && detail->is_string() ? detail->get<std::string>()
+                                                             : message);
         }
     }
     long long number = 0;
     if (auto it = error_object.find("code"); it != error_object.end() && it->is_number_integer())
         number = it->get<long long>();
-    return make_error("rpc-error-" + std::to_string(number), message);
+    return make_error(ErrorKind::local, "rpc-error-" + std::to_string(number), message);
 }
 
 Status Dispatcher::register_method(std::string name, Handler handler) {
-    if (name.empty() || !handler) return make_error("rpc-bad-method", "empty name or handler");
-    if (methods_.contains(name)) return make_error("rpc-duplicate-method", name);
+    if (name.empty() || !handler)
+        return make_error(ErrorKind::malformed, "rpc-bad-method", "empty name or handler");
+    if (methods_.contains(name)) return make_error(ErrorKind::local, "rpc-duplicate-method", name);
     methods_.emplace(std::move(name), std::move(handler));
     return ok_status();
 }
@@ -111,10 +126,11 @@ std::optional<json> Dispatcher::handle_one(const json& request) const {
     try {
         result.emplace(handler->second(params));
     } catch (const std::exception& e) {
-        result.emplace(make_error(std::string(reason::internal_error), name + ": " + e.what()));
+        result.emplace(make_error(ErrorKind::local, std::string(reason::internal_error),
+                                  name + ": " + e.what()));
     } catch (...) {
-        result.emplace(
-            make_error(std::string(reason::internal_error), name + ": unknown exception"));
+        result.emplace(make_error(ErrorKind::local, std::string(reason::internal_error),
+                                  name + ": unknown exception"));
     }
     if (notification) return std::nullopt;
     if (!result->ok())

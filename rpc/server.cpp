@@ -34,7 +34,8 @@ constexpr auto linger = std::chrono::milliseconds(500);
 constexpr std::size_t max_linger_bytes = 1 << 20;
 
 std::string error_body(std::string_view why, std::string detail) {
-    const RpcError error{code::invalid_request, make_error(std::string(why), std::move(detail))};
+    const RpcError error{code::invalid_request,
+                         make_error(ErrorKind::malformed, std::string(why), std::move(detail))};
     return json{{"jsonrpc", "2.0"}, {"error", error.to_json()}, {"id", nullptr}}.dump();
 }
 
@@ -273,24 +274,30 @@ RpcServer::~RpcServer() {
 }
 
 Status RpcServer::register_method(std::string name, Handler handler) {
-    if (impl_->started) return make_error("rpc-server-running", "register methods before start()");
+    if (impl_->started)
+        return make_error(ErrorKind::local, "rpc-server-running",
+                          "register methods before start()");
     return impl_->dispatcher.register_method(std::move(name), std::move(handler));
 }
 
 Status RpcServer::set_error_code(std::string reason_code, int rpc_code) {
-    if (impl_->started) return make_error("rpc-server-running", "set error codes before start()");
+    if (impl_->started)
+        return make_error(ErrorKind::local, "rpc-server-running", "set error codes before start()");
     impl_->dispatcher.set_error_code(std::move(reason_code), rpc_code);
     return ok_status();
 }
 
 Status RpcServer::start() {
     Impl& s = *impl_;
-    if (s.started) return make_error("rpc-server-running", "start() called twice");
+    if (s.started)
+        return make_error(ErrorKind::local, "rpc-server-running", "start() called twice");
     if (s.options.threads == 0 || s.options.max_connections == 0)
-        return make_error("rpc-bad-options", "threads and max_connections must be positive");
+        return make_error(ErrorKind::malformed, "rpc-bad-options",
+                          "threads and max_connections must be positive");
     if (s.options.credentials) {
         if (s.options.credentials->find(':') == std::string::npos)
-            return make_error("rpc-bad-options", "credentials must be user:password");
+            return make_error(ErrorKind::malformed, "rpc-bad-options",
+                              "credentials must be user:password");
         s.auth.set_static(*s.options.credentials);
     }
     if (!s.options.datadir.empty()) {
@@ -300,14 +307,16 @@ Status RpcServer::start() {
         s.cookie = s.options.datadir / cookie_file_name;
     }
     if (s.auth.empty())
-        return make_error("rpc-no-auth", "neither a datadir for the cookie nor credentials given");
+        return make_error(ErrorKind::policy, "rpc-no-auth",
+                          "neither a datadir for the cookie nor credentials given");
 
     auto fail = [&](std::string_view what, const beast::error_code& ec) -> Error {
         std::error_code ignored;
         if (!s.cookie.empty()) std::filesystem::remove(s.cookie, ignored);
         s.cookie.clear();
-        return make_error("rpc-listen-failed", fmt::format("{} {}:{}: {}", what, s.options.address,
-                                                           s.options.port, ec.message()));
+        return make_error(
+            ErrorKind::local, "rpc-listen-failed",
+            fmt::format("{} {}:{}: {}", what, s.options.address, s.options.port, ec.message()));
     };
     beast::error_code ec;
     const auto address = net::ip::make_address(s.options.address, ec);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include <learnchain/chain/address.hpp>
+#include <learnchain/chain/time.hpp>
 #include <learnchain/wallet/cli.hpp>
 #include <learnchain/wallet/history.hpp>
 #include <learnchain/wallet/keystore.hpp>
@@ -59,7 +60,7 @@ std::filesystem::path wallet_path(const Options& o) {
 Result<std::string> prompt_tty(const std::string& prompt) {
     const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
     if (fd < 0)
-        return make_error("wallet-no-passphrase",
+        return make_error(ErrorKind::local, "wallet-no-passphrase",
                           "no terminal: use --passphrase-file or " + std::string(passphrase_env));
     termios saved{};
     const bool is_tty = ::tcgetattr(fd, &saved) == 0;
@@ -87,7 +88,8 @@ Result<std::string> passphrase(const Options& o, bool confirm) {
     auto second = prompt_tty("Repeat passphrase: ");
     if (!second) return second;
     if (*first != *second)
-        return make_error("wallet-passphrase-mismatch", "the two passphrases differ");
+        return make_error(ErrorKind::policy, "wallet-passphrase-mismatch",
+                          "the two passphrases differ");
     return first;
 }
 
@@ -118,12 +120,6 @@ Result<NodeClient*> connect(const Options& o, std::optional<NodeClient>& slot) {
         options.cookie_path = std::filesystem::path(o.datadir) / ".cookie";
     slot.emplace(std::move(options));
     return &*slot;
-}
-
-std::uint64_t now_seconds() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 std::string format_time(std::uint64_t seconds) {
@@ -159,10 +155,11 @@ Status cmd_create(const Options& o, std::ostream& out, const chain::SecretKey& k
     const auto path = wallet_path(o);
     std::error_code ec;
     if (std::filesystem::exists(path, ec))
-        return make_error("wallet-exists", path.string() + " already exists");
+        return make_error(ErrorKind::policy, "wallet-exists", path.string() + " already exists");
     auto pass = passphrase(o, /*confirm=*/true);
     if (!pass) return pass.error();
-    if (pass->empty()) return make_error("wallet-empty-passphrase", "choose a passphrase");
+    if (pass->empty())
+        return make_error(ErrorKind::malformed, "wallet-empty-passphrase", "choose a passphrase");
     LEARNCHAIN_TRY(create_keystore_file(path, key, *pass, ScryptParams{o.scrypt_n, 8, 1}));
     out << chain::encode_address(key.public_key()) << "\n";
     return ok_status();
@@ -172,11 +169,14 @@ Result<chain::SecretKey> key_to_import(const Options& o) {
     std::string hex = o.import_key;
     if (!o.import_file.empty()) {
         std::ifstream in(o.import_file);
-        if (!in) return make_error("wallet-io-error", "cannot open " + o.import_file);
+        if (!in)
+            return make_error(ErrorKind::local, "wallet-io-error", "cannot open " + o.import_file);
         std::getline(in, hex);
     }
     while (!hex.empty() && (hex.back() == '\r' || hex.back() == ' ')) hex.pop_back();
-    if (hex.empty()) return make_error("wallet-no-key", "give a secret key (hex) or --key-file");
+    if (hex.empty())
+        return make_error(ErrorKind::local, "wallet-no-key",
+                          "give a secret key (hex) or --key-file");
     return chain::SecretKey::from_hex(hex);
 }
 
@@ -205,7 +205,7 @@ Result<chain::Amount> fee_of(const Options& o) {
 Status record(const Options& o, const chain::Transaction& tx, std::string memo_kind) {
     return append_history(history_path(wallet_path(o)),
                           HistoryEntry{tx.txid().hex(), chain::encode_address(tx.to), tx.amount,
-                                       tx.fee, tx.nonce, std::move(memo_kind), now_seconds()});
+                                       tx.fee, tx.nonce, std::move(memo_kind), unix_time()});
 }
 
 Status cmd_send(const Options& o, std::ostream& out, std::ostream& err) {
@@ -216,7 +216,8 @@ Status cmd_send(const Options& o, std::ostream& out, std::ostream& err) {
     auto fee = fee_of(o);
     if (!fee) return fee.error();
     if (o.memo.size() > chain::max_memo_bytes)
-        return make_error("bad-tx-memo-too-long", "a memo holds at most 64 bytes");
+        return make_error(ErrorKind::invalid, "bad-tx-memo-too-long",
+                          "a memo holds at most 64 bytes");
     auto key = unlock(o);
     if (!key) return key.error();
     std::optional<NodeClient> slot;
@@ -276,7 +277,7 @@ Status cmd_infer(const Options& o, std::ostream& out, std::ostream& err) {
     auto info = (*node)->inference_info();
     if (!info) return info.error();
 
-    InferenceRequest request;
+    chain::InferenceRequest request;
     request.prompt = o.prompt;
     request.temperature = o.temperature;
     request.top_k = o.top_k;
@@ -297,17 +298,17 @@ Status cmd_infer(const Options& o, std::ostream& out, std::ostream& err) {
             ? o.max_tokens
             : std::max<std::uint32_t>(1, std::min({default_infer_tokens, info->max_tokens, room}));
     const auto price = chain::checked_mul(info->price_per_token, request.max_tokens);
-    if (!price) return make_error("infer-payment-too-small", "price overflows");
+    if (!price) return make_error(ErrorKind::policy, "infer-payment-too-small", "price overflows");
 
     auto account = (*node)->account(chain::encode_address(key->public_key()));
     if (!account) return account.error();
     const chain::Transaction payment =
         chain::make_transfer(*key, info->payment_key, std::max<chain::Amount>(*price, 1), *fee,
-                             account->next_nonce, info->chain_id, inference_memo(request));
+                             account->next_nonce, info->chain_id, chain::inference_memo(request));
     err << "paying " << chain::format_amount(payment.amount) << " + fee "
         << chain::format_amount(payment.fee) << " to " << info->payment_address << " for "
         << request.max_tokens << " tokens (seed " << request.seed << ", request "
-        << inference_request_hash(request).hex() << ")\n";
+        << chain::inference_request_hash(request).hex() << ")\n";
     auto reply = (*node)->infer(request, payment);
     if (!reply) return reply.error();
     if (auto recorded = record(o, payment, "inference"); !recorded)
@@ -324,13 +325,16 @@ Status cmd_infer(const Options& o, std::ostream& out, std::ostream& err) {
 Result<chain::Amount> parse_cli_amount(std::string_view text, bool allow_zero) {
     auto amount = chain::parse_amount(text);
     if (!amount) return amount;
-    if (*amount == 0 && !allow_zero) return make_error("wallet-zero-amount", "amount must be > 0");
+    if (*amount == 0 && !allow_zero)
+        return make_error(ErrorKind::malformed, "wallet-zero-amount", "amount must be > 0");
     return amount;
 }
 
 Result<std::string> read_passphrase_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error("wallet-io-error", "cannot open passphrase file " + path);
+    if (!in)
+        return make_error(ErrorKind::local, "wallet-io-error",
+                          "cannot open passphrase file " + path);
     std::string line;
     std::getline(in, line);
     if (!line.empty() && line.back() == '\r') line.pop_back();

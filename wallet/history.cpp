@@ -23,13 +23,14 @@ Result<std::vector<HistoryEntry>> load_history(const std::filesystem::path& path
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) return std::vector<HistoryEntry>{};
     std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error("wallet-io-error", "cannot open " + path.string());
+    if (!in) return make_error(ErrorKind::local, "wallet-io-error", "cannot open " + path.string());
     std::stringstream buffer;
     buffer << in.rdbuf();
     const json parsed = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_object() || !parsed.contains("transactions") ||
         !parsed["transactions"].is_array())
-        return make_error("wallet-history-invalid", path.string() + " is not a wallet history");
+        return make_error(ErrorKind::malformed, "wallet-history-invalid",
+                          path.string() + " is not a wallet history");
     std::vector<HistoryEntry> out;
     try {
         for (const auto& item : parsed["transactions"]) {
@@ -44,7 +45,8 @@ Result<std::vector<HistoryEntry>> load_history(const std::filesystem::path& path
             out.push_back(std::move(e));
         }
     } catch (const std::exception& e) {
-        return make_error("wallet-history-invalid", path.string() + ": " + e.what());
+        return make_error(ErrorKind::malformed, "wallet-history-invalid",
+                          path.string() + ": " + e.what());
     }
     return out;
 }

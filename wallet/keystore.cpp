@@ -34,7 +34,7 @@ struct Secret {
 };
 
 Error invalid(std::string detail) {
-    return make_error("wallet-keystore-invalid", std::move(detail));
+    return make_error(ErrorKind::malformed, "wallet-keystore-invalid", std::move(detail));
 }
 
 Status check_params(const ScryptParams& p) {
@@ -52,7 +52,7 @@ Status derive(std::string_view passphrase, std::span<const std::uint8_t> salt,
     const std::uint64_t maxmem = 128ull * p.r * (p.n + p.p + 2) + (1u << 20);
     if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), p.n, p.r,
                        p.p, maxmem, out.bytes.data(), out.bytes.size()) != 1)
-        return make_error("wallet-crypto-failed", "scrypt failed");
+        return make_error(ErrorKind::local, "wallet-crypto-failed", "scrypt failed");
     return ok_status();
 }
 
@@ -72,7 +72,7 @@ Result<std::vector<std::uint8_t>> hex_field(const json& object, const char* name
 }
 
 Error errno_error(std::string_view what, const std::filesystem::path& path) {
-    return make_error("wallet-io-error",
+    return make_error(ErrorKind::local, "wallet-io-error",
                       std::string(what) + " " + path.string() + ": " + std::strerror(errno));
 }
 
@@ -103,7 +103,8 @@ Result<json> seal_key(const chain::SecretKey& key, std::string_view passphrase,
                           static_cast<int>(plain.size())) != 1 ||
         EVP_EncryptFinal_ex(c.ctx, ciphertext.data() + len, &final_len) != 1 ||
         EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes, tag.data()) != 1)
-        return make_error("wallet-crypto-failed", "AES-256-GCM encryption failed");
+        return make_error(ErrorKind::local, "wallet-crypto-failed",
+                          "AES-256-GCM encryption failed");
 
     return json{
         {"version", keystore_version},
@@ -181,16 +182,17 @@ Result<chain::SecretKey> open_key(const json& keystore, std::string_view passphr
         EVP_DecryptUpdate(c.ctx, plain.bytes.data(), &len, ciphertext->data(),
                           static_cast<int>(ciphertext->size())) != 1 ||
         EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, tag->data()) != 1)
-        return make_error("wallet-crypto-failed", "AES-256-GCM setup failed");
+        return make_error(ErrorKind::local, "wallet-crypto-failed", "AES-256-GCM setup failed");
     // The tag check is the passphrase check: GCM authenticates before anything is trusted.
     if (EVP_DecryptFinal_ex(c.ctx, plain.bytes.data() + len, &final_len) != 1)
-        return make_error("wallet-wrong-passphrase",
+        return make_error(ErrorKind::policy, "wallet-wrong-passphrase",
                           "the passphrase does not open this wallet (or the file was altered)");
 
     auto key = chain::SecretKey::from_bytes(plain.bytes);
-    if (!key) return make_error("wallet-keystore-corrupt", key.error().to_string());
+    if (!key)
+        return make_error(ErrorKind::malformed, "wallet-keystore-corrupt", key.error().to_string());
     if (chain::encode_address(key->public_key()) != *address)
-        return make_error("wallet-keystore-corrupt",
+        return make_error(ErrorKind::malformed, "wallet-keystore-corrupt",
                           "the decrypted key does not match the recorded address");
     return std::move(key).value();
 }
@@ -198,7 +200,7 @@ Result<chain::SecretKey> open_key(const json& keystore, std::string_view passphr
 Result<json> load_keystore(const std::filesystem::path& path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
-        return make_error("wallet-not-found",
+        return make_error(ErrorKind::local, "wallet-not-found",
                           path.string() + " does not exist (run `learnchain-wallet create`)");
     std::ifstream in(path, std::ios::binary);
     if (!in) return errno_error("cannot open", path);
@@ -212,19 +214,19 @@ Result<json> load_keystore(const std::filesystem::path& path) {
 }
 
 Status write_file_atomic(const std::filesystem::path& path, std::string_view contents) {
-    return chain::write_file_atomic(path, contents, "wallet-io-error");
+    return learnchain::write_file_atomic(path, contents, "wallet-io-error");
 }
 
 Status create_keystore_file(const std::filesystem::path& path, const chain::SecretKey& key,
                             std::string_view passphrase, const ScryptParams& params) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec))
-        return make_error("wallet-exists",
+        return make_error(ErrorKind::policy, "wallet-exists",
                           path.string() + " already exists; refusing to overwrite a wallet");
     if (path.has_parent_path() && !std::filesystem::exists(path.parent_path(), ec)) {
         std::filesystem::create_directories(path.parent_path(), ec);
         if (ec)
-            return make_error("wallet-io-error",
+            return make_error(ErrorKind::local, "wallet-io-error",
                               "cannot create " + path.parent_path().string() + ": " + ec.message());
         std::filesystem::permissions(path.parent_path(), std::filesystem::perms::owner_all, ec);
     }

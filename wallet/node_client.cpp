@@ -9,17 +9,20 @@ namespace learnchain::wallet {
 namespace {
 
 Error bad_reply(std::string_view method, std::string detail) {
-    return make_error("wallet-bad-node-reply", std::string(method) + ": " + std::move(detail));
+    return make_error(ErrorKind::malformed, "wallet-bad-node-reply",
+                      std::string(method) + ": " + std::move(detail));
 }
 
 // An amount in units (integer) or in coins (string, "12.5"); both appear in node replies.
 Result<chain::Amount> amount_field(const rpc::json& object, const char* name) {
     const auto it = object.find(name);
     if (it == object.end())
-        return make_error("wallet-bad-node-reply", std::string(name) + " missing");
+        return make_error(ErrorKind::malformed, "wallet-bad-node-reply",
+                          std::string(name) + " missing");
     if (it->is_number_unsigned()) return it->get<chain::Amount>();
     if (it->is_string()) return chain::parse_amount(it->get<std::string>());
-    return make_error("wallet-bad-node-reply", std::string(name) + " is not an amount");
+    return make_error(ErrorKind::malformed, "wallet-bad-node-reply",
+                      std::string(name) + " is not an amount");
 }
 
 template <class T>
@@ -36,7 +39,8 @@ std::optional<T> unsigned_field(const rpc::json& object, const char* name) {
 Result<std::pair<std::string, std::uint16_t>> parse_rpc_url(std::string_view url,
                                                             std::uint16_t default_port) {
     auto bad = [&](std::string why) {
-        return make_error("wallet-bad-rpc-url", std::string(url) + ": " + why);
+        return make_error(ErrorKind::malformed, "wallet-bad-rpc-url",
+                          std::string(url) + ": " + why);
     };
     if (url.starts_with("http://")) url.remove_prefix(7);
     if (url.starts_with("https://"))
@@ -101,7 +105,7 @@ Result<std::uint32_t> NodeClient::chain_id() {
     auto info = inference_info();
     if (info) return info->chain_id;
     return make_error(
-        "wallet-chain-id-unknown",
+        ErrorKind::local, "wallet-chain-id-unknown",
         "neither getblockchaininfo nor getinferenceinfo gave one: " + info.error().to_string());
 }
 
@@ -164,7 +168,7 @@ Result<InferenceInfo> NodeClient::inference_info() {
     return info;
 }
 
-Result<InferenceReply> NodeClient::infer(const InferenceRequest& request,
+Result<InferenceReply> NodeClient::infer(const chain::InferenceRequest& request,
                                          const chain::Transaction& payment) {
     const rpc::json params = {
         {"prompt", request.prompt},

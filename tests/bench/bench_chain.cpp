@@ -19,8 +19,8 @@
 #include <secp256k1_schnorrsig.h>
 #include <unistd.h>
 
-#include "bench_report.hpp"
-#include "store_test_support.hpp"
+#include "bench/bench_report.hpp"
+#include "chain/store_test_support.hpp"
 
 namespace {
 

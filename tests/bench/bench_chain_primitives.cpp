@@ -19,7 +19,7 @@
 #include <secp256k1_extrakeys.h>
 #include <secp256k1_schnorrsig.h>
 
-#include "bench_report.hpp"
+#include "bench/bench_report.hpp"
 
 namespace {
 

@@ -15,10 +15,11 @@
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/verify.hpp>
 
-#include "bench_report.hpp"
-#include "test_configs.hpp"
+#include "bench/bench_report.hpp"
+#include "consensus/test_configs.hpp"
 
 namespace {
 
@@ -29,7 +30,7 @@ struct Setup {
     chain::LearningParams params;
     ModelWeights weights;
     Dataset dataset;
-    Trainer trainer;
+    training::Trainer trainer;
     chain::SecretKey worker;
     Hash256 parent;
     std::vector<chain::WorkItem> items;  // verified by the verify benchmarks, alternately
@@ -42,7 +43,7 @@ Setup& setup() {
         p.dataset.max_operand = 999;
         auto weights = init_weights(p.model).value();
         auto dataset = Dataset::open(p.dataset).value();
-        auto trainer = Trainer::create(p.model).value();
+        auto trainer = training::Trainer::create(p.model).value();
         std::array<std::uint8_t, 32> key{};
         key.fill(7);
         auto worker = chain::SecretKey::from_bytes(key).value();

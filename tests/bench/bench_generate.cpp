@@ -6,14 +6,15 @@
 #include <string>
 #include <vector>
 
-#include <learnchain/consensus/generate.hpp>
 #include <learnchain/consensus/model.hpp>
+#include <learnchain/consensus/training/generate.hpp>
 
-#include "bench_report.hpp"
+#include "bench/bench_report.hpp"
 
 namespace {
 
 using namespace learnchain::consensus;
+using namespace learnchain::training;
 
 constexpr std::uint32_t short_tokens = 56;  // fills the devnet context after an 8-byte prompt
 constexpr std::uint32_t long_tokens = 256;

@@ -35,18 +35,19 @@
 
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
-#include <learnchain/consensus/bare_training.hpp>
-#include <learnchain/consensus/miner.hpp>
+#include <learnchain/consensus/training/bare_training.hpp>
+#include <learnchain/node/miner.hpp>
 
 #include <sys/resource.h>
 
-#include "bench_report.hpp"
-#include "engine_fixture.hpp"
+#include "bench/bench_report.hpp"
+#include "consensus/engine_fixture.hpp"
 
 namespace {
 
 using namespace learnchain;
 using namespace learnchain::consensus;
+using namespace learnchain::node;
 using namespace std::chrono_literals;
 
 chain::Genesis devnet() {
@@ -115,7 +116,8 @@ double bare(const chain::Genesis& genesis, std::uint32_t steps) {
     for (std::uint32_t b = 0; b < per_step; ++b)
         batches.push_back(
             make_micro_batch(dataset, seed, b, p.micro_batch_size, p.model.context).value());
-    auto report = bare_training_run(weights, p.optimizer, batches, steps, per_step).value();
+    auto report =
+        training::bare_training_run(weights, p.optimizer, batches, steps, per_step).value();
     return static_cast<double>(report.tokens) / report.seconds;
 }
 
@@ -174,12 +176,13 @@ void breakdown(const chain::Genesis& genesis) {
         }
     });
     const auto dataset = Dataset::open(p.dataset).value();
+    auto trainer = training::Trainer::create(p.model).value();
     const Hash256 seed = chain::sha256(std::string_view("bench gradient"));
     const double gradients = timed([&] {
         for (std::uint32_t b = 0; b < per_block * p.micro_batches; ++b) {
             const auto batch =
                 make_micro_batch(dataset, seed, b, p.micro_batch_size, p.model.context).value();
-            (void)node.engine->trainer().compute_gradient(node.engine->weights(), batch).value();
+            (void)trainer.compute_gradient(node.engine->weights(), batch).value();
         }
     });
     chain::Block block;
@@ -209,7 +212,7 @@ double cpu_seconds() {
 
 void compare_trace(const chain::Genesis& genesis, std::uint32_t pairs) {
     const auto& p = genesis.learning;
-    auto trainer = Trainer::create(p.model).value();
+    auto trainer = training::Trainer::create(p.model).value();
     const auto weights = genesis_weights(p.model).value();
     const auto dataset = Dataset::open(p.dataset).value();
     const auto plan = UnitPlan::create(weights.layout, p).value();
@@ -229,7 +232,7 @@ void compare_trace(const chain::Genesis& genesis, std::uint32_t pairs) {
             else if (side == 1)
                 (void)trainer.trace(weights, batch, TraceSpec{seed, &plan}).value();
             else
-                (void)bare_training_run(weights, p.optimizer, {batch}, 1, 1).value();
+                (void)training::bare_training_run(weights, p.optimizer, {batch}, 1, 1).value();
             const double w =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const double c = cpu_seconds() - start_cpu;
@@ -276,7 +279,7 @@ int main(int argc, char** argv) {
     }
     if (argc > 1 && std::string_view(argv[1]) == "--profile-gradients") {
         const auto& p = genesis.learning;
-        auto trainer = Trainer::create(p.model).value();
+        auto trainer = training::Trainer::create(p.model).value();
         const auto weights = genesis_weights(p.model).value();
         const auto dataset = Dataset::open(p.dataset).value();
         const Hash256 seed = chain::sha256(std::string_view("profile"));
@@ -323,7 +326,7 @@ int main(int argc, char** argv) {
     print_line("memcpy_gbps", t.memcpy_gbps, "GB/s");
     print_line("aggregate_vs_memcpy", t.gbps / t.memcpy_gbps, "ratio");
 
-    const double sgemm = measure_sgemm_flops(2048, 5);
+    const double sgemm = training::measure_sgemm_flops(2048, 5);
     const double mining_flops = 6.0 * parameters * best_mine;
     print_line("mining_model_flops", mining_flops, "FLOP/s");
     print_line("sgemm_flops", sgemm, "FLOP/s");

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
 
-#include "bench_report.hpp"
+#include "bench/bench_report.hpp"
 
 namespace learnchain {
 namespace {

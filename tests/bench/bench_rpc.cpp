@@ -12,7 +12,7 @@
 #include <learnchain/rpc/client.hpp>
 #include <learnchain/rpc/server.hpp>
 
-#include "bench_report.hpp"
+#include "bench/bench_report.hpp"
 
 namespace {
 

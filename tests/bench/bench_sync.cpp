@@ -21,8 +21,8 @@
 
 #include <unistd.h>
 
-#include "bench_report.hpp"
-#include "node_test_support.hpp"
+#include "bench/bench_report.hpp"
+#include "p2p/p2p_test_support.hpp"
 
 namespace {
 
@@ -38,7 +38,7 @@ double seconds_since(Clock::time_point start) {
 
 double local_import(const chain::Genesis& genesis, const std::vector<chain::Block>& blocks,
                     bool durable) {
-    const auto dir = node::testing::temp_dir("bench-import");
+    const auto dir = p2p::testing::temp_dir("bench-import");
     double seconds = 0;
     {
         chain::testing::PersistentTestEngine engine;
@@ -57,12 +57,12 @@ double local_import(const chain::Genesis& genesis, const std::vector<chain::Bloc
     return seconds;
 }
 
-double network_sync(const chain::Genesis& genesis, node::testing::TestNode& source, bool durable) {
-    const auto dir = node::testing::temp_dir("bench-sync");
+double network_sync(const chain::Genesis& genesis, p2p::testing::TestNode& source, bool durable) {
+    const auto dir = p2p::testing::temp_dir("bench-sync");
     double seconds = 0;
     {
         // Store open and node start are outside the timing, as the local import's are.
-        node::testing::TestNode target(genesis, dir, {}, {}, durable);
+        p2p::testing::TestNode target(genesis, dir, {}, {}, durable);
         const auto start = Clock::now();
         target.net().connect(source.endpoint());
         // Polled finely: the test helper's 10 ms steps would be a tenth of the whole sync.
@@ -86,13 +86,13 @@ int main() {
     chain::testing::ForkBuilder builder(genesis);
     const auto blocks = builder.build_chain(builder.genesis_block.hash(), block_count);
 
-    const auto source_dir = node::testing::temp_dir("bench-source");
+    const auto source_dir = p2p::testing::temp_dir("bench-source");
     // [durable]: best wall-clock seconds of each kind, runs interleaved so that load from
     // other processes hits both alike.
     double best_sync[2] = {1e9, 1e9};
     double best_import[2] = {1e9, 1e9};
     {
-        node::testing::TestNode source(genesis, source_dir);
+        p2p::testing::TestNode source(genesis, source_dir);
         source.import(blocks);
         for (int i = 0; i < runs; ++i)
             for (const bool durable : {true, false}) {

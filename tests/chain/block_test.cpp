@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "chain_test_support.hpp"
+#include "chain/chain_test_support.hpp"
 
 namespace learnchain::chain {
 namespace {

@@ -41,11 +41,13 @@ public:
     std::string fail_reason;  // when set, verify() fails with it
 
     Result<BlockWork> verify(const Block& block, const WorkContext& context) override {
-        if (!fail_reason.empty()) return make_error(fail_reason);
+        if (!fail_reason.empty()) return make_error(ErrorKind::invalid, fail_reason);
         BlockWork work;
         for (const auto& item : block.work_items) {
             auto decoded = decode<WorkerWork>(item.certificate);
-            if (!decoded) return make_error("bad-cert-test-payload", decoded.error().to_string());
+            if (!decoded)
+                return make_error(ErrorKind::invalid, "bad-cert-test-payload",
+                                  decoded.error().to_string());
             work.certificate_roots.push_back(tagged_hash(tag::certificate, item.certificate));
             work.workers.push_back(*decoded);
         }
@@ -69,7 +71,7 @@ public:
                 const std::vector<std::uint8_t>& undo) override {
         auto previous = decode<Hash256>(undo);
         if (!previous || roots_.size() < 2 || roots_[roots_.size() - 2] != *previous)
-            return make_error("test-engine-undo-mismatch");
+            return make_error(ErrorKind::local, "test-engine-undo-mismatch");
         roots_.pop_back();
         return ok_status();
     }

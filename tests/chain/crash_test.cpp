@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store_test_support.hpp"
+#include "chain/store_test_support.hpp"
 
 extern char** environ;
 

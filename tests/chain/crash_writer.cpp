@@ -11,7 +11,7 @@
 #include <learnchain/chain/log.hpp>
 #include <learnchain/chain/store.hpp>
 
-#include "store_test_support.hpp"
+#include "chain/store_test_support.hpp"
 
 using namespace learnchain::chain;
 using namespace learnchain::chain::testing;

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "chain_test_support.hpp"
+#include "chain/chain_test_support.hpp"
 
 namespace learnchain::chain {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store_test_support.hpp"
+#include "chain/store_test_support.hpp"
 
 namespace learnchain::chain {
 namespace {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "store_test_support.hpp"
+#include "chain/store_test_support.hpp"
 
 namespace learnchain::chain {
 namespace {

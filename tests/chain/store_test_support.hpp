@@ -19,7 +19,7 @@
 #include <learnchain/chain/validation.hpp>
 #include <learnchain/chain/work.hpp>
 
-#include "chain_test_support.hpp"
+#include "chain/chain_test_support.hpp"
 
 namespace learnchain::chain::testing {
 
@@ -45,12 +45,15 @@ public:
     std::string transient_failure;  // when set, verify() fails with it (not a consensus reason)
 
     Result<BlockWork> verify(const Block& block, const WorkContext&) override {
-        if (!transient_failure.empty()) return make_error(transient_failure);
+        if (!transient_failure.empty()) return make_error(ErrorKind::local, transient_failure);
         BlockWork work;
         for (const auto& item : block.work_items) {
             auto decoded = decode<WorkerWork>(item.certificate);
-            if (!decoded) return make_error("bad-cert-test-payload", decoded.error().to_string());
-            if (decoded->tokens == bad_tokens) return make_error("bad-cert-test-invalid");
+            if (!decoded)
+                return make_error(ErrorKind::invalid, "bad-cert-test-payload",
+                                  decoded.error().to_string());
+            if (decoded->tokens == bad_tokens)
+                return make_error(ErrorKind::invalid, "bad-cert-test-invalid");
             work.certificate_roots.push_back(tagged_hash(tag::certificate, item.certificate));
             work.workers.push_back(*decoded);
         }
@@ -69,7 +72,7 @@ public:
     Status undo(const Block&, const WorkContext& context,
                 const std::vector<std::uint8_t>& undo) override {
         auto previous = decode<Hash256>(undo);
-        if (!previous) return make_error("test-engine-bad-undo");
+        if (!previous) return make_error(ErrorKind::local, "test-engine-bad-undo");
         root_ = *previous;
         pending_.push_back({"root", encode(root_)});
         pending_.push_back({height_key(context.height), std::nullopt});
@@ -85,7 +88,7 @@ public:
         for (const auto& [key, value] : entries) {
             if (key != "root") continue;
             auto root = decode<Hash256>(value);
-            if (!root) return make_error("test-engine-bad-state");
+            if (!root) return make_error(ErrorKind::local, "test-engine-bad-state");
             root_ = *root;
         }
         return ok_status();

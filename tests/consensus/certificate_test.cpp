@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "pol_fixture.hpp"
+#include "consensus/pol_fixture.hpp"
 
 namespace learnchain::consensus {
 namespace {

@@ -4,10 +4,11 @@
 // compute_gradient, GradientAccumulator and apply_adamw.
 #include <learnchain/consensus/engine.hpp>
 #include <learnchain/consensus/optimizer.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 
 #include <gtest/gtest.h>
 
-#include "engine_fixture.hpp"
+#include "consensus/engine_fixture.hpp"
 
 namespace learnchain::consensus::testing {
 namespace {
@@ -34,7 +35,7 @@ TEST(ChainTraining, EqualsPlainTrainingBitForBit) {
     // The plain loop: no certificates, no sketches, no store.
     const chain::LearningParams& params = node.genesis.learning;
     ModelState plain = genesis_model_state(params.model).value();
-    auto trainer = Trainer::create(params.model).value();
+    auto trainer = training::Trainer::create(params.model).value();
     const Dataset dataset = Dataset::open(params.dataset).value();
     for (const Hash256& parent : parents) {
         const Hash256 seed = contribution_seed(parent, worker.public_key(), 0);

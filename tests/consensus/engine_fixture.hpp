@@ -22,6 +22,7 @@
 #include <learnchain/chain/store.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/engine.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 
 namespace learnchain::consensus::testing {
 
@@ -42,6 +43,13 @@ inline std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + path.string());
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Engine options with the libtorch tracer on the CPU (what a node on this machine uses).
+inline EngineOptions cpu_engine_options(const chain::Genesis& genesis, EngineOptions options = {}) {
+    if (!options.make_tracer)
+        options.make_tracer = training::tracer_factory(genesis.learning.model);
+    return options;
 }
 
 // A temporary directory removed on destruction.
@@ -78,7 +86,7 @@ struct Node {
                   bool sync = false)
         : genesis(std::move(g)), mempool(genesis.chain_id) {
         if (options.rng_seed == 0) options.rng_seed = 1;
-        auto created = PolWorkEngine::create(genesis, options);
+        auto created = PolWorkEngine::create(genesis, cpu_engine_options(genesis, options));
         if (!created) throw std::runtime_error(created.error().to_string());
         engine = std::move(created).value();
         auto opened = chain::ChainStore::open({dir, max_reorg_depth, sync, true}, genesis, *engine);
@@ -112,7 +120,7 @@ struct Node {
 
     // One honest contribution of `worker` on the tip model.
     [[nodiscard]] Result<Contribution> contribute(const chain::SecretKey& worker, std::uint32_t n) {
-        return compute_contribution(engine->trainer(), engine->weights(), engine->dataset(),
+        return compute_contribution(engine->tracer(), engine->weights(), engine->dataset(),
                                     genesis.learning, store->tip().hash, worker, n);
     }
 

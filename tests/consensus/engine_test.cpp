@@ -5,14 +5,14 @@
 
 #include <gtest/gtest.h>
 
-#include "engine_fixture.hpp"
+#include "consensus/engine_fixture.hpp"
 
 namespace learnchain::consensus::testing {
 namespace {
 
 TEST(Engine, GenesisBlockCommitsToTheInitialModelRoot) {
     const auto genesis = test_genesis();
-    auto engine = PolWorkEngine::create(genesis, {}).value();
+    auto engine = PolWorkEngine::create(genesis, cpu_engine_options(genesis)).value();
     const ModelState state = genesis_model_state(genesis.learning.model).value();
     EXPECT_EQ(engine->model_root(), model_state_root(state));
     EXPECT_EQ(weights_hash(engine->weights()), genesis.learning.model.init_weights_hash);
@@ -29,7 +29,7 @@ TEST(Engine, GenesisBlockCommitsToTheInitialModelRoot) {
 TEST(Engine, RefusesAGenesisWhoseInitialWeightsHashIsWrong) {
     auto genesis = test_genesis();
     genesis.learning.model.init_weights_hash.bytes()[0] ^= 1;
-    auto engine = PolWorkEngine::create(genesis, {});
+    auto engine = PolWorkEngine::create(genesis, cpu_engine_options(genesis));
     ASSERT_FALSE(engine.ok());
     EXPECT_EQ(engine.error().reason, "model-init-hash-mismatch");
     EXPECT_NE(engine.error().detail.find(genesis.learning.model.init_weights_hash.hex()),
@@ -232,7 +232,7 @@ TEST(Engine, PersistsThroughTheStoreAndReopens) {
 
 TEST(Engine, LoadRejectsCorruptState) {
     const auto genesis = test_genesis();
-    auto engine = PolWorkEngine::create(genesis, {}).value();
+    auto engine = PolWorkEngine::create(genesis, cpu_engine_options(genesis)).value();
     chain::ModelEntries entries = {{"pol/weights", {1, 2, 3}}};
     EXPECT_EQ(engine->load(entries).reason(), "pol-engine-state-corrupt");
     entries = {{"pol/other", {}}};
@@ -302,7 +302,7 @@ TEST(Engine, UndoBytesRoundTrip) {
 Contribution computed_on_other_weights(Node& node) {
     ModelWeights other = node.engine->weights();
     for (auto& w : other.values) w *= 1.5f;
-    return compute_contribution(node.engine->trainer(), other, node.engine->dataset(),
+    return compute_contribution(node.engine->tracer(), other, node.engine->dataset(),
                                 node.genesis.learning, node.store->tip().hash, key_of(0x11), 0)
         .value();
 }

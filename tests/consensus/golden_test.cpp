@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine_fixture.hpp"
+#include "consensus/engine_fixture.hpp"
 
 namespace learnchain::consensus::testing {
 namespace {
@@ -51,7 +51,7 @@ struct Applied {
 // The fixtures' block on the test genesis, applied without recomputation (no libtorch).
 Applied apply_fixtures(std::vector<chain::WorkItem> items) {
     const auto genesis = test_genesis();
-    auto engine = PolWorkEngine::create(genesis, {}).value();
+    auto engine = PolWorkEngine::create(genesis, cpu_engine_options(genesis)).value();
     chain::Block block;
     block.header.height = 1;
     block.header.parent = engine->model_block();
@@ -71,7 +71,7 @@ Applied apply_fixtures(std::vector<chain::WorkItem> items) {
 
 TEST(Golden, FixturesAreTheTestGenesisContributions) {
     const auto genesis = test_genesis();
-    const auto engine = PolWorkEngine::create(genesis, {}).value();
+    const auto engine = PolWorkEngine::create(genesis, cpu_engine_options(genesis)).value();
     for (const auto& item : fixtures()) {
         const auto certificate = decode_certificate(item.certificate).value();
         EXPECT_EQ(certificate.parent, engine->model_block());

@@ -17,6 +17,7 @@
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/engine.hpp>
 #include <learnchain/consensus/model.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 
 using namespace learnchain;
 
@@ -51,14 +52,15 @@ int main(int argc, char** argv) {
     if (mode == "golden" && argc == 4) {
         auto genesis = chain::load_genesis(argv[2]);
         if (!genesis) return fail(genesis.error().to_string());
-        auto engine = consensus::PolWorkEngine::create(*genesis, {});
+        auto engine = consensus::PolWorkEngine::create(
+            *genesis, {.make_tracer = training::tracer_factory(genesis->learning.model)});
         if (!engine) return fail(engine.error().to_string());
         std::array<std::uint8_t, 32> secret{};
         secret.fill(0x11);
         const auto worker = chain::SecretKey::from_bytes(secret).value();
         const std::filesystem::path dir = argv[3];
         for (std::uint32_t n = 0; n < 2; ++n) {
-            auto c = consensus::compute_contribution((*engine)->trainer(), (*engine)->weights(),
+            auto c = consensus::compute_contribution((*engine)->tracer(), (*engine)->weights(),
                                                      (*engine)->dataset(), genesis->learning,
                                                      (*engine)->model_block(), worker, n);
             if (!c) return fail(c.error().to_string());

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_configs.hpp"
+#include "consensus/test_configs.hpp"
 
 namespace learnchain::consensus {
 namespace {

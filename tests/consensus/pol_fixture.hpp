@@ -8,9 +8,10 @@
 
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/sketch.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/verify.hpp>
 
-#include "test_configs.hpp"
+#include "consensus/test_configs.hpp"
 
 namespace learnchain::consensus::testing {
 
@@ -49,7 +50,7 @@ struct PolFixture {
     ModelWeights weights = init_weights(params.model).value();
     Dataset dataset = Dataset::open(params.dataset).value();
     UnitPlan plan = UnitPlan::create(weights.layout, params).value();
-    Trainer trainer = Trainer::create(params.model).value();
+    training::Trainer trainer = training::Trainer::create(params.model).value();
     Hash256 parent = test_hash(0xab);
     SecretKey worker = test_key(0x11);
 

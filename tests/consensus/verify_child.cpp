@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include <learnchain/chain/encoding.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/verify.hpp>
 
 #include <dlfcn.h>
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
     const auto& params = input->params;
     auto weights = lc::consensus::init_weights(params.model);
     auto dataset = lc::consensus::Dataset::open(params.dataset);
-    auto trainer = lc::consensus::Trainer::create(params.model, "cpu", 1);
+    auto trainer = lc::training::Trainer::create(params.model, "cpu", 1);
     if (!weights || !dataset || !trainer) {
         std::printf("setup failed\n");
         return 2;

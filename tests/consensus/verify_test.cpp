@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include <learnchain/chain/encoding.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/verify.hpp>
 
 #include <dlfcn.h>
@@ -18,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pol_fixture.hpp"
+#include "consensus/pol_fixture.hpp"
 
 extern char** environ;
 
@@ -109,10 +110,10 @@ TEST(Verify, BlockOfHonestWorkItems) {
 TEST(Verify, HonestDriftAcrossThreadCounts) {
     // Worker with 2 libtorch threads, verifier with 1: other kernel partitions, other bits.
     PolFixture f;
-    auto two = Trainer::create(f.params.model, "cpu", 2).value();
+    auto two = training::Trainer::create(f.params.model, "cpu", 2).value();
     const auto c =
         compute_contribution(two, f.weights, f.dataset, f.params, f.parent, f.worker, 3).value();
-    auto one = Trainer::create(f.params.model, "cpu", 1).value();
+    auto one = training::Trainer::create(f.params.model, "cpu", 1).value();
     SplitMix64 rng(1);
     const auto v = verify_contribution(one, f.weights, f.dataset, f.context(), c.work_item(),
                                        VerifyPolicy{}, rng);

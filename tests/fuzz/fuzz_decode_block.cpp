@@ -4,7 +4,7 @@
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/validation.hpp>
 
-#include "fuzz_decode_chain_objects.hpp"
+#include "fuzz/fuzz_decode_chain_objects.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace learnchain::chain;

@@ -1,21 +1,9 @@
 // Certificates and gradient blobs arrive from peers (gossip and blocks): decode, re-encode, and
 // derive everything the cheap checks derive before any signature is checked (root, sighash,
-// Merkle root, credited work). Built from the decoder's torch-free sources (tests/fuzz/
-// CMakeLists.txt), so the fuzz build never needs libtorch.
+// Merkle root, credited work). Links the torch-free consensus library.
 #include <learnchain/consensus/certificate.hpp>
-#include <learnchain/consensus/trainer.hpp>
 
-#include "fuzz_decode_chain_objects.hpp"
-
-namespace learnchain::consensus {
-
-// certificate.cpp's compute_contribution calls the trainer, whose only definition is in the
-// libtorch TU. Nothing here trains; this stands in so the decoder links without torch.
-Result<MicroBatchTrace> Trainer::trace(const ModelWeights&, const Batch&, const TraceSpec&) {
-    return make_error("fuzz-no-trainer");
-}
-
-}  // namespace learnchain::consensus
+#include "fuzz/fuzz_decode_chain_objects.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace learnchain::consensus;

@@ -1,7 +1,7 @@
 // Transactions arrive from peers and RPC: decode, re-encode, and run the context-free checks.
 #include <learnchain/chain/transaction.hpp>
 
-#include "fuzz_decode_chain_objects.hpp"
+#include "fuzz/fuzz_decode_chain_objects.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace learnchain::chain;

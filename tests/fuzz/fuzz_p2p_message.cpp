@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <span>
 
-#include <learnchain/node/messages.hpp>
+#include <learnchain/p2p/messages.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    using namespace learnchain::node;
+    using namespace learnchain::p2p;
     constexpr std::uint32_t magic = 0x314e524c;
     const std::span<const std::uint8_t> input(data, size);
     auto decoded = decode_message(magic, input);

@@ -25,7 +25,7 @@ const learnchain::rpc::Dispatcher& dispatcher() {
         auto* d = new learnchain::rpc::Dispatcher();
         (void)d->register_method("echo", [](const json& p) -> Result<json> { return p; });
         (void)d->register_method("fail", [](const json&) -> Result<json> {
-            return learnchain::make_error("bad-thing", "detail");
+            return learnchain::make_error(learnchain::ErrorKind::invalid, "bad-thing", "detail");
         });
         (void)d->register_method("params", [](const json& p) -> Result<json> {
             if (!p.is_array() || p.empty()) return learnchain::rpc::invalid_params("want [x]");

@@ -16,7 +16,7 @@ protected:
         ASSERT_TRUE(
             dispatcher.register_method("echo", [](const json& p) -> Result<json> { return p; }));
         ASSERT_TRUE(dispatcher.register_method("fail", [](const json&) -> Result<json> {
-            return make_error("bad-thing", "it went wrong");
+            return make_error(ErrorKind::invalid, "bad-thing", "it went wrong");
         }));
         ASSERT_TRUE(dispatcher.register_method(
             "throw", [](const json&) -> Result<json> { throw std::runtime_error("boom"); }));

@@ -112,7 +112,7 @@ protected:
             return json(p[0].get<double>() + p[1].get<double>());
         }));
         ASSERT_TRUE(server_->register_method("fail", [](const json&) -> Result<json> {
-            return make_error("bad-thing", "it went wrong");
+            return make_error(ErrorKind::invalid, "bad-thing", "it went wrong");
         }));
         ASSERT_TRUE(server_->register_method(
             "throw", [](const json&) -> Result<json> { throw std::runtime_error("boom"); }));
@@ -479,7 +479,7 @@ TEST_F(RpcServerTest, ConcurrentClients) {
 
 TEST_F(RpcServerTest, StopFinishesInFlightRequests) {
     start();
-    Result<json> slow = make_error("not-run");
+    Result<json> slow = make_error(ErrorKind::policy, "not-run");
     std::thread caller([&] {
         RpcClient client(client_options());
         slow = client.call("sleep", {500});

@@ -11,14 +11,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "wallet_test_support.hpp"
+#include "node/inference_fixture.hpp"
 
 namespace learnchain::wallet {
 namespace {
 
+using node::testing::node_key;
+using node::testing::test_key;
 using ::testing::HasSubstr;
-using testing::node_key;
-using testing::test_key;
 
 TEST(CliAmount, ParsesCoinsWithoutFloatingPoint) {
     EXPECT_EQ(parse_cli_amount("1.5", false).value(), 150'000'000u);
@@ -76,9 +76,9 @@ TEST(CliHelp, EveryCommandHasHelp) {
 class WalletCliTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir_ = testing::fresh_dir(std::string("cli_") +
-                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        node_ = std::make_unique<testing::TestNode>(dir_);
+        dir_ = node::testing::fresh_dir(
+            std::string("cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        node_ = std::make_unique<node::testing::TestNode>(dir_);
         const Status started = node_->start_rpc();
         ASSERT_TRUE(started.ok()) << started.error().to_string();
         passphrase_file_ = dir_ / "pass.txt";
@@ -108,7 +108,7 @@ protected:
 
     std::filesystem::path dir_;
     std::filesystem::path passphrase_file_;
-    std::unique_ptr<testing::TestNode> node_;
+    std::unique_ptr<node::testing::TestNode> node_;
 };
 
 TEST_F(WalletCliTest, CreateAddressExport) {

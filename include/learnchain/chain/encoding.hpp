@@ -61,9 +61,9 @@ public:
 
     void read_bytes(void* out, std::size_t size) {
         if (size > remaining())
-            throw DecodeFailure(
-                make_error("decode-truncated", "needed " + std::to_string(size) + " bytes, " +
-                                                   std::to_string(remaining()) + " remain"));
+            throw DecodeFailure(make_error(ErrorKind::malformed, "decode-truncated",
+                                           "needed " + std::to_string(size) + " bytes, " +
+                                               std::to_string(remaining()) + " remain"));
         if (size == 0) return;  // empty input may have a null data(); memcpy forbids that
         std::memcpy(out, input_.data() + offset_, size);
         offset_ += size;
@@ -78,7 +78,7 @@ public:
                                     std::uint32_t{raw[2]} << 16 | std::uint32_t{raw[3]} << 24;
         if (static_cast<std::uint64_t>(count) * min_element_size > remaining())
             throw DecodeFailure(
-                make_error("decode-length-exceeds-input",
+                make_error(ErrorKind::malformed, "decode-length-exceeds-input",
                            "length prefix claims " + std::to_string(count) +
                                " elements of >= " + std::to_string(min_element_size) +
                                " bytes, only " + std::to_string(remaining()) + " bytes remain"));
@@ -140,7 +140,9 @@ inline void CEREAL_SAVE_FUNCTION_NAME(EncodeWriter& ar, const bool& value) {
 }
 inline void CEREAL_LOAD_FUNCTION_NAME(DecodeReader& ar, bool& value) {
     const auto byte = encoding_detail::read_le<std::uint8_t>(ar);
-    if (byte > 1) throw DecodeFailure(make_error("decode-bad-bool", "bool byte is not 0 or 1"));
+    if (byte > 1)
+        throw DecodeFailure(
+            make_error(ErrorKind::malformed, "decode-bad-bool", "bool byte is not 0 or 1"));
     value = byte == 1;
 }
 
@@ -155,6 +157,49 @@ inline void CEREAL_SAVE_FUNCTION_NAME(EncodeWriter& ar, const double& value) {
 }
 inline void CEREAL_LOAD_FUNCTION_NAME(DecodeReader& ar, double& value) {
     value = std::bit_cast<double>(encoding_detail::read_le<std::uint64_t>(ar));
+}
+
+// --- bulk binary32 ----------------------------------------------------------------------
+// Arrays of floats without a count prefix (gradient blobs, model state, weight hashes): each
+// value as its IEEE-754 binary32 bits in 4 little-endian bytes, the same bytes as the per-value
+// rule above. A memcpy on little-endian machines.
+
+// Writes `values` into `out`, which must hold exactly 4 * values.size() bytes.
+inline void write_f32_le(std::span<const float> values, std::span<std::uint8_t> out) {
+    if constexpr (std::endian::native == std::endian::little) {
+        if (!values.empty()) std::memcpy(out.data(), values.data(), values.size() * 4);
+    } else {
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const auto bits = std::bit_cast<std::uint32_t>(values[i]);
+            for (std::size_t b = 0; b < 4; ++b)
+                out[4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
+        }
+    }
+}
+
+// Reads out.size() values from `in`, which must hold exactly 4 * out.size() bytes.
+inline void read_f32_le(std::span<const std::uint8_t> in, std::span<float> out) {
+    if constexpr (std::endian::native == std::endian::little) {
+        if (!out.empty()) std::memcpy(out.data(), in.data(), out.size() * 4);
+    } else {
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            std::uint32_t bits = 0;
+            for (std::size_t b = 0; b < 4; ++b) bits |= std::uint32_t{in[4 * i + b]} << (8 * b);
+            out[i] = std::bit_cast<float>(bits);
+        }
+    }
+}
+
+inline void append_f32_le(std::vector<std::uint8_t>& out, std::span<const float> values) {
+    const std::size_t at = out.size();
+    out.resize(at + values.size() * 4);
+    write_f32_le(values, std::span(out).subspan(at));
+}
+
+[[nodiscard]] inline std::vector<std::uint8_t> encode_f32_le(std::span<const float> values) {
+    std::vector<std::uint8_t> out;
+    append_f32_le(out, values);
+    return out;
 }
 
 // Enums need no rule of their own: cereal/types/common.hpp (included by cereal.hpp) encodes
@@ -260,13 +305,13 @@ template <class T>
         T value{};
         reader(value);
         if (reader.remaining() != 0)
-            return make_error("decode-trailing-bytes",
+            return make_error(ErrorKind::malformed, "decode-trailing-bytes",
                               std::to_string(reader.remaining()) + " bytes after the object");
         return value;
     } catch (const DecodeFailure& failure) {
         return failure.error();
     } catch (const std::bad_alloc&) {
-        return make_error("decode-out-of-memory");
+        return make_error(ErrorKind::malformed, "decode-out-of-memory");
     }
 }
 

@@ -7,7 +7,7 @@
 
 #include <learnchain/chain/result.hpp>
 
-namespace learnchain::chain {
+namespace learnchain {
 
 // Writes `contents` to `path` so that a reader sees the old file or the new one, never a
 // mixture, even across a crash: a temporary file in the same directory, created exclusively
@@ -16,4 +16,4 @@ namespace learnchain::chain {
 [[nodiscard]] Status write_file_atomic(const std::filesystem::path& path, std::string_view contents,
                                        std::string_view reason);
 
-}  // namespace learnchain::chain
+}  // namespace learnchain

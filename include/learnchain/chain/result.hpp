@@ -1,30 +1,73 @@
 // The project's one convention for results and errors.
 //
 // A fallible operation returns Result<T> (or Status when there is no value). A failure
-// carries a short, stable reason code ("bad-tx-nonce-too-low", "decode-truncated") that
-// tests and peers can match on, and a human-readable detail for logs. This mirrors
-// Bitcoin Core's ValidationState: the reason is the contract, the detail is for people.
+// carries a kind, a short stable reason code ("bad-tx-nonce-too-low", "decode-truncated") and
+// a human-readable detail. This mirrors Bitcoin Core's ValidationState: the kind decides what a
+// failure costs (whether a block is condemned, whether a peer is scored), the reason is the
+// stable contract that tests, RPC callers and logs match on, and the detail is for people.
 // Hot paths never throw; exceptions stay inside decoders and are converted at their edge.
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace learnchain {
 
+// Who is at fault for a failure. Set where the error is made; code that acts on a failure
+// switches over it with no default (as Bitcoin Core's MaybePunishNodeForBlock does over
+// BlockValidationResult), so a new kind cannot be forgotten anywhere.
+enum class ErrorKind : std::uint8_t {
+    invalid,    // breaks a consensus rule: invalid for every node, forever
+    mutated,    // bytes that do not match what their hash commits to (a body against its
+                // header): the sender's fault, never the committed object's
+    malformed,  // input that does not decode or parse
+    missing,    // needs something this node does not have yet (a parent block)
+    conflict,   // fine on its own, not against the current state (a used nonce, a spent balance)
+    policy,     // refused by this node's limits or policy, nobody's fault (a full queue, a
+                // duplicate, a block ahead of our clock)
+    local,      // the node's own failure: I/O, resources, a device, a bug
+};
+
+[[nodiscard]] constexpr std::string_view to_string(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid:
+            return "invalid";
+        case ErrorKind::mutated:
+            return "mutated";
+        case ErrorKind::malformed:
+            return "malformed";
+        case ErrorKind::missing:
+            return "missing";
+        case ErrorKind::conflict:
+            return "conflict";
+        case ErrorKind::policy:
+            return "policy";
+        case ErrorKind::local:
+            return "local";
+    }
+    return "local";
+}
+
 struct Error {
+    ErrorKind kind = ErrorKind::local;
     std::string reason;  // stable, kebab-case code
     std::string detail;  // free text for logs and users
 
     [[nodiscard]] std::string to_string() const {
         return detail.empty() ? reason : reason + ": " + detail;
     }
+    // The same failure with `prefix` put before the detail ("work item 3: ...").
+    [[nodiscard]] Error prefixed(std::string_view prefix) const {
+        return Error{kind, reason, std::string(prefix) + (detail.empty() ? "" : ": " + detail)};
+    }
 };
 
-[[nodiscard]] inline Error make_error(std::string reason, std::string detail = {}) {
-    return Error{std::move(reason), std::move(detail)};
+[[nodiscard]] inline Error make_error(ErrorKind kind, std::string reason, std::string detail = {}) {
+    return Error{kind, std::move(reason), std::move(detail)};
 }
 
 template <class T>
@@ -76,6 +119,7 @@ public:
         return error_;
     }
     [[nodiscard]] const std::string& reason() const { return error_.reason; }
+    [[nodiscard]] ErrorKind kind() const { return error_.kind; }
 
 private:
     Error error_;

@@ -151,13 +151,14 @@ public:
 
     // Context-free and contextual checks, stores header and body, then fork choice: the
     // chain with the most cumulative work wins (first seen on ties), reorganising through
-    // the undo records. A block that fails full validation is marked invalid with its
-    // reason, with its descendants, and the node returns to the best valid chain; the call
-    // then fails with that reason. Other reasons: block-duplicate, block-known-invalid,
-    // bad-block-parent-unknown, bad-block-invalid-parent, bad-block-fork-too-deep,
-    // store-io-error, store-failed, store-engine-undo-failed, and every check's bad-block-* /
-    // bad-tx-* / engine code. Only bad-* failures mark a block invalid; any other validation
-    // failure (an engine's resource error) leaves the block to be retried later.
+    // the undo records. What a block's failed full validation does follows the failure's kind
+    // (failed_block_action): an invalid block is marked with its descendants and the node
+    // returns to the best valid chain; a body that does not match its header is dropped and
+    // the header kept; the node's own failures (an engine's resource error) leave the block to
+    // be retried later. The call then fails with that error. Other reasons: block-duplicate,
+    // block-known-invalid, bad-block-parent-unknown, bad-block-invalid-parent,
+    // bad-block-fork-too-deep, store-io-error, store-failed, store-engine-undo-failed, and
+    // every check's bad-block-* / bad-tx-* / engine code.
     [[nodiscard]] Result<AcceptResult> accept_block(const Block& block, std::uint64_t now);
 
     // Headers-first: contextual checks and an index record without body. The body may come
@@ -240,6 +241,8 @@ private:
     [[nodiscard]] Result<BlockIndexEntry> add_header(const PreparedHeader& prepared,
                                                      std::uint64_t now, rocksdb::WriteBatch& batch);
     [[nodiscard]] Status mark_invalid(const Hash256& hash, const Error& error);
+    // Forgets a stored body that does not match its header; the header stays.
+    [[nodiscard]] Status drop_body(const Hash256& hash);
     [[nodiscard]] Status condemn_known_header(const Block& block, const Error& error,
                                               std::uint64_t now);
     [[nodiscard]] Status activate_best_chain(std::uint64_t now, AcceptResult& result,

@@ -74,6 +74,13 @@ enum class HeaderSignature { check, already_checked };
                                                              const Genesis& genesis,
                                                              std::uint64_t now);
 
+// What a block's failed full validation makes of it, by the failure's kind (as Bitcoin Core's
+// handling of BlockValidationResult): condemn the header and its descendants (the failure is
+// the header's own), drop the body and keep the header (the body does not match what the header
+// commits to, so another copy may), or keep both and try again later (the failure was ours).
+enum class FailedBlock : std::uint8_t { condemn, drop_body, keep };
+[[nodiscard]] FailedBlock failed_block_action(ErrorKind kind);
+
 // --- rewards and state transition --------------------------------------------------------
 
 struct Payout {

@@ -15,7 +15,7 @@
 #include <learnchain/chain/result.hpp>
 #include <learnchain/chain/work.hpp>
 #include <learnchain/consensus/dataset.hpp>
-#include <learnchain/consensus/trainer.hpp>
+#include <learnchain/consensus/trace.hpp>
 #include <learnchain/consensus/units.hpp>
 
 namespace learnchain::consensus {
@@ -101,7 +101,7 @@ struct Contribution {
 // before each micro-batch; once it says no the result is "pol-contribution-cancelled" (a
 // devnet contribution takes half a minute: a new tip or a shutdown should not wait for it).
 [[nodiscard]] Result<Contribution> compute_contribution(
-    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    Tracer& tracer, const ModelWeights& weights, const Dataset& dataset,
     const LearningParams& params, const Hash256& parent, const SecretKey& worker, std::uint32_t n,
     const std::function<bool()>& keep_going = {});
 

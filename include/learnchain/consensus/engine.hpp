@@ -22,7 +22,7 @@
 #include <learnchain/consensus/dataset.hpp>
 #include <learnchain/consensus/model.hpp>
 #include <learnchain/consensus/optimizer.hpp>
-#include <learnchain/consensus/trainer.hpp>
+#include <learnchain/consensus/trace.hpp>
 #include <learnchain/consensus/units.hpp>
 #include <learnchain/consensus/verify.hpp>
 
@@ -60,8 +60,7 @@ struct AggregateInput {
                                         const chain::OptimizerParams& params);
 
 struct EngineOptions {
-    std::string device = "cpu";         // "cpu" or "cuda:N" for the verifier's trainer
-    int threads = 0;                    // libtorch intra-op threads (0: libtorch's default)
+    TracerFactory make_tracer;          // the model's runner (training::tracer_factory)
     VerifyPolicy policy;                // recomputation policy for verify()
     std::filesystem::path dataset_dir;  // base directory of a file dataset (the genesis dir)
     std::uint64_t rng_seed = 0;         // sample:F draws; 0 means the OS's randomness
@@ -78,8 +77,9 @@ inline constexpr std::string_view block = "pol/block";
 
 class PolWorkEngine final : public chain::WorkEngine {
 public:
-    // Builds the trainer, dataset and unit plan, and the genesis model (init_weights_hash is
-    // checked). Reasons from Trainer::create, Dataset::open, UnitPlan::create, genesis_weights.
+    // Builds the tracer, dataset and unit plan, and the genesis model (init_weights_hash is
+    // checked). "pol-engine-no-tracer" without a factory; reasons from the factory,
+    // Dataset::open, UnitPlan::create, genesis_weights.
     [[nodiscard]] static Result<std::unique_ptr<PolWorkEngine>> create(
         const chain::Genesis& genesis, EngineOptions options = {});
 
@@ -106,19 +106,20 @@ public:
     [[nodiscard]] const chain::LearningParams& params() const { return params_; }
     [[nodiscard]] const Dataset& dataset() const { return dataset_; }
     [[nodiscard]] const UnitPlan& plan() const { return plan_; }
-    [[nodiscard]] Trainer& trainer() { return trainer_; }
+    [[nodiscard]] Tracer& tracer() { return *tracer_; }
     [[nodiscard]] const VerifyPolicy& policy() const { return options_.policy; }
 
 private:
-    PolWorkEngine(chain::LearningParams params, EngineOptions options, Trainer trainer,
-                  Dataset dataset, UnitPlan plan, ModelState state, SplitMix64 rng);
+    PolWorkEngine(chain::LearningParams params, EngineOptions options,
+                  std::unique_ptr<Tracer> tracer, Dataset dataset, UnitPlan plan, ModelState state,
+                  SplitMix64 rng);
 
     [[nodiscard]] Status check_at_parent(const chain::WorkContext& context) const;
     void record_state();  // recomputes the root and queues the full state as model writes
 
     chain::LearningParams params_;
     EngineOptions options_;
-    Trainer trainer_;
+    std::unique_ptr<Tracer> tracer_;
     Dataset dataset_;
     UnitPlan plan_;
     ModelState state_;

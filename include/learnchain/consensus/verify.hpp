@@ -75,7 +75,7 @@ struct RecomputeReport {
 // and the loss with relative L2 <= tau: "bad-cert-unit-mismatch" / "bad-cert-loss-mismatch".
 // When the list is every micro-batch, the blob is also compared with the recomputed mean
 // gradient: "bad-cert-gradient-mismatch".
-[[nodiscard]] Result<RecomputeReport> recompute(Trainer& trainer, const ModelWeights& weights,
+[[nodiscard]] Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                                 const Dataset& dataset, const UnitPlan& plan,
                                                 const LearningParams& params,
                                                 const CheckedContribution& checked,
@@ -90,7 +90,7 @@ struct VerifiedContribution {
 
 // Cheap checks, then recomputation under `policy`, for one work item.
 [[nodiscard]] Result<VerifiedContribution> verify_contribution(
-    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    Tracer& tracer, const ModelWeights& weights, const Dataset& dataset,
     const VerifyContext& context, const chain::WorkItem& item, const VerifyPolicy& policy,
     SplitMix64& rng);
 
@@ -98,7 +98,7 @@ struct VerifiedContribution {
 // recomputation item by item, so the cheapest failure anywhere in the block is found first.
 // Details start with "work item <i>".
 [[nodiscard]] Result<std::vector<VerifiedContribution>> verify_work_items(
-    Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+    Tracer& tracer, const ModelWeights& weights, const Dataset& dataset,
     const VerifyContext& context, std::span<const chain::WorkItem> items,
     const VerifyPolicy& policy, SplitMix64& rng);
 

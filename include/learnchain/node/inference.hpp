@@ -16,13 +16,13 @@
 
 #include <learnchain/chain/amount.hpp>
 #include <learnchain/chain/hash.hpp>
+#include <learnchain/chain/inference_request.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/chain/learning_params.hpp>
 #include <learnchain/chain/result.hpp>
 #include <learnchain/chain/transaction.hpp>
 #include <learnchain/consensus/model.hpp>
 #include <learnchain/rpc/dispatcher.hpp>
-#include <learnchain/wallet/inference_request.hpp>
 
 namespace learnchain::consensus {
 class Generator;
@@ -107,7 +107,7 @@ public:
     // bad-tx-signature, bad-tx-nonce-too-low, bad-tx-insufficient-balance, mempool-*), then
     // infer-model-unavailable or infer-generation-failed (after admission: the detail names
     // the txid).
-    [[nodiscard]] Result<InferenceOutcome> infer(const wallet::InferenceRequest& request,
+    [[nodiscard]] Result<InferenceOutcome> infer(const chain::InferenceRequest& request,
                                                  const chain::Transaction& payment);
 
     // The infer RPC: parses params (an object), then infer(). Also infer-bad-payment for a
@@ -116,7 +116,7 @@ public:
 
 private:
     struct Loaded;
-    [[nodiscard]] Status check_request(const wallet::InferenceRequest& request) const;
+    [[nodiscard]] Status check_request(const chain::InferenceRequest& request) const;
     [[nodiscard]] Result<std::shared_ptr<const Loaded>> generator();
 
     InferenceConfig config_;

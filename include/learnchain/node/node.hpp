@@ -26,11 +26,10 @@
 #include <learnchain/chain/result.hpp>
 #include <learnchain/chain/store.hpp>
 #include <learnchain/node/inference.hpp>
-#include <learnchain/node/net.hpp>
-#include <learnchain/node/sync.hpp>
+#include <learnchain/p2p/connection_manager.hpp>
+#include <learnchain/p2p/sync.hpp>
 
 namespace learnchain::consensus {
-class Miner;
 class PolWorkEngine;
 }  // namespace learnchain::consensus
 
@@ -39,6 +38,10 @@ class RpcServer;
 }
 
 namespace learnchain::node {
+
+using chain::Hash256;
+
+class Miner;
 
 inline constexpr std::uint16_t default_p2p_port = 19444;
 inline constexpr std::uint16_t default_rpc_port = 19445;
@@ -59,7 +62,7 @@ struct NodeConfig {
     std::string rpc_bind = "127.0.0.1";
     std::uint16_t rpc_port = default_rpc_port;  // 0: ephemeral (tests)
     std::size_t rpc_threads = 2;
-    std::vector<Endpoint> connect;
+    std::vector<p2p::Endpoint> connect;
     bool mine = false;
     // Rewards are earned by the mining key (it signs the work); with mine_to they are forwarded
     // to this key by a transfer once they reach sweep_threshold.
@@ -121,8 +124,8 @@ public:
     }
     // Local submissions through Sync (accept, then announce to peers).
     [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx);
-    [[nodiscard]] Sync& sync() { return *sync_; }
-    [[nodiscard]] PeerManager& peers() { return *peers_; }
+    [[nodiscard]] p2p::Sync& sync() { return *sync_; }
+    [[nodiscard]] p2p::ConnectionManager& peers() { return *peers_; }
     [[nodiscard]] const chain::Genesis& genesis() const { return genesis_; }
     [[nodiscard]] const NodeConfig& config() const { return config_; }
     [[nodiscard]] MiningInfo mining_info() const;
@@ -157,11 +160,11 @@ private:
     std::unique_ptr<consensus::PolWorkEngine> engine_;
     std::unique_ptr<chain::ChainStore> store_;
     std::unique_ptr<chain::Mempool> mempool_;
-    std::unique_ptr<Sync> sync_;
+    std::unique_ptr<p2p::Sync> sync_;
     std::unique_ptr<GuardedHandler> handler_;
-    std::unique_ptr<PeerManager> peers_;
+    std::unique_ptr<p2p::ConnectionManager> peers_;
     std::unique_ptr<rpc::RpcServer> rpc_;
-    std::unique_ptr<consensus::Miner> miner_;
+    std::unique_ptr<Miner> miner_;
     std::unique_ptr<InferenceService> inference_;
     Hash256 last_tip_;                         // under chain_mutex_
     std::optional<chain::PublicKey> mine_to_;  // under chain_mutex_

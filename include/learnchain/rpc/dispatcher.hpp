@@ -41,7 +41,7 @@ inline constexpr std::string_view internal_error = "rpc-internal-error";
 }  // namespace reason
 
 [[nodiscard]] inline Error invalid_params(std::string detail) {
-    return make_error(std::string(reason::invalid_params), std::move(detail));
+    return make_error(ErrorKind::malformed, std::string(reason::invalid_params), std::move(detail));
 }
 
 // A JSON-RPC error object. On the wire:
@@ -52,7 +52,7 @@ struct RpcError {
     Error error;
 
     [[nodiscard]] json to_json() const;
-    // The inverse, for clients: reason from data.reason, else "rpc-error-<code>".
+    // The inverse, for clients: kind and reason from data, else "rpc-error-<code>".
     [[nodiscard]] static Error from_json(const json& error_object);
 };
 

@@ -9,11 +9,11 @@
 
 #include <learnchain/chain/amount.hpp>
 #include <learnchain/chain/hash.hpp>
+#include <learnchain/chain/inference_request.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/chain/result.hpp>
 #include <learnchain/chain/transaction.hpp>
 #include <learnchain/rpc/client.hpp>
-#include <learnchain/wallet/inference_request.hpp>
 
 namespace learnchain::wallet {
 
@@ -67,7 +67,7 @@ public:
     // gettransaction [txid]: the node's answer as it came.
     [[nodiscard]] Result<rpc::json> transaction(const chain::Hash256& txid);
     [[nodiscard]] Result<InferenceInfo> inference_info();
-    [[nodiscard]] Result<InferenceReply> infer(const InferenceRequest& request,
+    [[nodiscard]] Result<InferenceReply> infer(const chain::InferenceRequest& request,
                                                const chain::Transaction& payment);
 
     [[nodiscard]] rpc::RpcClient& rpc() { return client_; }

@@ -1,0 +1,192 @@
+// The miner: computes this node's contributions on the tip model, pools them with verified
+// contributions received from peers, and proposes a block as soon as the pooled work reaches
+// the required work D (PROTOCOL.md, "Mining policy").
+//
+// Threading: one background thread does all training and verification. Every public method is
+// thread-safe and none blocks on training: on_new_tip() and submit_work_item() only queue. The
+// thread takes the node's chain lock (MinerChain::lock) briefly, to snapshot the tip and to
+// build a block template; the block-ready callback runs on the mining thread without that lock,
+// so the node may accept the block (under its lock) and call on_new_tip() from the callback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <learnchain/chain/block.hpp>
+#include <learnchain/chain/genesis.hpp>
+#include <learnchain/chain/keys.hpp>
+#include <learnchain/chain/mempool.hpp>
+#include <learnchain/chain/store.hpp>
+#include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/engine.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
+#include <learnchain/consensus/verify.hpp>
+
+namespace learnchain::node {
+
+using chain::Hash256;
+using chain::PublicKey;
+using consensus::Certificate;
+using consensus::Dataset;
+using consensus::ModelWeights;
+using consensus::PolWorkEngine;
+using consensus::SplitMix64;
+using consensus::VerifyPolicy;
+
+// The node's chain objects the miner reads. All three are guarded by `lock`; the engine must be
+// the store's (so it is at the store's tip whenever the lock is free).
+struct MinerChain {
+    std::mutex* lock = nullptr;
+    chain::ChainStore* store = nullptr;
+    PolWorkEngine* engine = nullptr;
+    const chain::Mempool* mempool = nullptr;  // null: blocks carry no transactions
+};
+
+struct MinerKeys {
+    chain::SecretKey worker;    // signs this node's contributions; their reward follows it
+    chain::SecretKey proposer;  // signs the blocks; gets the remainder and the fees
+};
+
+struct MinerOptions {
+    std::string device = "cpu";
+    int threads = 0;      // libtorch intra-op threads (process-wide; 0 keeps libtorch's)
+    VerifyPolicy policy;  // recomputation of contributions received from peers
+    // Own contributions per tip, also capped by max_per_worker and by what fits into a block.
+    std::uint32_t max_contributions = UINT32_MAX;
+    // Unix seconds for block times; default the system clock. Tests pace blocks with it.
+    std::function<std::uint64_t()> clock;
+    std::chrono::milliseconds progress_interval{5000};  // zero: no progress lines
+    std::uint64_t rng_seed = 0;                         // sample:F draws; 0: OS randomness
+    // Called on the mining thread, without the chain lock, with each own contribution once it
+    // is pooled, so the node can gossip it: other proposers include it and reward this worker.
+    std::function<void(const chain::WorkItem&)> on_own_contribution;
+};
+
+struct MinerStats {
+    std::uint64_t contributions = 0;  // own, computed
+    std::uint64_t received = 0;       // submitted by peers
+    std::uint64_t accepted = 0;       // received and pooled
+    std::uint64_t rejected = 0;       // received and failed verification or were duplicates
+    std::uint64_t blocks = 0;         // proposed
+    std::uint64_t tokens = 0;         // own training tokens
+    std::uint64_t pooled_work = 0;    // tokens pooled for the current tip
+    std::uint64_t required_work = 0;  // D of the block on the current tip
+    double last_loss = 0;             // loss of the last own contribution
+    double busy_seconds = 0;          // time spent computing own contributions
+    std::string last_error;           // last failure of the mining thread, for logs
+};
+
+class Miner {
+public:
+    using BlockReady = std::function<void(chain::Block)>;
+
+    // "miner-chain-invalid" when a MinerChain pointer is missing; the trainer's and
+    // dataset's reasons otherwise.
+    [[nodiscard]] static Result<std::unique_ptr<Miner>> create(const chain::Genesis& genesis,
+                                                               MinerChain chain, MinerKeys keys,
+                                                               MinerOptions options,
+                                                               BlockReady on_block);
+    ~Miner();
+    Miner(const Miner&) = delete;
+    Miner& operator=(const Miner&) = delete;
+
+    void start();
+    // Drops the contribution in progress before its next micro-batch, then joins. Not from the
+    // block-ready callback.
+    void stop();
+
+    // The chain's tip changed (connect or reorg): drop the pool, restart at n = 0.
+    void on_new_tip();
+
+    // Told once what became of a queued contribution: ok once verified and pooled, else why
+    // not (the verifier's bad-cert-* reason, "miner-duplicate", "miner-stale-work" when its
+    // parent was left behind, "miner-waiting-full"). Called on the mining thread without the
+    // chain lock held; never after stop() returned.
+    using WorkItemVerdict = std::function<void(const Status&)>;
+
+    // A contribution from a peer. Queued for verification on the mining thread against the tip
+    // it names; one for a parent the node does not have yet waits (bounded) until that block
+    // becomes the tip. "miner-queue-full" when too much is waiting (and no verdict follows).
+    [[nodiscard]] Status submit_work_item(chain::WorkItem item, WorkItemVerdict verdict = {});
+
+    [[nodiscard]] MinerStats stats() const;
+
+private:
+    struct Received {
+        chain::WorkItem item;
+        WorkItemVerdict verdict;
+    };
+    struct Pooled {
+        chain::WorkItem item;
+        Certificate certificate;
+        std::vector<chain::WorkerWork> credited;
+    };
+    struct Tip {
+        chain::BlockIndexEntry entry;
+        std::uint64_t required_work = 0;
+        ModelWeights weights;
+    };
+
+    Miner(const chain::Genesis& genesis, MinerChain chain, MinerKeys keys, MinerOptions options,
+          BlockReady on_block, training::Trainer trainer, Dataset dataset);
+
+    void run();
+    [[nodiscard]] Status refresh_tip();
+    void verify_received(std::vector<Received> items);
+    void compute_own();
+    void propose();
+    void remember(const Hash256& root);
+    [[nodiscard]] std::uint64_t pooled_tokens() const;
+    [[nodiscard]] std::uint32_t own_limit() const;
+    void log_progress();
+
+    chain::Genesis genesis_;
+    MinerChain chain_;
+    MinerKeys keys_;
+    MinerOptions options_;
+    BlockReady on_block_;
+    training::Trainer trainer_;
+    Dataset dataset_;
+    chain::Mempool empty_mempool_;
+    SplitMix64 rng_;
+
+    // Mining-thread state.
+    std::optional<Tip> tip_;
+    std::map<Hash256, Pooled> pool_;  // by certificate root: canonical order
+    std::set<std::pair<PublicKey, std::uint32_t>> pooled_ids_;
+    std::vector<Received> deferred_;  // received while no tip was known
+    std::uint32_t next_n_ = 0;
+    std::uint64_t proposed_tokens_ = 0;  // pool size of the last block proposed on this tip
+    std::optional<std::chrono::steady_clock::time_point> last_progress_;
+    std::chrono::steady_clock::time_point started_;
+
+    // Shared with callers, under mutex_.
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    bool running_ = false;
+    bool stopping_ = false;
+    bool tip_changed_ = true;
+    std::deque<Received> inbox_;
+    std::multimap<Hash256, Received> waiting_;  // by parent: not the tip (yet)
+    MinerStats stats_;
+    std::thread thread_;
+};
+
+// Limits on queued peer contributions.
+inline constexpr std::size_t miner_max_inbox = 1024;
+inline constexpr std::size_t miner_max_waiting = 256;
+
+}  // namespace learnchain::node

@@ -1,0 +1,444 @@
+// The full node's composition: datadir lock, genesis, engine and store, mempool, P2P, RPC, miner,
+// and the wiring between them (include/learnchain/node/node.hpp explains the locking).
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <learnchain/chain/address.hpp>
+#include <learnchain/chain/log.hpp>
+#include <learnchain/chain/validation.hpp>
+#include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/engine.hpp>
+#include <learnchain/consensus/training/trainer.hpp>
+#include <learnchain/node/embedded_genesis.hpp>
+#include <learnchain/node/miner.hpp>
+#include <learnchain/node/node.hpp>
+#include <learnchain/node/rpc_methods.hpp>
+#include <learnchain/p2p/messages.hpp>
+#include <learnchain/rpc/server.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace learnchain::node {
+
+std::string_view embedded_devnet_genesis() {
+    return embedded::devnet_genesis_json;
+}
+
+// Every P2P callback runs under the chain mutex, and the node notices tip changes right there:
+// Sync has no tip hook of its own, and the miner must hear of a new tip promptly.
+class Node::GuardedHandler final : public p2p::NetHandler {
+public:
+    explicit GuardedHandler(Node& node) : node_(node) {}
+
+    p2p::VersionMessage local_version() override {
+        std::lock_guard lock(node_.chain_mutex_);
+        return node_.sync_->local_version();
+    }
+    void on_connected(const p2p::PeerInfo& peer) override {
+        std::lock_guard lock(node_.chain_mutex_);
+        node_.sync_->on_connected(peer);
+    }
+    void on_message(p2p::PeerId peer, p2p::Message message) override {
+        std::lock_guard lock(node_.chain_mutex_);
+        node_.sync_->on_message(peer, std::move(message));
+        node_.after_chain_change();
+    }
+    void on_disconnected(p2p::PeerId peer) override {
+        std::lock_guard lock(node_.chain_mutex_);
+        node_.sync_->on_disconnected(peer);
+    }
+    void on_tick() override {
+        std::lock_guard lock(node_.chain_mutex_);
+        node_.sync_->on_tick();
+        node_.after_chain_change();
+    }
+
+private:
+    Node& node_;
+};
+
+namespace {
+
+Result<chain::Genesis> load_node_genesis(const NodeConfig& config) {
+    if (config.genesis.empty()) return chain::parse_genesis(embedded_devnet_genesis());
+    return chain::load_genesis(config.genesis);
+}
+
+// O_EXCL: an existing key is never overwritten (it may hold rewards). Mode 0600 from creation.
+Status write_new_key_file(const std::filesystem::path& path, const chain::SecretKey& key) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return make_error(ErrorKind::local, "node-key-write-failed",
+                          path.string() + ": " + std::strerror(errno));
+    const std::string text =
+        chain::to_hex(chain::Bytes(key.bytes().data(), key.bytes().size())) + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written || !synced)
+        return make_error(ErrorKind::local, "node-key-write-failed",
+                          path.string() + ": " + std::strerror(errno));
+    return ok_status();
+}
+
+Result<chain::SecretKey> read_key_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::string text;
+    if (!in || !std::getline(in, text))
+        return make_error(ErrorKind::local, "node-key-read-failed",
+                          path.string() + ": cannot read");
+    auto key = chain::SecretKey::from_hex(text);
+    if (!key)
+        return make_error(ErrorKind::local, "node-key-read-failed",
+                          path.string() + ": " + key.error().to_string());
+    return key;
+}
+
+}  // namespace
+
+Node::Node(NodeConfig config) : config_(std::move(config)) {}
+
+Node::~Node() {
+    stop();
+}
+
+Result<std::unique_ptr<Node>> Node::open(NodeConfig config) {
+    std::unique_ptr<Node> node(new Node(std::move(config)));
+    LEARNCHAIN_TRY(node->open_all());
+    return node;
+}
+
+Status Node::lock_datadir() {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.datadir, ec);
+    if (ec)
+        return make_error(ErrorKind::local, "node-datadir-unusable",
+                          config_.datadir.string() + ": " + ec.message());
+    const auto path = config_.datadir / lock_file_name;
+    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0)
+        return make_error(ErrorKind::local, "node-datadir-unusable",
+                          path.string() + ": " + std::strerror(errno));
+    // flock is released by the kernel when the process dies, so a SIGKILLed node leaves no
+    // stale lock behind.
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock_fd_);
+        lock_fd_ = -1;
+        return make_error(ErrorKind::policy, "node-datadir-locked",
+                          "another learnchaind is using " + config_.datadir.string());
+    }
+    return ok_status();
+}
+
+Status Node::load_mining_key() {
+    const auto path = config_.datadir / miner_key_file_name;
+    if (!std::filesystem::exists(path)) {
+        LEARNCHAIN_TRY(write_new_key_file(path, chain::SecretKey::generate()));
+        log::info("generated a new mining key in {}", path.string());
+    }
+    auto key = read_key_file(path);
+    if (!key) return key.error();
+    mining_key_.emplace(std::move(key).value());
+    return ok_status();
+}
+
+Status Node::open_all() {
+    LEARNCHAIN_TRY(lock_datadir());
+    auto genesis = load_node_genesis(config_);
+    if (!genesis) return genesis.error();
+    genesis_ = std::move(genesis).value();
+
+    auto policy = consensus::VerifyPolicy::parse(config_.verify);
+    if (!policy) return policy.error();
+    consensus::EngineOptions engine_options;
+    engine_options.make_tracer =
+        training::tracer_factory(genesis_.learning.model, config_.device, config_.threads);
+    engine_options.policy = *policy;
+    engine_options.dataset_dir =
+        config_.genesis.empty() ? config_.datadir : config_.genesis.parent_path();
+    auto engine = consensus::PolWorkEngine::create(genesis_, engine_options);
+    if (!engine) return engine.error();
+    engine_ = std::move(engine).value();
+
+    chain::StoreOptions store_options;
+    store_options.path = config_.datadir / chain_dir_name;
+    store_options.prune_undo = true;  // a model pre-image per block is ~10 MB on the devnet
+    auto store = chain::ChainStore::open(store_options, genesis_, *engine_);
+    if (!store) return store.error();
+    store_ = std::move(store).value();
+    last_tip_ = store_->tip().hash;
+
+    mempool_ = std::make_unique<chain::Mempool>(genesis_.chain_id);
+    sync_ = std::make_unique<p2p::Sync>(*store_, *mempool_);
+    handler_ = std::make_unique<GuardedHandler>(*this);
+
+    p2p::NetOptions net;
+    net.magic = p2p::network_magic(genesis_.chain_id);
+    net.listen_address = config_.bind;
+    net.listen_port = config_.port;
+    net.listen = config_.listen;
+    net.connect = config_.connect;
+    net.use_known_peers = true;
+    net.datadir = config_.datadir;
+    net.user_agent = "/learnchain:" + std::string(node_version) + "/";
+    peers_ = std::make_unique<p2p::ConnectionManager>(net, *handler_);
+    sync_->attach(*peers_);
+
+    rpc::ServerOptions rpc_options;
+    rpc_options.address = config_.rpc_bind;
+    rpc_options.port = config_.rpc_port;
+    rpc_options.threads = config_.rpc_threads;
+    rpc_options.datadir = config_.datadir;
+    rpc_ = std::make_unique<rpc::RpcServer>(rpc_options);
+
+    // The node's key signs its work and proposals, and takes inference payments unless
+    // --infer-pay-to names another account.
+    LEARNCHAIN_TRY(load_mining_key());
+    mine_to_ = config_.mine_to;
+    InferenceConfig inference;
+    inference.payment_key = config_.infer_pay_to.value_or(mining_key_->public_key());
+    inference.price_per_token = config_.infer_price;
+    inference.chain_id = genesis_.chain_id;
+    inference.model = genesis_.learning.model;
+    InferenceHooks hooks;
+    hooks.model_tip = [this] {
+        std::lock_guard lock(chain_mutex_);
+        return ModelTip{store_->height(), store_->tip().hash};
+    };
+    hooks.model_snapshot = [this]() -> Result<ModelSnapshot> {
+        std::lock_guard lock(chain_mutex_);
+        return ModelSnapshot{{store_->height(), store_->tip().hash}, engine_->weights()};
+    };
+    hooks.admit = [this](const chain::Transaction& tx) { return submit_transaction(tx); };
+    inference_ = std::make_unique<InferenceService>(std::move(inference), std::move(hooks));
+
+    if (config_.mine) {
+        MinerOptions miner_options;
+        miner_options.device = config_.device;
+        miner_options.threads = config_.threads;
+        miner_options.policy = *policy;
+        // Own contributions are gossiped, so other proposers include (and reward) them too.
+        miner_options.on_own_contribution = [this](const chain::WorkItem& item) {
+            std::lock_guard lock(chain_mutex_);
+            sync_->announce_work_item(item);
+        };
+        MinerChain chain{&chain_mutex_, store_.get(), engine_.get(), mempool_.get()};
+        MinerKeys keys{*mining_key_, *mining_key_};
+        auto miner =
+            Miner::create(genesis_, chain, std::move(keys), miner_options,
+                          [this](chain::Block block) { on_block_mined(std::move(block)); });
+        if (!miner) return miner.error();
+        miner_ = std::move(miner).value();
+    }
+
+    // A peer's contribution goes to the miner, which verifies it before pooling; its verdict
+    // decides whether Sync relays it or scores the sender. A relay-only node forwards what
+    // decodes. Runs under the chain mutex (see node.hpp); the verdict comes from the mining
+    // thread, which holds no lock then, and the miner is stopped before Sync goes.
+    using Fate = p2p::Sync::WorkItemFate;
+    sync_->on_work_item = [this](p2p::PeerId peer, const Hash256& id, const chain::WorkItem& item) {
+        if (!miner_)
+            return consensus::decode_certificate(item.certificate) ? Fate::relay : Fate::dropped;
+        auto queued = miner_->submit_work_item(item, [this, peer, id](const Status& verdict) {
+            std::lock_guard lock(chain_mutex_);
+            sync_->work_item_verdict(peer, id, verdict);
+        });
+        return queued ? Fate::verifying : Fate::dropped;
+    };
+    return ok_status();
+}
+
+Status Node::start() {
+    if (started_.exchange(true)) return make_error(ErrorKind::local, "node-already-started");
+    LEARNCHAIN_TRY(register_node_methods(*rpc_, *this));
+    LEARNCHAIN_TRY(register_inference_methods(*rpc_, *inference_));
+    LEARNCHAIN_TRY(rpc_->start());
+    LEARNCHAIN_TRY(peers_->start());
+    {
+        std::lock_guard lock(chain_mutex_);
+        log::info("chain {} at height {}, tip {}, cumulative work {}", genesis_.name,
+                  store_->height(), store_->tip().hash.hex(),
+                  store_->tip().cumulative_work.to_string());
+    }
+    log::info("rpc: listening on {}:{}, cookie {}", config_.rpc_bind, rpc_->port(),
+              rpc_->cookie_path().string());
+    if (miner_) {
+        log::info("mining to {} on {}", chain::encode_address(mining_key_->public_key()),
+                  config_.device);
+        if (config_.mine_to)
+            log::info("rewards are forwarded to {}", chain::encode_address(*config_.mine_to));
+        std::lock_guard lock(mining_mutex_);
+        miner_->start();
+        mining_active_ = true;
+    }
+    return ok_status();
+}
+
+Status Node::set_mining(bool on) {
+    std::lock_guard lock(mining_mutex_);
+    if (!miner_)
+        return make_error(ErrorKind::policy, "node-not-mining", "start the node with --mine");
+    if (stopped_) return make_error(ErrorKind::policy, "node-stopping");
+    if (on == mining_active_) return ok_status();
+    if (on) {
+        miner_->start();
+    } else {
+        miner_->stop();  // at the next micro-batch
+    }
+    mining_active_ = on;
+    log::info("mining {}", on ? "resumed" : "paused");
+    return ok_status();
+}
+
+void Node::request_stop() {
+    {
+        std::lock_guard lock(stop_mutex_);
+        stop_requested_ = true;
+    }
+    stop_cv_.notify_all();
+}
+
+bool Node::wait_for_stop(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(stop_mutex_);
+    return stop_cv_.wait_for(lock, timeout, [this] { return stop_requested_.load(); });
+}
+
+void Node::stop() {
+    if (stopped_.exchange(true)) return;
+    // The miner first: a proposal in progress may still hand a block to Sync, which
+    // then needs P2P up to announce it.
+    if (miner_) {
+        log::info("shutdown: stopping the miner");
+        std::lock_guard lock(mining_mutex_);
+        miner_->stop();
+        mining_active_ = false;
+    }
+    if (rpc_) {
+        log::info("shutdown: stopping RPC");
+        rpc_->stop();
+    }
+    if (peers_) {
+        log::info("shutdown: closing peer connections");
+        peers_->stop();
+    }
+    miner_.reset();
+    rpc_.reset();
+    peers_.reset();
+    sync_.reset();
+    handler_.reset();
+    mempool_.reset();
+    if (store_) {
+        // Every connect was a synced batch; closing RocksDB here only flushes its memtables.
+        log::info("shutdown: closing the chain store at height {}", store_->height());
+        store_.reset();
+    }
+    engine_.reset();
+    if (lock_fd_ >= 0) {
+        ::flock(lock_fd_, LOCK_UN);
+        ::close(lock_fd_);
+        lock_fd_ = -1;
+    }
+    if (started_) log::info("shutdown: done");
+}
+
+Result<Hash256> Node::submit_transaction(const chain::Transaction& tx) {
+    std::lock_guard lock(chain_mutex_);
+    return sync_->submit_transaction(tx);
+}
+
+void Node::on_block_mined(chain::Block block) {
+    std::lock_guard lock(chain_mutex_);
+    const Hash256 hash = block.hash();
+    auto accepted = sync_->submit_block(block);
+    if (!accepted)
+        log::warn("miner: own block {} at height {} refused: {}", hash.hex(), block.header.height,
+                  accepted.error().to_string());
+    after_chain_change();
+}
+
+void Node::after_chain_change() {
+    const Hash256& tip = store_->tip().hash;
+    if (tip == last_tip_) return;
+    last_tip_ = tip;
+    if (miner_) miner_->on_new_tip();
+    if (mine_to_ && mining_key_) sweep_rewards();
+}
+
+// The miner's key must sign its work, so rewards land there first; with --mine-to they move on
+// in one transfer whenever no earlier transfer is still waiting in the mempool.
+void Node::sweep_rewards() {
+    const chain::PublicKey from = mining_key_->public_key();
+    if (from == *mine_to_) return;
+    const chain::Account account = store_->account(from);
+    if (mempool_->next_nonce(from, store_->state()) != account.nonce) return;
+    chain::Transaction tx;
+    tx.chain_id = genesis_.chain_id;
+    tx.to = *mine_to_;
+    tx.fee = chain::tx_encoded_size(tx);  // the default relay floor of 1 unit per byte
+    tx.nonce = account.nonce;
+    if (account.balance < config_.sweep_threshold || account.balance <= tx.fee) return;
+    tx.amount = account.balance - tx.fee;
+    tx.sign(*mining_key_);
+    auto sent = sync_->submit_transaction(tx);
+    if (sent)
+        log::info("forwarding {} coins to {} in {}", chain::format_amount(tx.amount),
+                  chain::encode_address(tx.to), sent->hex());
+    else
+        log::warn("forwarding rewards failed: {}", sent.error().to_string());
+}
+
+Status Node::set_mine_to(const chain::PublicKey& to) {
+    if (!miner_)
+        return make_error(ErrorKind::policy, "node-not-mining", "start the node with --mine");
+    std::lock_guard lock(chain_mutex_);
+    if (mine_to_ == to) return ok_status();
+    mine_to_ = to;
+    log::info("rewards are forwarded to {} from now on", chain::encode_address(to));
+    return ok_status();
+}
+
+MiningInfo Node::mining_info() const {
+    MiningInfo info;
+    {
+        std::lock_guard lock(mining_mutex_);
+        info.mining = mining_active_;
+    }
+    {
+        std::lock_guard lock(chain_mutex_);
+        info.mine_to = mine_to_;
+    }
+    if (mining_key_) info.key = mining_key_->public_key();
+    if (!miner_) return info;
+    const MinerStats s = miner_->stats();
+    info.contributions = s.contributions;
+    info.received = s.received;
+    info.accepted = s.accepted;
+    info.rejected = s.rejected;
+    info.blocks = s.blocks;
+    info.tokens = s.tokens;
+    info.pooled_work = s.pooled_work;
+    info.tokens_per_second =
+        s.busy_seconds > 0 ? static_cast<double>(s.tokens) / s.busy_seconds : 0;
+    info.last_loss = s.last_loss;
+    info.last_error = s.last_error;
+    return info;
+}
+
+std::uint16_t Node::p2p_port() const {
+    return peers_ ? peers_->port() : 0;
+}
+
+std::uint16_t Node::rpc_port() const {
+    return rpc_ ? rpc_->port() : 0;
+}
+
+std::filesystem::path Node::cookie_path() const {
+    return rpc_ ? rpc_->cookie_path() : std::filesystem::path{};
+}
+
+}  // namespace learnchain::node

@@ -1,0 +1,706 @@
+// net_processing: headers-first sync, parallel block download and inventory relay.
+#include <algorithm>
+#include <future>
+#include <span>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include <learnchain/chain/time.hpp>
+#include <learnchain/p2p/sync.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace learnchain::p2p {
+
+namespace {
+
+// Bitcoin Core's MaybePunishNodeForBlock: what a block or header that failed with `kind` costs
+// the peer that sent it. Breaking a rule, or a body that does not match its header, is the
+// sender's doing; a missing parent is handled by the caller (unconnecting headers); a block
+// ahead of our clock may be our clock's fault, and our own failures are nobody's.
+int block_punishment(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid:
+        case ErrorKind::conflict:  // against the parent's state: a rule broken
+        case ErrorKind::mutated:
+        case ErrorKind::malformed:
+            return score::invalid_block;
+        case ErrorKind::missing:
+        case ErrorKind::policy:
+        case ErrorKind::local:
+            return 0;
+    }
+    return 0;
+}
+
+// A transaction that is broken on its own (a bad signature, another chain's id) is the sender's
+// doing; one that conflicts with our state (a nonce already used) may be an honest relay's view
+// of another tip, and a full mempool is nobody's fault.
+int transaction_punishment(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid:
+        case ErrorKind::mutated:
+        case ErrorKind::malformed:
+            return score::invalid_tx;
+        case ErrorKind::missing:
+        case ErrorKind::conflict:
+        case ErrorKind::policy:
+        case ErrorKind::local:
+            return 0;
+    }
+    return 0;
+}
+
+// Headers-first sync verifies a whole headers message (up to 2000 signatures, ~40 us each)
+// before it can ask for a single body, while the peer and the other cores wait: spread the
+// verifications over the cores, this thread included.
+void verify_signatures(std::span<chain::PreparedHeader* const> headers) {
+    constexpr std::size_t min_per_thread = 32;  // below that, starting a thread costs more
+    constexpr std::size_t max_threads = 8;
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t threads =
+        std::clamp<std::size_t>(headers.size() / min_per_thread, 1, std::min(cores, max_threads));
+    auto verify_share = [headers, threads](std::size_t first) {
+        for (std::size_t i = first; i < headers.size(); i += threads)
+            headers[i]->verify_signature();
+    };
+    std::vector<std::jthread> helpers;
+    std::size_t share = 1;
+    for (; share < threads; ++share) {
+        try {
+            helpers.emplace_back(verify_share, share);
+        } catch (const std::system_error&) {
+            break;  // no thread to be had: this one does the rest
+        }
+    }
+    verify_share(0);
+    for (; share < threads; ++share) verify_share(share);
+}
+
+// The background verification of a headers message's rest must use the CPU that the body
+// download leaves idle (waiting for the peer, for fsync), not take it from the connects and
+// from the peer's replies: on a busy machine it ran at their expense and delayed the first
+// bodies by milliseconds. Best effort: where it fails the thread keeps its priority.
+void lower_this_thread_priority() {
+#ifdef __linux__
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+#endif
+}
+
+}  // namespace
+
+Sync::Sync(chain::ChainStore& store, chain::Mempool& mempool, SyncOptions options)
+    : store_(store),
+      mempool_(mempool),
+      options_(options),
+      best_header_(store.tip()),
+      announced_tip_(store.tip().hash) {}
+
+chain::BlockIndexEntry Sync::best_header() const {
+    std::lock_guard lock(mutex_);
+    return best_header_;
+}
+
+SyncStats Sync::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void Sync::flush(Outbox& out) {
+    if (peers_ == nullptr) return;
+    for (auto& [peer, message] : out.sends) peers_->send(peer, message);
+    for (auto& [message, except] : out.broadcasts) peers_->broadcast(message, except);
+    for (auto& [peer, how_much, reason] : out.misbehaving)
+        peers_->misbehaving(peer, how_much, reason);
+    for (auto& [peer, reason] : out.disconnects) peers_->disconnect(peer, reason);
+    for (auto& [peer, id, item] : out.work_items) {
+        const WorkItemFate fate = on_work_item ? on_work_item(peer, id, item) : WorkItemFate::relay;
+        if (fate == WorkItemFate::relay)
+            peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}}, peer);
+        if (fate != WorkItemFate::verifying) {
+            std::lock_guard lock(mutex_);
+            if (auto it = peer_states_.find(peer); it != peer_states_.end())
+                --it->second.unverified_work_items;
+        }
+    }
+}
+
+// --- NetHandler ---------------------------------------------------------------------------------
+
+VersionMessage Sync::local_version() {
+    std::lock_guard lock(mutex_);
+    VersionMessage version;
+    version.genesis_hash = store_.genesis_hash();
+    version.best_height = store_.height();
+    version.best_work = store_.tip().cumulative_work;
+    return version;
+}
+
+void Sync::on_connected(const PeerInfo& info) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        PeerState& peer = peer_states_[info.id];
+        peer.info = info;
+        // Ask anyone who claims more work than our tip for headers, even when another peer
+        // already sent them: a peer is asked for bodies only on a chain it has shown us, so
+        // the locator starts at the tip, not at the best header, to make it show us.
+        if (info.version.best_work > store_.tip().cumulative_work)
+            request_headers(peer, store_.tip(), out);
+    }
+    flush(out);
+}
+
+void Sync::on_disconnected(PeerId id) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;
+        for (const auto& [hash, when] : it->second.in_flight) requested_blocks_.erase(hash);
+        peer_states_.erase(it);
+        schedule_downloads(out);
+    }
+    flush(out);
+}
+
+void Sync::on_message(PeerId id, Message message) {
+    if (auto* headers = std::get_if<HeadersMessage>(&message))
+        return on_headers(id, std::move(*headers));
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;  // raced with its disconnect
+        PeerState& peer = it->second;
+        std::visit(
+            [&](auto& m) {
+                using T = std::decay_t<decltype(m)>;
+                if constexpr (std::is_same_v<T, GetHeadersMessage>)
+                    handle_getheaders(peer, m, out);
+                else if constexpr (std::is_same_v<T, InvMessage>)
+                    handle_inv(peer, m, out);
+                else if constexpr (std::is_same_v<T, GetDataMessage>)
+                    handle_getdata(peer, m, out);
+                else if constexpr (std::is_same_v<T, NotFoundMessage>)
+                    handle_notfound(peer, m, out);
+                else if constexpr (std::is_same_v<T, BlockMessage>)
+                    handle_block(peer, m.block, out);
+                else if constexpr (std::is_same_v<T, TxMessage>)
+                    handle_tx(peer, m.tx, out);
+                else if constexpr (std::is_same_v<T, WorkItemMessage>)
+                    handle_work_item(peer, m.item, out);
+                else
+                    out.misbehaving.emplace_back(
+                        id, score::protocol_violation,
+                        "p2p-unexpected-" +
+                            std::string(message_type_name(message_type(Message{m}))));
+            },
+            message);
+        finish_pending_headers(peer, out, false);
+    }
+    flush(out);
+}
+
+void Sync::on_tick() {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto now = Clock::now();
+        for (auto& [id, peer] : peer_states_) {
+            finish_pending_headers(peer, out, false);
+            std::vector<Hash256> late;
+            for (const auto& [hash, when] : peer.in_flight)
+                if (now - when > options_.block_timeout) late.push_back(hash);
+            for (const auto& hash : late) {
+                release(peer, hash);
+                peer.stalled.insert(hash);
+                ++stats_.blocks_rerequested;
+            }
+            if (!late.empty() && ++peer.stalls >= 2)
+                out.disconnects.emplace_back(id, "p2p-block-download-stalled");
+            if (peer.headers_requested && now - *peer.headers_requested > options_.headers_timeout)
+                out.disconnects.emplace_back(id, "p2p-headers-timeout");
+        }
+        schedule_downloads(out);
+    }
+    flush(out);
+}
+
+// --- headers ------------------------------------------------------------------------------------
+
+std::vector<Hash256> Sync::locator(const chain::BlockIndexEntry& from) const {
+    // Dense for the last ten, then doubling steps back to genesis: a peer on another branch
+    // finds our fork point in O(log n) hashes.
+    std::vector<Hash256> hashes;
+    std::uint64_t height = from.header.height;
+    std::uint64_t step = 1;
+    while (hashes.size() + 1 < max_locator_hashes) {
+        const auto entry = store_.ancestor(from.hash, height);
+        if (!entry) break;
+        hashes.push_back(entry->hash);
+        if (height == 0) return hashes;
+        if (hashes.size() >= 10) step *= 2;
+        height = height > step ? height - step : 0;
+    }
+    hashes.push_back(store_.genesis_hash());
+    return hashes;
+}
+
+void Sync::request_headers(PeerState& peer, const chain::BlockIndexEntry& from, Outbox& out,
+                           const Hash256& stop) {
+    peer.headers_requested = Clock::now();
+    out.sends.emplace_back(peer.info.id, GetHeadersMessage{locator(from), stop});
+}
+
+void Sync::handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out) {
+    // Serve from the main chain, after the first locator hash on it.
+    std::uint64_t start = 1;
+    for (const auto& hash : message.locator) {
+        if (!store_.on_main_chain(hash)) continue;
+        start = store_.lookup(hash)->header.height + 1;
+        break;
+    }
+    HeadersMessage reply;
+    for (std::uint64_t h = start;
+         h <= store_.height() && reply.headers.size() < max_headers_per_message; ++h) {
+        const auto hash = store_.hash_at(h);
+        if (!hash) break;
+        reply.headers.push_back(*store_.header(*hash));
+        if (*hash == message.stop) break;
+    }
+    out.sends.emplace_back(peer.info.id, std::move(reply));
+}
+
+void Sync::note_header(PeerState* peer, const chain::BlockIndexEntry& entry) {
+    if (entry.cumulative_work > best_header_.cumulative_work) best_header_ = entry;
+    if (peer != nullptr && entry.cumulative_work > peer->best_known_work) {
+        peer->best_known = entry.hash;
+        peer->best_known_work = entry.cumulative_work;
+    }
+}
+
+// A headers message is accepted in two parts so that bodies download while signatures are
+// verified: the first two windows' worth of headers is verified, accepted and its bodies
+// requested at once; the rest is verified on a helper thread, with no lock held, while those
+// bodies arrive and connect (on a durable store mostly waiting for fsync), and is accepted when
+// the peer's next message finds it ready (finish_pending_headers). Only headers we do not know
+// yet are verified: a peer showing us a chain another peer already sent costs lookups.
+void Sync::on_headers(PeerId id, HeadersMessage message) {
+    std::vector<chain::PreparedHeader> headers;
+    headers.reserve(message.headers.size());
+    for (auto& header : message.headers) headers.emplace_back(std::move(header));
+    std::vector<chain::PreparedHeader*> unknown;
+    Outbox earlier;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;               // raced with its disconnect
+        finish_pending_headers(it->second, earlier, true);  // messages are handled in order
+        for (auto& header : headers)
+            if (!store_.lookup(header.hash())) unknown.push_back(&header);
+    }
+    flush(earlier);
+
+    const std::size_t first_end = std::min(
+        headers.size(), 2 * std::max<std::size_t>(1, options_.max_blocks_in_flight_per_peer));
+    const auto first_unknown = std::partition_point(
+        unknown.begin(), unknown.end(),
+        [&](const chain::PreparedHeader* header) { return header < headers.data() + first_end; });
+    verify_signatures(std::span(unknown.begin(), first_unknown));
+    // Pointers into `headers`, whose buffer moves with it into PendingHeaders.
+    std::vector<chain::PreparedHeader*> rest(first_unknown, unknown.end());
+
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;
+        PeerState& peer = it->second;
+        if (handle_headers(peer, headers, 0, first_end, out) && first_end < headers.size()) {
+            PendingHeaders pending{std::move(headers), first_end, {}};
+            try {
+                pending.verified = std::async(std::launch::async, [rest] {
+                    lower_this_thread_priority();
+                    verify_signatures(rest);
+                });
+            } catch (const std::system_error&) {
+                verify_signatures(rest);  // no thread to be had: verify here
+                pending.verified = std::async(std::launch::deferred, [] {});  // never waits
+            }
+            peer.pending_headers.emplace(std::move(pending));
+            finish_pending_headers(peer, out, false);
+        }
+    }
+    flush(out);
+}
+
+void Sync::finish_pending_headers(PeerState& peer, Outbox& out, bool wait) {
+    if (!peer.pending_headers) return;
+    // With nothing in flight from this peer there is nothing better to do than to wait.
+    if (!wait && !peer.in_flight.empty() &&
+        peer.pending_headers->verified.wait_for(std::chrono::seconds(0)) ==
+            std::future_status::timeout)
+        return;
+    PendingHeaders pending = std::move(*peer.pending_headers);
+    peer.pending_headers.reset();
+    pending.verified.wait();
+    (void)handle_headers(peer, pending.headers, pending.begin, pending.headers.size(), out);
+}
+
+bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHeader>& headers,
+                          std::size_t begin, std::size_t end, Outbox& out) {
+    const PeerId id = peer.info.id;
+    if (headers.empty()) {
+        peer.headers_requested.reset();
+        return false;
+    }
+    stats_.headers_received += end - begin;
+    for (std::size_t i = std::max<std::size_t>(begin, 1); i < end; ++i) {
+        if (headers[i].header().parent != headers[i - 1].hash()) {
+            out.misbehaving.emplace_back(id, score::malformed_message,
+                                         "p2p-headers-not-continuous");
+            return false;
+        }
+    }
+    const auto part = std::span(headers).subspan(begin, end - begin);
+    const auto accepted = store_.accept_headers(part, unix_time());
+    for (const auto& entry : accepted.entries) note_header(&peer, entry);
+    if (accepted.error) {
+        const Error& error = *accepted.error;
+        if (error.reason == "bad-block-parent-unknown" && begin == 0 && accepted.entries.empty()) {
+            // Not connecting to anything we know: ask again from our best header.
+            out.misbehaving.emplace_back(id, score::unconnecting_headers,
+                                         "p2p-unconnecting-headers");
+            request_headers(peer, best_header_, out);
+            return false;
+        }
+        log::info("p2p: peer {} sent a bad header: {}", id, error.to_string());
+        if (const int score = block_punishment(error.kind); score > 0)
+            out.misbehaving.emplace_back(id, score, error.reason);
+        peer.headers_requested.reset();
+        return false;
+    }
+    if (end == headers.size()) {
+        if (headers.size() == max_headers_per_message)
+            request_headers(peer, accepted.entries.back(), out);  // more to come
+        else
+            peer.headers_requested.reset();
+    }
+    update_progress();
+    schedule_downloads(out);
+    return true;
+}
+
+// --- inventory ----------------------------------------------------------------------------------
+
+void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
+    GetDataMessage wanted;
+    bool unknown_block = false;
+    Hash256 last_unknown_block;
+    for (const auto& item : message.items) {
+        switch (item.type) {
+            case InvType::block:
+                if (const auto entry = store_.lookup(item.hash)) {
+                    note_header(&peer, *entry);
+                } else {
+                    unknown_block = true;
+                    last_unknown_block = item.hash;
+                }
+                break;
+            case InvType::tx:
+                if (!mempool_.contains(item.hash) && requested_txs_.insert(item.hash).second)
+                    wanted.items.push_back(item);
+                break;
+            case InvType::cert:
+                if (!recent_work_items_.contains(item.hash) &&
+                    requested_certs_.insert(item.hash).second)
+                    wanted.items.push_back(item);
+                break;
+        }
+    }
+    // Headers first: learn how an unknown block connects before asking for its body.
+    if (unknown_block) request_headers(peer, best_header_, out, last_unknown_block);
+    if (!wanted.items.empty()) out.sends.emplace_back(peer.info.id, std::move(wanted));
+    schedule_downloads(out);
+}
+
+void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out) {
+    NotFoundMessage missing;
+    for (const auto& item : message.items) {
+        switch (item.type) {
+            case InvType::block: {
+                auto block = store_.block(item.hash);
+                if (block && *block) {
+                    out.sends.emplace_back(peer.info.id, BlockMessage{std::move(**block)});
+                    continue;
+                }
+                break;
+            }
+            case InvType::tx:
+                if (auto tx = mempool_.get(item.hash)) {
+                    out.sends.emplace_back(peer.info.id, TxMessage{std::move(*tx)});
+                    continue;
+                }
+                break;
+            case InvType::cert:
+                if (const auto it = recent_work_items_.find(item.hash);
+                    it != recent_work_items_.end()) {
+                    out.sends.emplace_back(peer.info.id, WorkItemMessage{it->second});
+                    continue;
+                }
+                break;
+        }
+        missing.items.push_back(item);
+    }
+    if (!missing.items.empty()) out.sends.emplace_back(peer.info.id, std::move(missing));
+}
+
+void Sync::handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out) {
+    for (const auto& item : message.items) {
+        if (item.type == InvType::block && peer.in_flight.contains(item.hash)) {
+            release(peer, item.hash);
+            peer.stalled.insert(item.hash);
+        }
+        if (item.type == InvType::tx) requested_txs_.erase(item.hash);
+        if (item.type == InvType::cert) requested_certs_.erase(item.hash);
+    }
+    schedule_downloads(out);
+}
+
+// --- blocks -------------------------------------------------------------------------------------
+
+void Sync::release(PeerState& peer, const Hash256& hash) {
+    peer.in_flight.erase(hash);
+    if (const auto it = requested_blocks_.find(hash);
+        it != requested_blocks_.end() && it->second == peer.info.id)
+        requested_blocks_.erase(it);
+}
+
+void Sync::handle_block(PeerState& peer, const chain::Block& block, Outbox& out) {
+    const PeerId id = peer.info.id;
+    const Hash256 hash = block.hash();
+    const bool requested = peer.in_flight.contains(hash);
+    if (requested) {
+        release(peer, hash);
+        peer.stalls = 0;
+    } else if (!requested_blocks_.contains(hash)) {
+        out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
+    }
+    // Before the block: were its header chain's next part still pending, connecting it would
+    // look like the end of the download (and announce the tip).
+    finish_pending_headers(peer, out, false);
+    auto accepted = store_.accept_block(block, unix_time());
+    if (!accepted) {
+        const auto& reason = accepted.error().reason;
+        if (reason == "block-duplicate") return schedule_downloads(out);
+        log::info("p2p: peer {} sent block {} at height {}: {}", id, hash.hex(),
+                  block.header.height, accepted.error().to_string());
+        if (const int score = block_punishment(accepted.error().kind); score > 0)
+            out.misbehaving.emplace_back(id, score, reason);
+        if (best_header_.cumulative_work > store_.tip().cumulative_work &&
+            store_.lookup(best_header_.hash) && store_.record(best_header_.hash)->invalid())
+            best_header_ = store_.tip();  // the header chain we chased is dead
+        return schedule_downloads(out);
+    }
+    ++stats_.blocks_received;
+    ++stats_.blocks_by_peer[id];
+    if (const auto entry = store_.lookup(hash)) note_header(&peer, *entry);
+    after_tip_change(*accepted, id, out);
+    schedule_downloads(out);
+}
+
+void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
+                            Outbox& out) {
+    if (result.connected.empty() && result.disconnected.empty()) return;
+    mempool_.update(store_.state(), result.returned_transactions);
+    if (store_.tip().cumulative_work > best_header_.cumulative_work) best_header_ = store_.tip();
+    update_progress();
+    // Announce only when caught up: a node mid-sync would announce every block it connects.
+    const bool downloading = best_header_.cumulative_work > store_.tip().cumulative_work;
+    if (downloading || store_.tip().hash == announced_tip_) return;
+    announced_tip_ = store_.tip().hash;
+    out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::block, announced_tip_}}}, from);
+}
+
+void Sync::schedule_downloads(Outbox& out) {
+    const chain::BlockIndexEntry& tip = store_.tip();
+    if (best_header_.cumulative_work <= tip.cumulative_work) return;
+    if (store_.record(best_header_.hash)->invalid()) return;
+
+    // Peers are refilled in batches: a getdata per delivered block would cost a message each
+    // way per block, while half a window still in flight keeps the peer busy meanwhile.
+    const std::size_t window = options_.max_blocks_in_flight_per_peer;
+    const std::size_t batch = std::clamp<std::size_t>(options_.min_blocks_per_request, 1, window);
+    std::set<PeerId> refill;
+    std::size_t free_slots = 0;
+    for (const auto& [id, peer] : peer_states_) {
+        const std::size_t free = window - std::min(window, peer.in_flight.size());
+        if (!peer.best_known || (free < batch && !peer.in_flight.empty())) continue;
+        refill.insert(id);
+        free_slots += free;
+    }
+    if (free_slots == 0) return;  // the common case while a download is in full flow
+
+    // Blocks without bodies on the best header chain, lowest first (the tip can advance
+    // soonest), from the fork point with the main chain up to the window. Runs on every
+    // arriving block, so it walks upward and stops once it has enough for the free slots.
+    std::uint64_t height = std::min(tip.header.height, best_header_.header.height);
+    while (height > 0) {
+        const auto on_best = store_.ancestor(best_header_.hash, height);
+        if (on_best && store_.on_main_chain(on_best->hash)) break;
+        --height;
+    }
+    const std::uint64_t top =
+        std::min(best_header_.header.height, tip.header.height + options_.download_window);
+    std::vector<chain::BlockIndexEntry> missing;
+    for (++height; height <= top && missing.size() < free_slots; ++height) {
+        auto entry = store_.ancestor(best_header_.hash, height);
+        if (!entry) break;
+        if (requested_blocks_.contains(entry->hash)) continue;
+        const auto record = store_.record(entry->hash);
+        if (record && !record->has(chain::block_status::have_body)) missing.push_back(*entry);
+    }
+
+    std::map<PeerId, GetDataMessage> batches;
+    for (const auto& entry : missing) {
+        PeerState* best = nullptr;
+        bool best_stalled = true;
+        for (auto& [id, peer] : peer_states_) {
+            if (!refill.contains(id) || peer.in_flight.size() >= window) continue;
+            if (!peer.best_known || peer.best_known_work < entry.cumulative_work) continue;
+            const auto ancestor = store_.ancestor(*peer.best_known, entry.header.height);
+            if (!ancestor || ancestor->hash != entry.hash) continue;
+            // A peer that already failed to deliver this block is the last resort.
+            const bool stalled = peer.stalled.contains(entry.hash);
+            if (best == nullptr || (best_stalled && !stalled) ||
+                (stalled == best_stalled && peer.in_flight.size() < best->in_flight.size())) {
+                best = &peer;
+                best_stalled = stalled;
+            }
+        }
+        if (best == nullptr) continue;
+        best->in_flight.emplace(entry.hash, Clock::now());
+        requested_blocks_.emplace(entry.hash, best->info.id);
+        batches[best->info.id].items.push_back(InvItem{InvType::block, entry.hash});
+    }
+    for (auto& [id, batch] : batches) out.sends.emplace_back(id, std::move(batch));
+}
+
+void Sync::update_progress() {
+    const std::uint64_t height = store_.height();
+    const std::uint64_t target = best_header_.header.height;
+    if (target <= height) {
+        if (progress_)
+            progress_->update(progress_target_ - progress_start_, fmt::format("height {}", height));
+        progress_.reset();
+        return;
+    }
+    if (!progress_ || target != progress_target_) {
+        if (!progress_) progress_start_ = height;
+        progress_target_ = target;
+        progress_.emplace("sync", "blocks", target - progress_start_, options_.progress_interval);
+    }
+    progress_->update(height - progress_start_, fmt::format("height {}", height));
+}
+
+// --- transactions and certificates ---------------------------------------------------------------
+
+void Sync::handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out) {
+    const Hash256 txid = tx.txid();
+    requested_txs_.erase(txid);
+    auto added = mempool_.add(tx, store_.state());
+    if (added) {
+        out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, txid}}}, peer.info.id);
+        return;
+    }
+    if (const int score = transaction_punishment(added.error().kind); score > 0)
+        out.misbehaving.emplace_back(peer.info.id, score, added.error().reason);
+}
+
+void Sync::remember_work_item(const Hash256& id, const chain::WorkItem& item) {
+    if (!recent_work_items_.emplace(id, item).second) return;
+    recent_work_order_.push_back(id);
+    while (recent_work_order_.size() > options_.max_recent_work_items) {
+        recent_work_items_.erase(recent_work_order_.front());
+        recent_work_order_.pop_front();
+    }
+}
+
+void Sync::handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out) {
+    const Hash256 id = work_item_id(item);
+    if (requested_certs_.erase(id) == 0)
+        out.misbehaving.emplace_back(peer.info.id, score::unrequested, "p2p-unrequested-cert");
+    if (recent_work_items_.contains(id)) return;
+    if (peer.unverified_work_items >= options_.max_unverified_work_items_per_peer) {
+        log::debug("p2p: peer {} has {} certificates waiting for verification, ignoring {}",
+                   peer.info.id, peer.unverified_work_items, id.hex());
+        return;  // not remembered: another peer may offer it again
+    }
+    ++peer.unverified_work_items;
+    remember_work_item(id, item);
+    out.work_items.emplace_back(peer.info.id, id, item);
+}
+
+void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdict) {
+    Outbox out;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = peer_states_.find(from); it != peer_states_.end())
+            --it->second.unverified_work_items;
+        if (verdict) {
+            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::cert, id}}}, from);
+        } else {
+            // As for a block: a certificate that breaks a rule, does not decode or does not
+            // match its blob is the sender's doing; a stale parent, a duplicate or a full queue
+            // (policy) is not.
+            if (const int score = block_punishment(verdict.kind()); score > 0) {
+                log::info("p2p: peer {} sent an invalid certificate: {}", from,
+                          verdict.error().to_string());
+                out.misbehaving.emplace_back(from, score, verdict.reason());
+            }
+        }
+    }
+    flush(out);
+}
+
+// --- local submissions
+// -----------------------------------------------------------------------------
+
+Result<Hash256> Sync::submit_transaction(const chain::Transaction& tx) {
+    Outbox out;
+    Result<Hash256> added = make_error(ErrorKind::policy, "p2p-not-run");
+    {
+        std::lock_guard lock(mutex_);
+        added = mempool_.add(tx, store_.state());
+        if (added)
+            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, *added}}}, std::nullopt);
+    }
+    flush(out);
+    return added;
+}
+
+Result<chain::AcceptResult> Sync::submit_block(const chain::Block& block) {
+    Outbox out;
+    Result<chain::AcceptResult> accepted = make_error(ErrorKind::policy, "p2p-not-run");
+    {
+        std::lock_guard lock(mutex_);
+        accepted = store_.accept_block(block, unix_time());
+        if (accepted) after_tip_change(*accepted, std::nullopt, out);
+    }
+    flush(out);
+    return accepted;
+}
+
+void Sync::announce_work_item(const chain::WorkItem& item) {
+    const Hash256 id = work_item_id(item);
+    {
+        std::lock_guard lock(mutex_);
+        remember_work_item(id, item);
+    }
+    if (peers_ != nullptr) peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}});
+}
+
+}  // namespace learnchain::p2p

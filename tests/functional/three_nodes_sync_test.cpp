@@ -1,0 +1,50 @@
+// A mines, B and C sync from it with --verify all: all agree on tip and state root.
+#include <learnchain/chain/address.hpp>
+
+#include "functional/framework.hpp"
+
+namespace learnchain::functional {
+namespace {
+
+TEST_F(Functional, ThreeNodesSyncAndAgree) {
+    // A also forwards its rewards (--mine-to) to a key of its operator's.
+    const std::string payee = chain::encode_address(chain::SecretKey::generate().public_key());
+    Daemon& a = daemon("a");
+    a.start({"--mine", "--mine-to=" + payee});
+    Daemon& b = daemon("b");
+    b.start({"--connect=" + a.endpoint(), "--verify=all"});
+    Daemon& c = daemon("c");
+    c.start({"--connect=" + a.endpoint(), "--verify=all"});
+
+    ASSERT_TRUE(eventually([&] { return a.height() >= 12; }, 60s)) << "A at " << a.height();
+    ASSERT_TRUE(a.call("setmining", json::array({false})));
+    ASSERT_TRUE(eventually(
+        [&] {
+            return converged({&a, &b, &c});
+        },
+        60s))
+        << "heights " << a.height() << " " << b.height() << " " << c.height();
+
+    const json info_a = a.must("getblockchaininfo");
+    for (Daemon* node : {&b, &c}) {
+        const json info = node->must("getblockchaininfo");
+        EXPECT_EQ(info["best_hash"], info_a["best_hash"]);
+        EXPECT_EQ(info["state_root"], info_a["state_root"]);
+        EXPECT_EQ(info["cumulative_work"], info_a["cumulative_work"]);
+        EXPECT_FALSE(info["initial_block_download"].get<bool>());
+    }
+    EXPECT_EQ(a.must("getpeerinfo").size(), 2u);
+    for (Daemon* node : {&a, &b, &c})
+        EXPECT_GT(
+            node->must("getaccount", json::array({payee}))["balance_units"].get<std::uint64_t>(),
+            0u)
+            << node->name();
+    // B verified everything it connected.
+    const json block = b.must("getblock", json::array({info_a["best_hash"], 1}));
+    EXPECT_GE(block["certificates"].size(), 1u);
+    EXPECT_EQ(block["certificates"][0]["worker"], mining_address(a));
+    EXPECT_EQ(a.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace learnchain::functional

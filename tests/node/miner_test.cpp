@@ -1,0 +1,221 @@
+// The miner: proposes as soon as pooled work reaches D, pools verified contributions from
+// peers (and only those), holds contributions for a tip it does not have yet, and restarts on
+// every new tip.
+#include <condition_variable>
+#include <deque>
+#include <future>
+
+#include <learnchain/node/miner.hpp>
+
+#include <gtest/gtest.h>
+
+#include "consensus/engine_fixture.hpp"
+
+namespace learnchain::node {
+
+using namespace consensus;
+using namespace consensus::testing;
+namespace {
+
+using namespace std::chrono_literals;
+
+// A node with a miner whose blocks land in a queue for the test to accept.
+struct MiningNode {
+    explicit MiningNode(const std::filesystem::path& dir, chain::Genesis genesis = test_genesis(),
+                        std::uint32_t max_contributions = UINT32_MAX)
+        : node(dir, std::move(genesis)) {
+        MinerOptions options;
+        options.max_contributions = max_contributions;
+        options.clock = [this] { return clock_seconds.load(); };
+        options.progress_interval = 0ms;
+        options.rng_seed = 7;
+        clock_seconds = node.next_time();
+        miner = Miner::create(node.genesis,
+                              MinerChain{&node.lock, node.store.get(), node.engine.get(), nullptr},
+                              MinerKeys{key_of(0x11), key_of(0x21)}, options,
+                              [this](chain::Block block) {
+                                  std::lock_guard lock(mutex);
+                                  ready.push_back(std::move(block));
+                                  cv.notify_all();
+                              })
+                    .value();
+    }
+
+    std::optional<chain::Block> wait_block(std::chrono::seconds timeout = 30s) {
+        std::unique_lock lock(mutex);
+        if (!cv.wait_for(lock, timeout, [&] { return !ready.empty(); })) return std::nullopt;
+        chain::Block block = std::move(ready.front());
+        ready.pop_front();
+        return block;
+    }
+
+    // Accepts under the chain lock, as the node does, and tells the miner.
+    Result<chain::AcceptResult> accept(const chain::Block& block) {
+        Result<chain::AcceptResult> result = make_error(ErrorKind::local, "unset");
+        {
+            std::lock_guard lock(node.lock);
+            result = node.accept(block);
+            clock_seconds = node.next_time();
+        }
+        miner->on_new_tip();
+        return result;
+    }
+
+    Node node;
+    std::atomic<std::uint64_t> clock_seconds{0};
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<chain::Block> ready;
+    std::unique_ptr<Miner> miner;
+};
+
+TEST(Miner, ProposesABlockOnceTheWorkReachesD) {
+    TempDir dir("miner-basic");
+    MiningNode m(dir.path());
+    m.miner->start();
+    for (std::uint64_t height = 1; height <= 3; ++height) {
+        auto block = m.wait_block();
+        ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+        EXPECT_EQ(block->header.height, height);
+        EXPECT_GE(block->header.work, m.node.genesis.initial_work);
+        auto accepted = m.accept(*block);
+        ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
+        EXPECT_TRUE(accepted->new_tip);
+    }
+    m.miner->stop();
+    const auto stats = m.miner->stats();
+    EXPECT_GE(stats.blocks, 3u);
+    EXPECT_GE(stats.contributions, 3u);
+    // D is one contribution on the test genesis: the whole coin goes to the worker's key.
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, 3 * chain::coin);
+}
+
+TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
+    TempDir dir("miner-peers");
+    auto genesis = test_genesis();
+    genesis.initial_work = 2 * genesis.initial_work;  // two contributions per block
+    MiningNode m(dir.path(), genesis, /*max_contributions=*/1);
+
+    // A peer's honest contribution, a forged one (blob altered), and a duplicate.
+    const chain::SecretKey peer = key_of(0x12);
+    auto honest = m.node.contribute(peer, 0).value();
+    auto forged = m.node.contribute(peer, 1).value().work_item();
+    forged.blob[40] ^= 0x01;
+    // Each gets a verdict, in order: the node relays on ok and scores the sender on bad-*.
+    std::mutex verdicts_mutex;
+    std::vector<std::string> verdicts;
+    const auto record = [&](const Status& verdict) {
+        std::lock_guard lock(verdicts_mutex);
+        verdicts.push_back(verdict ? "ok" : verdict.error().reason);
+    };
+    ASSERT_TRUE(m.miner->submit_work_item(forged, record).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item(), record).ok());
+    ASSERT_TRUE(m.miner->submit_work_item(honest.work_item(), record).ok());
+    m.miner->start();
+
+    auto block = m.wait_block();
+    ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block->work_items.size(), 2u);
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+    const auto stats = m.miner->stats();
+    EXPECT_EQ(stats.received, 3u);
+    EXPECT_EQ(stats.accepted, 1u);
+    EXPECT_EQ(stats.rejected, 2u);
+    EXPECT_EQ(verdicts, (std::vector<std::string>{"bad-cert-blob-hash", "ok", "miner-duplicate"}));
+    EXPECT_EQ(m.node.store->account(peer.public_key()).balance, chain::coin / 2);
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
+}
+
+// Where a block fits fewer contributions than a pool holds, the proposal carries as many as
+// fit (which meet D, PROTOCOL.md §L.6.3), and the miner computes no more of its own than fit.
+TEST(Miner, ProposesOnlyWhatFitsIntoOneBlock) {
+    TempDir dir("miner-fit");
+    auto genesis = test_genesis();
+    genesis.learning.model.width = 512;  // ~6.6M parameters: 26 MB blobs, 2 fit into 64 MiB
+    genesis.learning.model.init_weights_hash =
+        weights_hash(init_weights(genesis.learning.model).value());
+    genesis.learning.max_per_worker = 8;
+    ASSERT_EQ(chain::max_contributions_per_block(genesis.learning), 2u);
+    genesis.initial_work = 2 * chain::tokens_per_contribution(genesis.learning);
+    ASSERT_TRUE(chain::validate_genesis(genesis).ok());
+    MiningNode m(dir.path(), genesis);
+
+    // Three peers' contributions are verified and pooled together, before the miner's own.
+    for (std::uint8_t peer = 0x31; peer < 0x34; ++peer)
+        ASSERT_TRUE(m.miner->submit_work_item(m.node.contribute(key_of(peer), 0)->work_item()));
+    m.miner->start();
+    auto block = m.wait_block(120s);
+    ASSERT_TRUE(block.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block->work_items.size(), 2u);
+    EXPECT_EQ(block->header.work, genesis.initial_work);
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+    EXPECT_EQ(m.miner->stats().accepted, 3u);
+}
+
+TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
+    TempDir dir("miner-future");
+    auto genesis = test_genesis();
+    genesis.initial_work = 2 * genesis.initial_work;
+    MiningNode m(dir.path(), genesis, /*max_contributions=*/1);
+
+    // Block 1 comes from elsewhere; a peer's contribution on it arrives before the block.
+    TempDir dir2("miner-future-b");
+    Node other(dir2.path(), genesis);
+    auto a = other.contribute(key_of(0x13), 0).value();
+    auto b = other.contribute(key_of(0x13), 1).value();
+    const auto block1 = other.build({a.work_item(), b.work_item()}, key_of(0x22)).value();
+    ASSERT_TRUE(other.accept(block1).ok());
+    auto early = other.contribute(key_of(0x14), 0).value();
+
+    m.miner->start();
+    ASSERT_TRUE(m.miner->submit_work_item(early.work_item()).ok());
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(m.accept(block1).ok());
+
+    // Work on a parent the chain has left behind waits, and is told so once a tip shows it.
+    std::promise<std::string> stale_verdict;
+    ASSERT_TRUE(m.miner
+                    ->submit_work_item(a.work_item(),
+                                       [&](const Status& verdict) {
+                                           stale_verdict.set_value(
+                                               verdict ? "ok" : verdict.error().reason);
+                                       })
+                    .ok());
+
+    auto block2 = m.wait_block();
+    ASSERT_TRUE(block2.has_value()) << m.miner->stats().last_error;
+    EXPECT_EQ(block2->header.parent, block1.hash());
+    EXPECT_EQ(block2->work_items.size(), 2u);
+    ASSERT_TRUE(m.accept(*block2).ok());
+    auto told = stale_verdict.get_future();
+    ASSERT_EQ(told.wait_for(30s), std::future_status::ready);
+    EXPECT_EQ(told.get(), "miner-stale-work");
+    m.miner->stop();
+    EXPECT_EQ(m.node.store->account(key_of(0x14).public_key()).balance, chain::coin / 2);
+}
+
+TEST(Miner, StopsAndRestarts) {
+    TempDir dir("miner-restart");
+    MiningNode m(dir.path());
+    m.miner->start();
+    m.miner->stop();
+    m.miner->stop();
+    m.miner->start();
+    auto block = m.wait_block();
+    ASSERT_TRUE(block.has_value());
+    ASSERT_TRUE(m.accept(*block).ok());
+    m.miner->stop();
+}
+
+TEST(Miner, RefusesAnIncompleteChain) {
+    auto genesis = test_genesis();
+    auto created = Miner::create(genesis, MinerChain{}, MinerKeys{key_of(1), key_of(2)},
+                                 MinerOptions{}, nullptr);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.error().reason, "miner-chain-invalid");
+}
+
+}  // namespace
+}  // namespace learnchain::node
