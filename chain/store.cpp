@@ -907,6 +907,105 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
     return ok_status();
 }
 
+// --- verification without the chain lock ------------------------------------------------------
+
+std::optional<ConnectPlan> ChainStore::plan_connect(const Block& block, std::uint64_t now) const {
+    if (failure_) return std::nullopt;
+    const Hash256 hash = block.hash();
+    const auto existing = index_.find(hash);
+    if (existing != index_.end() &&
+        (existing->second.invalid() || existing->second.has(block_status::have_body)))
+        return std::nullopt;
+    const auto parent = index_.find(block.header.parent);
+    if (parent == index_.end() || parent->second.invalid()) return std::nullopt;
+    if (!check_fork_depth(parent->second.entry)) return std::nullopt;
+    const HeaderSignature signature =
+        existing != index_.end() ? HeaderSignature::already_checked : HeaderSignature::check;
+    if (!check_block_context_free(block, genesis_, signature)) return std::nullopt;
+    auto entry = check_block_contextual(block.header, *this, genesis_, now);
+    if (!entry) return std::nullopt;
+
+    // The branch activation would move to: the block, or its best descendant whose body came
+    // first; it must beat the tip and every stored candidate, as in activate_best_chain.
+    const BlockRecord arriving{*entry, block_status::have_body, next_sequence_, {}};
+    const BlockRecord* target = &arriving;
+    std::vector<const BlockRecord*> pending;
+    for (auto [it, end] = children_.equal_range(hash); it != end; ++it)
+        pending.push_back(&index_.at(it->second));
+    while (!pending.empty()) {
+        const BlockRecord* record = pending.back();
+        pending.pop_back();
+        if (!record->has(block_status::have_body) || record->invalid()) continue;
+        if (better_record(*record, *target)) target = record;
+        for (auto [it, end] = children_.equal_range(record->entry.hash); it != end; ++it)
+            pending.push_back(&index_.at(it->second));
+    }
+    if (!better_record(*target, index_.at(main_chain_.back()))) return std::nullopt;
+    if (!candidates_.empty() && better_record(**candidates_.begin(), *target)) return std::nullopt;
+
+    ConnectPlan plan;
+    for (const BlockRecord* r = target; r != &arriving;) {  // the descendants, top down
+        plan.steps.push_back(
+            {r->entry.hash,
+             nullptr,
+             {&genesis_, r->entry.header.parent, r->entry.header.height, r->entry.required_work}});
+        r = r->entry.header.parent == hash ? &arriving : &index_.at(r->entry.header.parent);
+    }
+    plan.steps.push_back(
+        {hash,
+         &block,
+         {&genesis_, block.header.parent, block.header.height, entry->required_work}});
+    const BlockRecord* r = &parent->second;
+    while (!on_main_chain(r->entry.hash)) {
+        if (!r->has(block_status::have_body) || r->invalid()) return std::nullopt;
+        plan.steps.push_back(
+            {r->entry.hash,
+             nullptr,
+             {&genesis_, r->entry.header.parent, r->entry.header.height, r->entry.required_work}});
+        r = &index_.at(r->entry.header.parent);
+    }
+    std::reverse(plan.steps.begin(), plan.steps.end());
+    plan.fork = r->entry.hash;
+    if (plan.fork == main_chain_.back()) {
+        plan.tip_model = engine_.snapshot();
+        if (!plan.tip_model) return std::nullopt;  // the engine verifies under the lock only
+    } else {
+        plan.fork_undo = main_chain_.at(r->entry.header.height + 1);
+    }
+    return plan;
+}
+
+void ChainStore::verify_plan(const ConnectPlan& plan) const {
+    WorkSnapshotPtr model = plan.tip_model;
+    if (!model) {
+        if (!plan.fork_undo) return;
+        std::string value;
+        const auto got =
+            db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_undo], slice(*plan.fork_undo), &value);
+        if (!got.ok()) return;  // pruned, or the tip moved on: the connect verifies instead
+        auto stored = decode_value<StoredUndo>(value, "undo");
+        if (!stored) return;
+        auto before = engine_.snapshot_from_undo(plan.fork, stored->undo.work_undo);
+        if (!before || !*before) return;
+        model = std::move(*before);
+    }
+    for (const auto& step : plan.steps) {
+        std::optional<Block> read;
+        if (step.body == nullptr) {
+            auto stored = read_block(step.hash);
+            if (!stored) return;
+            read = std::move(*stored);
+        }
+        auto next = engine_.verify_detached(*model, step.body ? *step.body : *read, step.context);
+        if (!next) {
+            log::debug("block {} failed verification: {}", step.hash.hex(),
+                       next.error().to_string());
+            return;
+        }
+        model = std::move(*next);
+    }
+}
+
 // --- acceptance ------------------------------------------------------------------------------
 
 Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t now) {

@@ -146,7 +146,8 @@ PolWorkEngine::PolWorkEngine(chain::LearningParams params, EngineOptions options
       plan_(std::move(plan)),
       state_(std::move(state)),
       genesis_state_(state_),
-      rng_(rng) {
+      rng_(rng),
+      detached_rng_(rng.next()) {
     root_ = model_state_root(state_);
 }
 
@@ -160,15 +161,21 @@ Status PolWorkEngine::check_at_parent(const chain::WorkContext& context) const {
 }
 
 void PolWorkEngine::remember_verified(const Hash256& parent, const Hash256& root) {
-    if (verified_.size() >= max_remembered_contributions) verified_.clear();
-    verified_.insert({parent, root});
+    verdicts_.put({parent, root}, ok_status());
 }
 
 Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
                                                const chain::WorkContext& context) {
     LEARNCHAIN_TRY(check_at_parent(context));
-    // verify_work_items' order (cheap checks on every item, distinct, then recomputation), with
-    // recomputation skipped for contributions this node has already recomputed on this parent.
+    return verify_work(state_.weights, block, context, *tracer_, rng_);
+}
+
+// verify_work_items' order (cheap checks on every item, distinct, then recomputation), with
+// recomputation skipped for contributions whose verdict on this parent is remembered.
+Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
+                                                    const chain::Block& block,
+                                                    const chain::WorkContext& context,
+                                                    Tracer& tracer, SplitMix64& rng) {
     const VerifyContext verify_context{&params_, context.parent_hash};
     auto prefix = [](std::size_t i, const Error& e) {
         return e.prefixed("work item " + std::to_string(i));
@@ -193,23 +200,30 @@ Result<chain::BlockWork> PolWorkEngine::verify(const chain::Block& block,
     // are checked before any training: a valid header with another body costs no recomputation.
     LEARNCHAIN_TRY(chain::check_block_work(block, work));
     for (std::size_t i = 0; i < checked.size(); ++i) {
-        if (verified_.contains({context.parent_hash, work.certificate_roots[i]})) continue;
+        const Verdicts::Key key{context.parent_hash, work.certificate_roots[i]};
+        if (auto known = verdicts_.find(key)) {
+            if (*known) continue;
+            return prefix(i, known->error());
+        }
         const auto chosen =
-            choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng_);
-        auto report =
-            recompute(*tracer_, state_.weights, dataset_, plan_, params_, checked[i], chosen);
-        if (!report) return prefix(i, report.error());
+            choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng);
+        auto report = recompute(tracer, parent, dataset_, plan_, params_, checked[i], chosen);
+        if (!report) {
+            // Only a broken rule is the contribution's own; a failure of ours (a device error)
+            // must be tried again.
+            if (report.error().kind == ErrorKind::invalid) verdicts_.put(key, report.error());
+            return prefix(i, report.error());
+        }
+        verdicts_.put(key, ok_status());
     }
     return work;
 }
 
-Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
-                                                const chain::BlockWork& work,
-                                                const chain::WorkContext& context) {
-    LEARNCHAIN_TRY(check_at_parent(context));
+Status PolWorkEngine::step(ModelState& state, const chain::Block& block,
+                           const chain::BlockWork& work) const {
     // The update is derived from the block alone (the blobs verify() checked), so a template
     // built from the miner's own BlockWork updates the model exactly as validators will.
-    const std::size_t parameters = state_.weights.values.size();
+    const std::size_t parameters = state.weights.values.size();
     std::vector<std::vector<float>> gradients;
     std::vector<AggregateInput> inputs;
     gradients.reserve(block.work_items.size());
@@ -226,15 +240,81 @@ Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
         gradients.push_back(std::move(gradient).value());
         inputs.push_back({root, gradients.back(), certificate->tokens});
     }
+    return aggregate_and_step(state, std::move(inputs), params_.optimizer);
+}
 
+Result<chain::WorkApplied> PolWorkEngine::apply(const chain::Block& block,
+                                                const chain::BlockWork& work,
+                                                const chain::WorkContext& context) {
+    LEARNCHAIN_TRY(check_at_parent(context));
     ModelState before = state_;
-    if (auto stepped = aggregate_and_step(state_, std::move(inputs), params_.optimizer); !stepped) {
+    if (auto stepped = step(state_, block, work); !stepped) {
         state_ = std::move(before);
         return stepped.error();
     }
     model_block_ = block.hash();
     record_state();
     return chain::WorkApplied{root_, encode_model_undo(before)};
+}
+
+// --- verification without the chain lock --------------------------------------------------
+
+namespace {
+
+// The model state at one block, as the chain's WorkSnapshot.
+struct StateSnapshot final : chain::WorkSnapshot {
+    StateSnapshot(const Hash256& b, ModelState s) : block(b), state(std::move(s)) {}
+    Hash256 block;
+    ModelState state;
+};
+
+}  // namespace
+
+chain::WorkSnapshotPtr PolWorkEngine::snapshot() const {
+    return std::make_shared<StateSnapshot>(model_block_, state_);
+}
+
+Result<chain::WorkSnapshotPtr> PolWorkEngine::snapshot_from_undo(
+    const Hash256& block, const std::vector<std::uint8_t>& child_undo) const {
+    ModelState state = genesis_state_;  // the layout and sizes; the values are overwritten
+    LEARNCHAIN_TRY(decode_model_undo(child_undo, state));
+    return chain::WorkSnapshotPtr(std::make_shared<StateSnapshot>(block, std::move(state)));
+}
+
+Result<chain::WorkSnapshotPtr> PolWorkEngine::verify_detached(const chain::WorkSnapshot& parent,
+                                                              const chain::Block& block,
+                                                              const chain::WorkContext& context) {
+    const auto* model = dynamic_cast<const StateSnapshot*>(&parent);
+    if (model == nullptr || model->block != context.parent_hash)
+        return make_error(ErrorKind::local, "pol-engine-not-at-parent",
+                          "the snapshot is not the model of " + context.parent_hash.hex());
+    // One detached verification at a time: the tracer is not thread-safe, and each already
+    // uses every core.
+    LOCK(detached_mutex_);
+    if (!detached_tracer_) {
+        auto tracer = options_.make_tracer();
+        if (!tracer) return tracer.error();
+        detached_tracer_ = std::move(tracer).value();
+    }
+    auto work = verify_work(model->state.weights, block, context, *detached_tracer_, detached_rng_);
+    if (!work) return work.error();
+    auto child = std::make_shared<StateSnapshot>(block.hash(), model->state);
+    LEARNCHAIN_TRY(step(child->state, block, *work));
+    return chain::WorkSnapshotPtr(std::move(child));
+}
+
+void PolWorkEngine::Verdicts::put(const Key& key, Status verdict) {
+    LOCK(mutex_);
+    // Bounded: cleared when full. A lost pass costs a recomputation, a lost failure the same.
+    if (known_.size() >= max_remembered_contributions) known_.clear();
+    known_.insert_or_assign(key, std::move(verdict));
+}
+
+std::optional<Status> PolWorkEngine::Verdicts::find(const Key& key) const {
+    LOCK(mutex_);
+    const auto it = known_.find(key);
+    if (it == known_.end()) return std::nullopt;
+    return it->second;
 }
 
 Status PolWorkEngine::undo(const chain::Block& block, const chain::WorkContext& context,

@@ -4,6 +4,7 @@
 
 #include <learnchain/chain/block_template.hpp>
 #include <learnchain/chain/log.hpp>
+#include <learnchain/chain/time.hpp>
 #include <learnchain/chain/validation.hpp>
 #include <learnchain/node/miner.hpp>
 
@@ -15,25 +16,22 @@ using consensus::decode_certificate;
 using consensus::local_rng;
 using consensus::verify_contribution;
 using consensus::VerifyContext;
-namespace {
-
-std::uint64_t system_clock_seconds() {
-    return static_cast<std::uint64_t>(std::time(nullptr));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<std::unique_ptr<Miner>> Miner::create(const chain::Genesis& genesis, MinerChain chain,
                                              MinerKeys keys, MinerOptions options,
                                              BlockReady on_block) {
-    if (chain.lock == nullptr || chain.store == nullptr || chain.engine == nullptr)
+    if (chain.chainstate == nullptr || chain.engine == nullptr)
         return make_error(ErrorKind::local, "miner-chain-invalid",
-                          "lock, store and engine are required");
+                          "the chainstate and its engine are required");
     auto trainer =
         training::Trainer::create(genesis.learning.model, options.device, options.threads);
     if (!trainer) return trainer.error();
     // The engine already opened (and hash-checked) the dataset; a copy shares a file corpus.
-    Dataset dataset = chain.engine->dataset();
+    Dataset dataset = [&] {
+        LOCK(chain.chainstate->cs_main);
+        return chain.engine->dataset();
+    }();
     return std::unique_ptr<Miner>(new Miner(genesis, chain, std::move(keys), std::move(options),
                                             std::move(on_block), std::move(trainer).value(),
                                             std::move(dataset)));
@@ -48,17 +46,14 @@ Miner::Miner(const chain::Genesis& genesis, MinerChain chain, MinerKeys keys, Mi
       on_block_(std::move(on_block)),
       trainer_(std::move(trainer)),
       dataset_(std::move(dataset)),
-      empty_mempool_(genesis.chain_id),
-      rng_(options_.rng_seed != 0 ? SplitMix64(options_.rng_seed) : local_rng()) {
-    if (!options_.clock) options_.clock = system_clock_seconds;
-}
+      rng_(options_.rng_seed != 0 ? SplitMix64(options_.rng_seed) : local_rng()) {}
 
 Miner::~Miner() {
     stop();
 }
 
 void Miner::start() {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     if (running_) return;
     running_ = true;
     stopping_ = false;
@@ -69,19 +64,19 @@ void Miner::start() {
 
 void Miner::stop() {
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         if (!running_) return;
         stopping_ = true;
     }
     wake_.notify_all();
     thread_.join();
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     running_ = false;
 }
 
 void Miner::on_new_tip() {
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         tip_changed_ = true;
     }
     wake_.notify_all();
@@ -89,7 +84,7 @@ void Miner::on_new_tip() {
 
 Status Miner::submit_work_item(chain::WorkItem item, WorkItemVerdict verdict) {
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         if (inbox_.size() >= miner_max_inbox)
             return make_error(ErrorKind::policy, "miner-queue-full");
         ++stats_.received;
@@ -100,7 +95,7 @@ Status Miner::submit_work_item(chain::WorkItem item, WorkItemVerdict verdict) {
 }
 
 MinerStats Miner::stats() const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     return stats_;
 }
 
@@ -115,13 +110,13 @@ void Miner::run() {
         bool refresh = false;
         std::vector<Received> received;
         {
-            std::unique_lock lock(mutex_);
+            UniqueLock lock(mutex_);
             const auto own_left = [&] { return tip_ && next_n_ < own_limit(); };
             const auto can_propose = [&] {
                 return tip_ && pool_.size() > 0 && pooled_tokens() >= tip_->required_work &&
                        pooled_tokens() > proposed_tokens_;
             };
-            wake_.wait(lock, [&] {
+            wait_until(wake_, lock, [&]() REQUIRES(mutex_) {
                 return stopping_ || tip_changed_ || !inbox_.empty() || own_left() || can_propose();
             });
             if (stopping_) return;
@@ -132,7 +127,7 @@ void Miner::run() {
         }
         if (refresh) {
             if (auto status = refresh_tip(); !status) {
-                std::lock_guard lock(mutex_);
+                LOCK(mutex_);
                 stats_.last_error = status.error().to_string();
                 log::warn("miner: {}", stats_.last_error);
                 tip_.reset();
@@ -151,7 +146,7 @@ void Miner::run() {
         if (!received.empty()) verify_received(std::move(received));
         const std::uint64_t pooled = pooled_tokens();
         {
-            std::lock_guard lock(mutex_);
+            LOCK(mutex_);
             stats_.pooled_work = pooled;
             stats_.required_work = tip_->required_work;
         }
@@ -166,22 +161,22 @@ void Miner::run() {
 Status Miner::refresh_tip() {
     std::vector<Received> ready, stale;
     {
-        std::lock_guard chain_lock(*chain_.lock);
-        const chain::BlockIndexEntry tip = chain_.store->tip();
+        LOCK(chain_.chainstate->cs_main);
+        const chain::BlockIndexEntry tip = chain_.chainstate->store().tip();
         if (chain_.engine->model_block() != tip.hash)
             return make_error(ErrorKind::local, "miner-engine-not-at-tip",
                               "engine holds " + chain_.engine->model_block().hex());
-        auto required = chain::required_work_for_child(*chain_.store, tip, genesis_);
+        auto required = chain::required_work_for_child(chain_.chainstate->store(), tip, genesis_);
         if (!required) return required.error();
         if (tip_ && tip_->entry.hash == tip.hash) return ok_status();  // nothing changed
         tip_ = Tip{tip, *required, chain_.engine->weights()};
         // Waiting items for the new tip are ready; those for blocks the store knows are stale.
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         for (auto it = waiting_.begin(); it != waiting_.end();) {
             if (it->first == tip.hash) {
                 ready.push_back(std::move(it->second));
                 it = waiting_.erase(it);
-            } else if (chain_.store->lookup(it->first)) {
+            } else if (chain_.chainstate->store().lookup(it->first)) {
                 stale.push_back(std::move(it->second));
                 it = waiting_.erase(it);
             } else {
@@ -209,7 +204,7 @@ void Miner::verify_received(std::vector<Received> items) {
         if (certificate && certificate->parent != tip_->entry.hash) {
             bool full = false;
             {
-                std::lock_guard lock(mutex_);
+                LOCK(mutex_);
                 full = waiting_.size() >= miner_max_waiting;
                 if (!full)
                     waiting_.emplace(certificate->parent,
@@ -237,7 +232,7 @@ void Miner::verify_received(std::vector<Received> items) {
             }
         }
         {
-            std::lock_guard lock(mutex_);
+            LOCK(mutex_);
             if (status) {
                 ++stats_.accepted;
             } else {
@@ -257,7 +252,7 @@ void Miner::compute_own() {
     const auto start = std::chrono::steady_clock::now();
     // Work for a tip that is no longer the tip earns nothing, and a stop should not wait.
     const auto keep_going = [this] {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         return !stopping_ && !tip_changed_;
     };
     auto contribution = compute_contribution(trainer_, tip_->weights, dataset_, genesis_.learning,
@@ -269,14 +264,14 @@ void Miner::compute_own() {
         return;
     }
     if (!contribution) {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         stats_.last_error = contribution.error().to_string();
         log::warn("miner: contribution n={} failed: {}", n, stats_.last_error);
         return;
     }
     Certificate& certificate = contribution->certificate;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         ++stats_.contributions;
         stats_.tokens += certificate.tokens;
         stats_.last_loss = certificate.loss;
@@ -294,7 +289,7 @@ void Miner::compute_own() {
 void Miner::remember(const Hash256& root) {
     // Work this node computed or recomputed need not be recomputed when a block carrying it
     // is connected, whoever proposes that block.
-    std::lock_guard chain_lock(*chain_.lock);
+    LOCK(chain_.chainstate->cs_main);
     chain_.engine->remember_verified(tip_->entry.hash, root);
 }
 
@@ -319,27 +314,26 @@ void Miner::propose() {
     const std::uint64_t pooled = pooled_tokens();
     Result<chain::BlockTemplate> built = make_error(ErrorKind::policy, "miner-stale-tip");
     {
-        std::lock_guard chain_lock(*chain_.lock);
+        LOCK(chain_.chainstate->cs_main);
         // The tip may have moved since the snapshot; the next loop picks the new one up.
-        if (chain_.store->tip().hash == tip_->entry.hash &&
+        if (chain_.chainstate->store().tip().hash == tip_->entry.hash &&
             chain_.engine->model_block() == tip_->entry.hash) {
-            const chain::Mempool& mempool =
-                chain_.mempool != nullptr ? *chain_.mempool : empty_mempool_;
-            built = chain::build_block_template(
-                *chain_.store, chain_.store->tip(), chain_.store->state(), *chain_.engine, mempool,
-                std::move(items), work, keys_.proposer, genesis_, options_.clock());
+            const chain::ChainStore& store = chain_.chainstate->store();
+            built = chain::build_block_template(store, store.tip(), store.state(), *chain_.engine,
+                                                chain_.chainstate->mempool(), std::move(items),
+                                                work, keys_.proposer, genesis_, unix_time());
         }
     }
     proposed_tokens_ = pooled;  // a failed attempt waits for more work or a new tip
     if (!built) {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         stats_.last_error = built.error().to_string();
         if (built.error().reason != "miner-stale-tip")
             log::warn("miner: block template failed: {}", stats_.last_error);
         return;
     }
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         ++stats_.blocks;
     }
     log::info("miner: proposing block {} at height {} with {} contributions, {} tokens",

@@ -29,39 +29,6 @@ std::string_view embedded_devnet_genesis() {
     return embedded::devnet_genesis_json;
 }
 
-// Every P2P callback runs under the chain mutex, and the node notices tip changes right there:
-// Sync has no tip hook of its own, and the miner must hear of a new tip promptly.
-class Node::GuardedHandler final : public p2p::NetHandler {
-public:
-    explicit GuardedHandler(Node& node) : node_(node) {}
-
-    p2p::VersionMessage local_version() override {
-        std::lock_guard lock(node_.chain_mutex_);
-        return node_.sync_->local_version();
-    }
-    void on_connected(const p2p::PeerInfo& peer) override {
-        std::lock_guard lock(node_.chain_mutex_);
-        node_.sync_->on_connected(peer);
-    }
-    void on_message(p2p::PeerId peer, p2p::Message message) override {
-        std::lock_guard lock(node_.chain_mutex_);
-        node_.sync_->on_message(peer, std::move(message));
-        node_.after_chain_change();
-    }
-    void on_disconnected(p2p::PeerId peer) override {
-        std::lock_guard lock(node_.chain_mutex_);
-        node_.sync_->on_disconnected(peer);
-    }
-    void on_tick() override {
-        std::lock_guard lock(node_.chain_mutex_);
-        node_.sync_->on_tick();
-        node_.after_chain_change();
-    }
-
-private:
-    Node& node_;
-};
-
 namespace {
 
 Result<chain::Genesis> load_node_genesis(const NodeConfig& config) {
@@ -163,19 +130,21 @@ Status Node::open_all() {
         config_.genesis.empty() ? config_.datadir : config_.genesis.parent_path();
     auto engine = consensus::PolWorkEngine::create(genesis_, engine_options);
     if (!engine) return engine.error();
-    engine_ = std::move(engine).value();
+    // Wired up before anything runs; from then on the engine is reached under cs_main.
+    consensus::PolWorkEngine& work = **engine;
 
     chain::StoreOptions store_options;
     store_options.path = config_.datadir / chain_dir_name;
     store_options.prune_undo = true;  // a model pre-image per block is ~10 MB on the devnet
-    auto store = chain::ChainStore::open(store_options, genesis_, *engine_);
+    auto store = chain::ChainStore::open(store_options, genesis_, work);
     if (!store) return store.error();
     store_ = std::move(store).value();
-    last_tip_ = store_->tip().hash;
 
     mempool_ = std::make_unique<chain::Mempool>(genesis_.chain_id);
-    sync_ = std::make_unique<p2p::Sync>(*store_, *mempool_);
-    handler_ = std::make_unique<GuardedHandler>(*this);
+    chainstate_ = std::make_unique<chain::Chainstate>(*store_, *mempool_, work);
+    engine_ = std::move(engine).value();
+    chainstate_->on_tip_changed([this](const chain::AcceptResult&) { after_tip_change(); });
+    sync_ = std::make_unique<p2p::Sync>(*chainstate_);
 
     p2p::NetOptions net;
     net.magic = p2p::network_magic(genesis_.chain_id);
@@ -186,7 +155,7 @@ Status Node::open_all() {
     net.use_known_peers = true;
     net.datadir = config_.datadir;
     net.user_agent = "/learnchain:" + std::string(node_version) + "/";
-    peers_ = std::make_unique<p2p::ConnectionManager>(net, *handler_);
+    peers_ = std::make_unique<p2p::ConnectionManager>(net, *sync_);
     sync_->attach(*peers_);
 
     rpc::ServerOptions rpc_options;
@@ -199,7 +168,10 @@ Status Node::open_all() {
     // The node's key signs its work and proposals, and takes inference payments unless
     // --infer-pay-to names another account.
     LEARNCHAIN_TRY(load_mining_key());
-    mine_to_ = config_.mine_to;
+    {
+        LOCK(chainstate_->cs_main);
+        mine_to_ = config_.mine_to;
+    }
     InferenceConfig inference;
     inference.payment_key = config_.infer_pay_to.value_or(mining_key_->public_key());
     inference.price_per_token = config_.infer_price;
@@ -207,12 +179,14 @@ Status Node::open_all() {
     inference.model = genesis_.learning.model;
     InferenceHooks hooks;
     hooks.model_tip = [this] {
-        std::lock_guard lock(chain_mutex_);
-        return ModelTip{store_->height(), store_->tip().hash};
+        LOCK(chainstate_->cs_main);
+        const chain::ChainStore& store = chainstate_->store();
+        return ModelTip{store.height(), store.tip().hash};
     };
     hooks.model_snapshot = [this]() -> Result<ModelSnapshot> {
-        std::lock_guard lock(chain_mutex_);
-        return ModelSnapshot{{store_->height(), store_->tip().hash}, engine_->weights()};
+        LOCK(chainstate_->cs_main);
+        const chain::ChainStore& store = chainstate_->store();
+        return ModelSnapshot{{store.height(), store.tip().hash}, engine_->weights()};
     };
     hooks.admit = [this](const chain::Transaction& tx) { return submit_transaction(tx); };
     inference_ = std::make_unique<InferenceService>(std::move(inference), std::move(hooks));
@@ -224,10 +198,9 @@ Status Node::open_all() {
         miner_options.policy = *policy;
         // Own contributions are gossiped, so other proposers include (and reward) them too.
         miner_options.on_own_contribution = [this](const chain::WorkItem& item) {
-            std::lock_guard lock(chain_mutex_);
             sync_->announce_work_item(item);
         };
-        MinerChain chain{&chain_mutex_, store_.get(), engine_.get(), mempool_.get()};
+        MinerChain chain{chainstate_.get(), engine_.get()};
         MinerKeys keys{*mining_key_, *mining_key_};
         auto miner =
             Miner::create(genesis_, chain, std::move(keys), miner_options,
@@ -238,14 +211,13 @@ Status Node::open_all() {
 
     // A peer's contribution goes to the miner, which verifies it before pooling; its verdict
     // decides whether Sync relays it or scores the sender. A relay-only node forwards what
-    // decodes. Runs under the chain mutex (see node.hpp); the verdict comes from the mining
-    // thread, which holds no lock then, and the miner is stopped before Sync goes.
+    // decodes. Runs with no lock held; the verdict comes from the mining thread, which holds no
+    // lock then either, and the miner is stopped before Sync goes.
     using Fate = p2p::Sync::WorkItemFate;
     sync_->on_work_item = [this](p2p::PeerId peer, const Hash256& id, const chain::WorkItem& item) {
         if (!miner_)
             return consensus::decode_certificate(item.certificate) ? Fate::relay : Fate::dropped;
         auto queued = miner_->submit_work_item(item, [this, peer, id](const Status& verdict) {
-            std::lock_guard lock(chain_mutex_);
             sync_->work_item_verdict(peer, id, verdict);
         });
         return queued ? Fate::verifying : Fate::dropped;
@@ -260,10 +232,10 @@ Status Node::start() {
     LEARNCHAIN_TRY(rpc_->start());
     LEARNCHAIN_TRY(peers_->start());
     {
-        std::lock_guard lock(chain_mutex_);
+        LOCK(chainstate_->cs_main);
+        const chain::ChainStore& store = chainstate_->store();
         log::info("chain {} at height {}, tip {}, cumulative work {}", genesis_.name,
-                  store_->height(), store_->tip().hash.hex(),
-                  store_->tip().cumulative_work.to_string());
+                  store.height(), store.tip().hash.hex(), store.tip().cumulative_work.to_string());
     }
     log::info("rpc: listening on {}:{}, cookie {}", config_.rpc_bind, rpc_->port(),
               rpc_->cookie_path().string());
@@ -272,7 +244,7 @@ Status Node::start() {
                   config_.device);
         if (config_.mine_to)
             log::info("rewards are forwarded to {}", chain::encode_address(*config_.mine_to));
-        std::lock_guard lock(mining_mutex_);
+        LOCK(mining_mutex_);
         miner_->start();
         mining_active_ = true;
     }
@@ -280,7 +252,7 @@ Status Node::start() {
 }
 
 Status Node::set_mining(bool on) {
-    std::lock_guard lock(mining_mutex_);
+    LOCK(mining_mutex_);
     if (!miner_)
         return make_error(ErrorKind::policy, "node-not-mining", "start the node with --mine");
     if (stopped_) return make_error(ErrorKind::policy, "node-stopping");
@@ -314,7 +286,7 @@ void Node::stop() {
     // then needs P2P up to announce it.
     if (miner_) {
         log::info("shutdown: stopping the miner");
-        std::lock_guard lock(mining_mutex_);
+        LOCK(mining_mutex_);
         miner_->stop();
         mining_active_ = false;
     }
@@ -326,11 +298,13 @@ void Node::stop() {
         log::info("shutdown: closing peer connections");
         peers_->stop();
     }
+    // Sync's block-processing thread before the connection manager it sends through.
+    if (sync_) sync_->stop();
     miner_.reset();
     rpc_.reset();
     peers_.reset();
     sync_.reset();
-    handler_.reset();
+    chainstate_.reset();
     mempool_.reset();
     if (store_) {
         // Every connect was a synced batch; closing RocksDB here only flushes its memtables.
@@ -347,42 +321,40 @@ void Node::stop() {
 }
 
 Result<Hash256> Node::submit_transaction(const chain::Transaction& tx) {
-    std::lock_guard lock(chain_mutex_);
     return sync_->submit_transaction(tx);
 }
 
 void Node::on_block_mined(chain::Block block) {
-    std::lock_guard lock(chain_mutex_);
     const Hash256 hash = block.hash();
     auto accepted = sync_->submit_block(block);
     if (!accepted)
         log::warn("miner: own block {} at height {} refused: {}", hash.hex(), block.header.height,
                   accepted.error().to_string());
-    after_chain_change();
 }
 
-void Node::after_chain_change() {
-    const Hash256& tip = store_->tip().hash;
-    if (tip == last_tip_) return;
-    last_tip_ = tip;
+void Node::after_tip_change() {
     if (miner_) miner_->on_new_tip();
-    if (mine_to_ && mining_key_) sweep_rewards();
+    if (mining_key_) sweep_rewards();
 }
 
 // The miner's key must sign its work, so rewards land there first; with --mine-to they move on
 // in one transfer whenever no earlier transfer is still waiting in the mempool.
 void Node::sweep_rewards() {
-    const chain::PublicKey from = mining_key_->public_key();
-    if (from == *mine_to_) return;
-    const chain::Account account = store_->account(from);
-    if (mempool_->next_nonce(from, store_->state()) != account.nonce) return;
     chain::Transaction tx;
-    tx.chain_id = genesis_.chain_id;
-    tx.to = *mine_to_;
-    tx.fee = chain::tx_encoded_size(tx);  // the default relay floor of 1 unit per byte
-    tx.nonce = account.nonce;
-    if (account.balance < config_.sweep_threshold || account.balance <= tx.fee) return;
-    tx.amount = account.balance - tx.fee;
+    {
+        LOCK(chainstate_->cs_main);
+        const chain::PublicKey from = mining_key_->public_key();
+        if (!mine_to_ || from == *mine_to_) return;
+        const chain::ChainStore& store = chainstate_->store();
+        const chain::Account account = store.account(from);
+        if (chainstate_->mempool().next_nonce(from, store.state()) != account.nonce) return;
+        tx.chain_id = genesis_.chain_id;
+        tx.to = *mine_to_;
+        tx.fee = chain::tx_encoded_size(tx);  // the default relay floor of 1 unit per byte
+        tx.nonce = account.nonce;
+        if (account.balance < config_.sweep_threshold || account.balance <= tx.fee) return;
+        tx.amount = account.balance - tx.fee;
+    }
     tx.sign(*mining_key_);
     auto sent = sync_->submit_transaction(tx);
     if (sent)
@@ -395,7 +367,7 @@ void Node::sweep_rewards() {
 Status Node::set_mine_to(const chain::PublicKey& to) {
     if (!miner_)
         return make_error(ErrorKind::policy, "node-not-mining", "start the node with --mine");
-    std::lock_guard lock(chain_mutex_);
+    LOCK(chainstate_->cs_main);
     if (mine_to_ == to) return ok_status();
     mine_to_ = to;
     log::info("rewards are forwarded to {} from now on", chain::encode_address(to));
@@ -405,11 +377,11 @@ Status Node::set_mine_to(const chain::PublicKey& to) {
 MiningInfo Node::mining_info() const {
     MiningInfo info;
     {
-        std::lock_guard lock(mining_mutex_);
+        LOCK(mining_mutex_);
         info.mining = mining_active_;
     }
     {
-        std::lock_guard lock(chain_mutex_);
+        LOCK(chainstate_->cs_main);
         info.mine_to = mine_to_;
     }
     if (mining_key_) info.key = mining_key_->public_key();

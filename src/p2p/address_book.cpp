@@ -29,7 +29,7 @@ Status AddressBook::load() {
     if (path_.empty()) return ok_status();
     auto file = detail::read_json_file(path_, "p2p-bad-peers-file");
     if (!file) return file.error();
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     try {
         if (file->contains("peers"))
             for (const auto& entry : file->at("peers")) {
@@ -47,10 +47,10 @@ Status AddressBook::load() {
 
 void AddressBook::save(bool force) {
     if (path_.empty()) return;
-    std::lock_guard file_lock(file_mutex_);
+    LOCK(file_mutex_);
     json list = json::array();
     {
-        std::lock_guard lock(mutex_);
+        LOCK(mutex_);
         if (!changed_ && !force) return;
         changed_ = false;
         for (const auto& endpoint : known_) list.push_back(endpoint.to_string());
@@ -61,14 +61,14 @@ void AddressBook::save(bool force) {
 }
 
 bool AddressBook::add(const Endpoint& endpoint) {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     const bool added = known_.insert(endpoint).second;
     if (added) changed_ = true;
     return added;
 }
 
 std::vector<Endpoint> AddressBook::endpoints() const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     return {known_.begin(), known_.end()};
 }
 

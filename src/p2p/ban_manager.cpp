@@ -14,7 +14,7 @@ Status BanManager::load() {
     if (path_.empty()) return ok_status();
     auto file = detail::read_json_file(path_, "p2p-bad-banlist");
     if (!file) return file.error();
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     try {
         if (file->contains("bans"))
             for (const auto& entry : file->at("bans")) {
@@ -30,7 +30,7 @@ Status BanManager::load() {
 }
 
 void BanManager::save() const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     save_locked();
 }
 
@@ -51,7 +51,7 @@ bool BanManager::banned_locked(const std::string& address) const {
 }
 
 bool BanManager::is_banned(const std::string& address) const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     return banned_locked(address);
 }
 
@@ -59,20 +59,20 @@ void BanManager::ban(const std::string& address, std::chrono::seconds duration,
                      const std::string& reason) {
     if (address.empty()) return;
     log::warn("p2p: banning {} for {} s: {}", address, duration.count(), reason);
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     bans_[address] =
         BanEntry{address, static_cast<std::int64_t>(unix_time()) + duration.count(), reason};
     save_locked();
 }
 
 void BanManager::unban(const std::string& address) {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     bans_.erase(address);
     save_locked();
 }
 
 std::vector<BanEntry> BanManager::bans() const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     std::vector<BanEntry> out;
     for (const auto& [address, entry] : bans_)
         if (banned_locked(address)) out.push_back(entry);
@@ -80,18 +80,18 @@ std::vector<BanEntry> BanManager::bans() const {
 }
 
 int BanManager::add_score(PeerId peer, int how_much) {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     return scores_[peer] += how_much;
 }
 
 int BanManager::score(PeerId peer) const {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     const auto it = scores_.find(peer);
     return it == scores_.end() ? 0 : it->second;
 }
 
 void BanManager::forget(PeerId peer) {
-    std::lock_guard lock(mutex_);
+    LOCK(mutex_);
     scores_.erase(peer);
 }
 

@@ -91,21 +91,44 @@ void lower_this_thread_priority() {
 
 }  // namespace
 
-Sync::Sync(chain::ChainStore& store, chain::Mempool& mempool, SyncOptions options)
-    : store_(store),
-      mempool_(mempool),
-      options_(options),
-      best_header_(store.tip()),
-      announced_tip_(store.tip().hash) {}
+Sync::Sync(chain::Chainstate& chainstate, SyncOptions options)
+    : chainstate_(chainstate), options_(options) {
+    {
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
+        best_header_ = chainstate_.store().tip();
+        announced_tip_ = best_header_.hash;
+    }
+    processor_ = std::thread([this] { process_blocks(); });
+}
+
+Sync::~Sync() {
+    stop();
+}
+
+void Sync::stop() {
+    {
+        LOCK(queue_mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+    }
+    queue_changed_.notify_all();
+    processor_.join();
+}
 
 chain::BlockIndexEntry Sync::best_header() const {
-    std::lock_guard lock(mutex_);
+    LOCK(peers_mutex_);
     return best_header_;
 }
 
 SyncStats Sync::stats() const {
-    std::lock_guard lock(mutex_);
+    LOCK(peers_mutex_);
     return stats_;
+}
+
+std::size_t Sync::blocks_queued() const {
+    LOCK(queue_mutex_);
+    return queue_.size() + (processing_one_ ? 1 : 0);
 }
 
 void Sync::flush(Outbox& out) {
@@ -120,7 +143,7 @@ void Sync::flush(Outbox& out) {
         if (fate == WorkItemFate::relay)
             peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}}, peer);
         if (fate != WorkItemFate::verifying) {
-            std::lock_guard lock(mutex_);
+            LOCK(peers_mutex_);
             if (auto it = peer_states_.find(peer); it != peer_states_.end())
                 --it->second.unverified_work_items;
         }
@@ -130,25 +153,26 @@ void Sync::flush(Outbox& out) {
 // --- NetHandler ---------------------------------------------------------------------------------
 
 VersionMessage Sync::local_version() {
-    std::lock_guard lock(mutex_);
+    LOCK(chainstate_.cs_main);
     VersionMessage version;
-    version.genesis_hash = store_.genesis_hash();
-    version.best_height = store_.height();
-    version.best_work = store_.tip().cumulative_work;
+    version.genesis_hash = chainstate_.store().genesis_hash();
+    version.best_height = chainstate_.store().height();
+    version.best_work = chainstate_.store().tip().cumulative_work;
     return version;
 }
 
 void Sync::on_connected(const PeerInfo& info) {
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         PeerState& peer = peer_states_[info.id];
         peer.info = info;
         // Ask anyone who claims more work than our tip for headers, even when another peer
         // already sent them: a peer is asked for bodies only on a chain it has shown us, so
         // the locator starts at the tip, not at the best header, to make it show us.
-        if (info.version.best_work > store_.tip().cumulative_work)
-            request_headers(peer, store_.tip(), out);
+        if (info.version.best_work > chainstate_.store().tip().cumulative_work)
+            request_headers(peer, chainstate_.store().tip(), out);
     }
     flush(out);
 }
@@ -156,7 +180,8 @@ void Sync::on_connected(const PeerInfo& info) {
 void Sync::on_disconnected(PeerId id) {
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;
         for (const auto& [hash, when] : it->second.in_flight) requested_blocks_.erase(hash);
@@ -171,12 +196,13 @@ void Sync::on_message(PeerId id, Message message) {
         return on_headers(id, std::move(*headers));
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;  // raced with its disconnect
         PeerState& peer = it->second;
         std::visit(
-            [&](auto& m) {
+            [&](auto& m) REQUIRES(chainstate_.cs_main, peers_mutex_) {
                 using T = std::decay_t<decltype(m)>;
                 if constexpr (std::is_same_v<T, GetHeadersMessage>)
                     handle_getheaders(peer, m, out);
@@ -187,7 +213,7 @@ void Sync::on_message(PeerId id, Message message) {
                 else if constexpr (std::is_same_v<T, NotFoundMessage>)
                     handle_notfound(peer, m, out);
                 else if constexpr (std::is_same_v<T, BlockMessage>)
-                    handle_block(peer, m.block, out);
+                    handle_block(peer, std::move(m.block), out);
                 else if constexpr (std::is_same_v<T, TxMessage>)
                     handle_tx(peer, m.tx, out);
                 else if constexpr (std::is_same_v<T, WorkItemMessage>)
@@ -207,7 +233,8 @@ void Sync::on_message(PeerId id, Message message) {
 void Sync::on_tick() {
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         const auto now = Clock::now();
         for (auto& [id, peer] : peer_states_) {
             finish_pending_headers(peer, out, false);
@@ -238,14 +265,14 @@ std::vector<Hash256> Sync::locator(const chain::BlockIndexEntry& from) const {
     std::uint64_t height = from.header.height;
     std::uint64_t step = 1;
     while (hashes.size() + 1 < max_locator_hashes) {
-        const auto entry = store_.ancestor(from.hash, height);
+        const auto entry = chainstate_.store().ancestor(from.hash, height);
         if (!entry) break;
         hashes.push_back(entry->hash);
         if (height == 0) return hashes;
         if (hashes.size() >= 10) step *= 2;
         height = height > step ? height - step : 0;
     }
-    hashes.push_back(store_.genesis_hash());
+    hashes.push_back(chainstate_.store().genesis_hash());
     return hashes;
 }
 
@@ -259,16 +286,16 @@ void Sync::handle_getheaders(PeerState& peer, const GetHeadersMessage& message, 
     // Serve from the main chain, after the first locator hash on it.
     std::uint64_t start = 1;
     for (const auto& hash : message.locator) {
-        if (!store_.on_main_chain(hash)) continue;
-        start = store_.lookup(hash)->header.height + 1;
+        if (!chainstate_.store().on_main_chain(hash)) continue;
+        start = chainstate_.store().lookup(hash)->header.height + 1;
         break;
     }
     HeadersMessage reply;
     for (std::uint64_t h = start;
-         h <= store_.height() && reply.headers.size() < max_headers_per_message; ++h) {
-        const auto hash = store_.hash_at(h);
+         h <= chainstate_.store().height() && reply.headers.size() < max_headers_per_message; ++h) {
+        const auto hash = chainstate_.store().hash_at(h);
         if (!hash) break;
-        reply.headers.push_back(*store_.header(*hash));
+        reply.headers.push_back(*chainstate_.store().header(*hash));
         if (*hash == message.stop) break;
     }
     out.sends.emplace_back(peer.info.id, std::move(reply));
@@ -295,12 +322,13 @@ void Sync::on_headers(PeerId id, HeadersMessage message) {
     std::vector<chain::PreparedHeader*> unknown;
     Outbox earlier;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;               // raced with its disconnect
         finish_pending_headers(it->second, earlier, true);  // messages are handled in order
         for (auto& header : headers)
-            if (!store_.lookup(header.hash())) unknown.push_back(&header);
+            if (!chainstate_.store().lookup(header.hash())) unknown.push_back(&header);
     }
     flush(earlier);
 
@@ -315,7 +343,8 @@ void Sync::on_headers(PeerId id, HeadersMessage message) {
 
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;
         PeerState& peer = it->second;
@@ -366,7 +395,7 @@ bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHead
         }
     }
     const auto part = std::span(headers).subspan(begin, end - begin);
-    const auto accepted = store_.accept_headers(part, unix_time());
+    const auto accepted = chainstate_.store().accept_headers(part, unix_time());
     for (const auto& entry : accepted.entries) note_header(&peer, entry);
     if (accepted.error) {
         const Error& error = *accepted.error;
@@ -403,7 +432,7 @@ void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
     for (const auto& item : message.items) {
         switch (item.type) {
             case InvType::block:
-                if (const auto entry = store_.lookup(item.hash)) {
+                if (const auto entry = chainstate_.store().lookup(item.hash)) {
                     note_header(&peer, *entry);
                 } else {
                     unknown_block = true;
@@ -411,7 +440,8 @@ void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
                 }
                 break;
             case InvType::tx:
-                if (!mempool_.contains(item.hash) && requested_txs_.insert(item.hash).second)
+                if (!chainstate_.mempool().contains(item.hash) &&
+                    requested_txs_.insert(item.hash).second)
                     wanted.items.push_back(item);
                 break;
             case InvType::cert:
@@ -432,7 +462,7 @@ void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox
     for (const auto& item : message.items) {
         switch (item.type) {
             case InvType::block: {
-                auto block = store_.block(item.hash);
+                auto block = chainstate_.store().block(item.hash);
                 if (block && *block) {
                     out.sends.emplace_back(peer.info.id, BlockMessage{std::move(**block)});
                     continue;
@@ -440,7 +470,7 @@ void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox
                 break;
             }
             case InvType::tx:
-                if (auto tx = mempool_.get(item.hash)) {
+                if (auto tx = chainstate_.mempool().get(item.hash)) {
                     out.sends.emplace_back(peer.info.id, TxMessage{std::move(*tx)});
                     continue;
                 }
@@ -479,7 +509,7 @@ void Sync::release(PeerState& peer, const Hash256& hash) {
         requested_blocks_.erase(it);
 }
 
-void Sync::handle_block(PeerState& peer, const chain::Block& block, Outbox& out) {
+void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
     const PeerId id = peer.info.id;
     const Hash256 hash = block.hash();
     const bool requested = peer.in_flight.contains(hash);
@@ -488,47 +518,94 @@ void Sync::handle_block(PeerState& peer, const chain::Block& block, Outbox& out)
         peer.stalls = 0;
     } else if (!requested_blocks_.contains(hash)) {
         out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
+        if (peer.unrequested_queued >= options_.max_unrequested_queued_per_peer) {
+            log::debug("p2p: peer {} has {} unrequested blocks waiting, dropping {}", id,
+                       peer.unrequested_queued, hash.hex());
+            return;
+        }
+        ++peer.unrequested_queued;
     }
     // Before the block: were its header chain's next part still pending, connecting it would
     // look like the end of the download (and announce the tip).
     finish_pending_headers(peer, out, false);
-    auto accepted = store_.accept_block(block, unix_time());
+    processing_.insert(hash);
+    {
+        LOCK(queue_mutex_);
+        queue_.push_back(QueuedBlock{id, std::move(block), requested});
+    }
+    queue_changed_.notify_all();
+}
+
+void Sync::process_blocks() {
+    for (;;) {
+        QueuedBlock next;
+        {
+            UniqueLock lock(queue_mutex_);
+            processing_one_ = false;
+            wait_until(queue_changed_, lock,
+                       [&]() REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            next = std::move(queue_.front());
+            queue_.pop_front();
+            processing_one_ = true;
+        }
+        // The verification runs here, with no lock held (Chainstate::process_block).
+        const auto accepted = chainstate_.process_block(next.block);
+        Outbox out;
+        {
+            LOCK(chainstate_.cs_main);
+            LOCK(peers_mutex_);
+            processing_.erase(next.block.hash());
+            if (auto it = peer_states_.find(next.from); it != peer_states_.end() && !next.requested)
+                --it->second.unrequested_queued;
+            block_processed(next.from, next.block, accepted, out);
+        }
+        flush(out);
+    }
+}
+
+void Sync::block_processed(PeerId from, const chain::Block& block,
+                           const Result<chain::AcceptResult>& accepted, Outbox& out) {
+    const Hash256 hash = block.hash();
+    const auto peer_it = peer_states_.find(from);
+    PeerState* peer = peer_it != peer_states_.end() ? &peer_it->second : nullptr;
+    const chain::ChainStore& store = chainstate_.store();
     if (!accepted) {
         const auto& reason = accepted.error().reason;
         if (reason == "block-duplicate") return schedule_downloads(out);
-        log::info("p2p: peer {} sent block {} at height {}: {}", id, hash.hex(),
+        log::info("p2p: peer {} sent block {} at height {}: {}", from, hash.hex(),
                   block.header.height, accepted.error().to_string());
         if (const int score = block_punishment(accepted.error().kind); score > 0)
-            out.misbehaving.emplace_back(id, score, reason);
-        if (best_header_.cumulative_work > store_.tip().cumulative_work &&
-            store_.lookup(best_header_.hash) && store_.record(best_header_.hash)->invalid())
-            best_header_ = store_.tip();  // the header chain we chased is dead
+            out.misbehaving.emplace_back(from, score, reason);
+        if (best_header_.cumulative_work > store.tip().cumulative_work &&
+            store.lookup(best_header_.hash) && store.record(best_header_.hash)->invalid())
+            best_header_ = store.tip();  // the header chain we chased is dead
         return schedule_downloads(out);
     }
     ++stats_.blocks_received;
-    ++stats_.blocks_by_peer[id];
-    if (const auto entry = store_.lookup(hash)) note_header(&peer, *entry);
-    after_tip_change(*accepted, id, out);
+    ++stats_.blocks_by_peer[from];
+    if (const auto entry = store.lookup(hash)) note_header(peer, *entry);
+    after_tip_change(*accepted, from, out);
     schedule_downloads(out);
 }
 
 void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
                             Outbox& out) {
     if (result.connected.empty() && result.disconnected.empty()) return;
-    mempool_.update(store_.state(), result.returned_transactions);
-    if (store_.tip().cumulative_work > best_header_.cumulative_work) best_header_ = store_.tip();
+    const chain::BlockIndexEntry& tip = chainstate_.store().tip();
+    if (tip.cumulative_work > best_header_.cumulative_work) best_header_ = tip;
     update_progress();
     // Announce only when caught up: a node mid-sync would announce every block it connects.
-    const bool downloading = best_header_.cumulative_work > store_.tip().cumulative_work;
-    if (downloading || store_.tip().hash == announced_tip_) return;
-    announced_tip_ = store_.tip().hash;
+    const bool downloading = best_header_.cumulative_work > tip.cumulative_work;
+    if (downloading || tip.hash == announced_tip_) return;
+    announced_tip_ = tip.hash;
     out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::block, announced_tip_}}}, from);
 }
 
 void Sync::schedule_downloads(Outbox& out) {
-    const chain::BlockIndexEntry& tip = store_.tip();
+    const chain::BlockIndexEntry& tip = chainstate_.store().tip();
     if (best_header_.cumulative_work <= tip.cumulative_work) return;
-    if (store_.record(best_header_.hash)->invalid()) return;
+    if (chainstate_.store().record(best_header_.hash)->invalid()) return;
 
     // Peers are refilled in batches: a getdata per delivered block would cost a message each
     // way per block, while half a window still in flight keeps the peer busy meanwhile.
@@ -549,18 +626,18 @@ void Sync::schedule_downloads(Outbox& out) {
     // arriving block, so it walks upward and stops once it has enough for the free slots.
     std::uint64_t height = std::min(tip.header.height, best_header_.header.height);
     while (height > 0) {
-        const auto on_best = store_.ancestor(best_header_.hash, height);
-        if (on_best && store_.on_main_chain(on_best->hash)) break;
+        const auto on_best = chainstate_.store().ancestor(best_header_.hash, height);
+        if (on_best && chainstate_.store().on_main_chain(on_best->hash)) break;
         --height;
     }
     const std::uint64_t top =
         std::min(best_header_.header.height, tip.header.height + options_.download_window);
     std::vector<chain::BlockIndexEntry> missing;
     for (++height; height <= top && missing.size() < free_slots; ++height) {
-        auto entry = store_.ancestor(best_header_.hash, height);
+        auto entry = chainstate_.store().ancestor(best_header_.hash, height);
         if (!entry) break;
-        if (requested_blocks_.contains(entry->hash)) continue;
-        const auto record = store_.record(entry->hash);
+        if (requested_blocks_.contains(entry->hash) || processing_.contains(entry->hash)) continue;
+        const auto record = chainstate_.store().record(entry->hash);
         if (record && !record->has(chain::block_status::have_body)) missing.push_back(*entry);
     }
 
@@ -571,7 +648,8 @@ void Sync::schedule_downloads(Outbox& out) {
         for (auto& [id, peer] : peer_states_) {
             if (!refill.contains(id) || peer.in_flight.size() >= window) continue;
             if (!peer.best_known || peer.best_known_work < entry.cumulative_work) continue;
-            const auto ancestor = store_.ancestor(*peer.best_known, entry.header.height);
+            const auto ancestor =
+                chainstate_.store().ancestor(*peer.best_known, entry.header.height);
             if (!ancestor || ancestor->hash != entry.hash) continue;
             // A peer that already failed to deliver this block is the last resort.
             const bool stalled = peer.stalled.contains(entry.hash);
@@ -590,7 +668,7 @@ void Sync::schedule_downloads(Outbox& out) {
 }
 
 void Sync::update_progress() {
-    const std::uint64_t height = store_.height();
+    const std::uint64_t height = chainstate_.store().height();
     const std::uint64_t target = best_header_.header.height;
     if (target <= height) {
         if (progress_)
@@ -611,7 +689,7 @@ void Sync::update_progress() {
 void Sync::handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out) {
     const Hash256 txid = tx.txid();
     requested_txs_.erase(txid);
-    auto added = mempool_.add(tx, store_.state());
+    auto added = chainstate_.mempool().add(tx, chainstate_.store().state());
     if (added) {
         out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, txid}}}, peer.info.id);
         return;
@@ -647,7 +725,7 @@ void Sync::handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox
 void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdict) {
     Outbox out;
     {
-        std::lock_guard lock(mutex_);
+        LOCK(peers_mutex_);
         if (auto it = peer_states_.find(from); it != peer_states_.end())
             --it->second.unverified_work_items;
         if (verdict) {
@@ -670,25 +748,19 @@ void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdi
 // -----------------------------------------------------------------------------
 
 Result<Hash256> Sync::submit_transaction(const chain::Transaction& tx) {
-    Outbox out;
-    Result<Hash256> added = make_error(ErrorKind::policy, "p2p-not-run");
-    {
-        std::lock_guard lock(mutex_);
-        added = mempool_.add(tx, store_.state());
-        if (added)
-            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, *added}}}, std::nullopt);
-    }
-    flush(out);
+    auto added = chainstate_.add_transaction(tx);
+    if (added && peers_ != nullptr)
+        peers_->broadcast(InvMessage{{InvItem{InvType::tx, *added}}}, std::nullopt);
     return added;
 }
 
 Result<chain::AcceptResult> Sync::submit_block(const chain::Block& block) {
+    auto accepted = chainstate_.process_block(block);
     Outbox out;
-    Result<chain::AcceptResult> accepted = make_error(ErrorKind::policy, "p2p-not-run");
-    {
-        std::lock_guard lock(mutex_);
-        accepted = store_.accept_block(block, unix_time());
-        if (accepted) after_tip_change(*accepted, std::nullopt, out);
+    if (accepted) {
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
+        after_tip_change(*accepted, std::nullopt, out);
     }
     flush(out);
     return accepted;
@@ -697,7 +769,7 @@ Result<chain::AcceptResult> Sync::submit_block(const chain::Block& block) {
 void Sync::announce_work_item(const chain::WorkItem& item) {
     const Hash256 id = work_item_id(item);
     {
-        std::lock_guard lock(mutex_);
+        LOCK(peers_mutex_);
         remember_work_item(id, item);
     }
     if (peers_ != nullptr) peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}});

@@ -35,6 +35,7 @@
 
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
+#include <learnchain/chain/time.hpp>
 #include <learnchain/consensus/training/bare_training.hpp>
 #include <learnchain/node/miner.hpp>
 
@@ -61,26 +62,23 @@ chain::Genesis devnet() {
 double mine(const chain::Genesis& genesis, std::uint64_t blocks) {
     testing::TempDir dir("bench-mining");
     testing::Node node(dir.path(), genesis, {}, 100, /*sync=*/true);
-    std::atomic<std::uint64_t> clock{node.next_time()};
+    set_mock_unix_time(node.next_time());
     std::mutex mutex;
     std::condition_variable cv;
     std::deque<chain::Block> ready;
     MinerOptions options;
-    options.clock = [&] { return clock.load(); };
     // A solo miner knows D: stopping there wastes no contribution on a heavier re-proposal.
     options.max_contributions = static_cast<std::uint32_t>(
         genesis.initial_work / chain::tokens_per_contribution(genesis.learning));
     options.progress_interval = 5000ms;
-    auto miner =
-        Miner::create(genesis,
-                      MinerChain{&node.lock, node.store.get(), node.engine.get(), &node.mempool},
-                      MinerKeys{testing::key_of(0x11), testing::key_of(0x21)}, options,
-                      [&](chain::Block block) {
-                          std::lock_guard lock(mutex);
-                          ready.push_back(std::move(block));
-                          cv.notify_all();
-                      })
-            .value();
+    auto miner = Miner::create(genesis, MinerChain{node.chainstate.get(), node.engine.get()},
+                               MinerKeys{testing::key_of(0x11), testing::key_of(0x21)}, options,
+                               [&](chain::Block block) {
+                                   std::lock_guard lock(mutex);
+                                   ready.push_back(std::move(block));
+                                   cv.notify_all();
+                               })
+                     .value();
     std::uint64_t tokens = 0;
     const auto start = std::chrono::steady_clock::now();
     miner->start();
@@ -91,12 +89,12 @@ double mine(const chain::Genesis& genesis, std::uint64_t blocks) {
         const chain::Block block = std::move(ready.front());
         ready.pop_front();
         lock.unlock();
-        std::lock_guard chain_lock(node.lock);
+        LOCK(node.chainstate->cs_main);
         if (block.header.parent != node.store->tip().hash) continue;
         auto accepted = node.accept(block);
         if (!accepted) throw std::runtime_error(accepted.error().to_string());
         tokens += block.header.work;
-        clock = node.next_time();
+        set_mock_unix_time(node.next_time());
         miner->on_new_tip();
     }
     const double seconds =
@@ -188,7 +186,7 @@ void breakdown(const chain::Genesis& genesis) {
     chain::Block block;
     const double build = timed([&] { block = node.build(items, testing::key_of(0x21)).value(); });
     const double connect = timed([&] {
-        std::lock_guard lock(node.lock);
+        LOCK(node.chainstate->cs_main);
         (void)node.accept(block).value();
     });
     std::printf(

@@ -5,10 +5,14 @@
 // ({worker, tokens}): they prove nothing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <learnchain/chain/account_state.hpp>
@@ -33,8 +37,11 @@ inline Genesis store_test_genesis(std::uint8_t accounts = 6) {
 }
 
 // Model root after a block: H_weights(previous root || work_root). Items whose certificate
-// claims tokens == bad_tokens fail verification, to test invalid blocks on a branch.
+// claims tokens == bad_tokens fail verification, to test invalid blocks on a branch; items whose
+// blob is mutated_blob fail as a body that does not match its header (the blob is not in the
+// block hash, as a real gradient blob is committed only through its certificate).
 inline constexpr std::uint64_t bad_tokens = 0xbad;
+inline const std::vector<std::uint8_t> mutated_blob = {0xba, 0xd0};
 
 inline Hash256 persistent_next_root(const Hash256& previous, const Hash256& work_root) {
     return TaggedHasher(tag::weights).update(previous).update(work_root).finalize();
@@ -54,6 +61,8 @@ public:
                                   decoded.error().to_string());
             if (decoded->tokens == bad_tokens)
                 return make_error(ErrorKind::invalid, "bad-cert-test-invalid");
+            if (item.blob == mutated_blob)
+                return make_error(ErrorKind::mutated, "bad-cert-test-blob");
             work.certificate_roots.push_back(tagged_hash(tag::certificate, item.certificate));
             work.workers.push_back(*decoded);
         }
@@ -99,6 +108,100 @@ private:
 
     Hash256 root_;
     std::vector<ModelWrite> pending_;
+};
+
+// PersistentTestEngine with verification without the chain lock (chain/work.hpp): snapshots
+// name the block whose model they are, verify_detached checks it is the block's parent, and
+// each verdict is remembered for verify(). Records which blocks were verified where, and makes
+// each verification take `delay`, as recomputing a real block's contributions takes seconds.
+class DetachedTestEngine final : public WorkEngine {
+public:
+    explicit DetachedTestEngine(std::chrono::milliseconds delay = {}) : delay_(delay) {}
+
+    bool detached = true;  // false: no snapshots, so the node verifies under the chain lock
+
+    Result<BlockWork> verify(const Block& block, const WorkContext& context) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (const auto it = verdicts_.find(block.hash()); it != verdicts_.end()) {
+                if (!it->second) return it->second.error();
+                return inner_.verify(block, context);  // remembered: nothing is recomputed
+            }
+            verified_locked.push_back(block.hash());
+        }
+        std::this_thread::sleep_for(delay_);
+        return inner_.verify(block, context);
+    }
+    Result<WorkApplied> apply(const Block& block, const BlockWork& work,
+                              const WorkContext& context) override {
+        auto applied = inner_.apply(block, work, context);
+        if (applied) at_ = block.hash();
+        return applied;
+    }
+    Status undo(const Block& block, const WorkContext& context,
+                const std::vector<std::uint8_t>& undo) override {
+        auto undone = inner_.undo(block, context, undo);
+        if (undone) at_ = context.parent_hash;
+        return undone;
+    }
+    Hash256 model_root() const override { return inner_.model_root(); }
+    std::vector<ModelWrite> take_state_writes() override { return inner_.take_state_writes(); }
+    Status load(const ModelEntries& entries) override { return inner_.load(entries); }
+
+    WorkSnapshotPtr snapshot() const override {
+        if (!detached) return nullptr;
+        return std::make_shared<At>(at_);
+    }
+    Result<WorkSnapshotPtr> snapshot_from_undo(const Hash256& block,
+                                               const std::vector<std::uint8_t>&) const override {
+        if (!detached) return WorkSnapshotPtr{};
+        return WorkSnapshotPtr(std::make_shared<At>(block));
+    }
+    Result<WorkSnapshotPtr> verify_detached(const WorkSnapshot& parent, const Block& block,
+                                            const WorkContext& context) override {
+        const auto* at = dynamic_cast<const At*>(&parent);
+        if (at == nullptr || at->block != context.parent_hash)
+            return make_error(ErrorKind::local, "test-engine-wrong-snapshot");
+        std::this_thread::sleep_for(delay_);
+        PersistentTestEngine scratch;  // verify() of the test engine reads only the block
+        auto verdict = scratch.verify(block, context);
+        std::lock_guard lock(mutex_);
+        verified_detached.push_back(block.hash());
+        if (!verdict) {
+            if (verdict.error().kind == ErrorKind::invalid)
+                verdicts_.insert_or_assign(block.hash(), Status(verdict.error()));
+            return verdict.error();
+        }
+        verdicts_.insert_or_assign(block.hash(), ok_status());
+        return WorkSnapshotPtr(std::make_shared<At>(block.hash()));
+    }
+
+    // Block hashes in the order they were verified without and under the chain lock.
+    [[nodiscard]] std::vector<Hash256> detached_verifications() {
+        std::lock_guard lock(mutex_);
+        return verified_detached;
+    }
+    [[nodiscard]] std::vector<Hash256> locked_verifications() {
+        std::lock_guard lock(mutex_);
+        return verified_locked;
+    }
+
+    // The genesis block's hash, which the engine cannot know by itself.
+    void start_at(const Hash256& genesis_block) { at_ = genesis_block; }
+
+private:
+    struct At final : WorkSnapshot {
+        explicit At(const Hash256& b) : block(b) {}
+        Hash256 block;
+    };
+
+    std::chrono::milliseconds delay_;
+    PersistentTestEngine inner_;
+    Hash256 at_;  // the block whose model the engine holds
+    std::mutex mutex_;
+    std::map<Hash256, Status> verdicts_;
+    std::vector<Hash256> verified_detached;
+    std::vector<Hash256> verified_locked;
 };
 
 struct BuildOptions {

@@ -36,8 +36,23 @@ void resign(Block& block) {
     block.header.sign(proposer_key());
 }
 
+// What breaking each rule costs (failed_block_action): a body that does not match what its
+// header commits to is mutated (dropped, the header kept); a missing parent or a time ahead of
+// our clock says nothing about the block; everything else is the block's own failure.
+ErrorKind kind_of_rule(const std::string& reason) {
+    if (reason == "bad-block-tx-root" || reason == "bad-block-work-root" ||
+        reason == "bad-block-work-count")
+        return ErrorKind::mutated;
+    if (reason == "bad-block-parent-unknown") return ErrorKind::missing;
+    if (reason == "bad-block-time-too-new") return ErrorKind::policy;
+    return ErrorKind::invalid;
+}
+
+// The failure's reason ("ok" on success), after checking its kind is the rule's.
 std::string reason(const Result<ConnectedBlock>& result) {
-    return result ? std::string("ok") : result.error().reason;
+    if (result) return "ok";
+    EXPECT_EQ(result.error().kind, kind_of_rule(result.error().reason)) << result.error().reason;
+    return result.error().reason;
 }
 
 // A child of the tip carrying `items` is rejected with `expected`; the tip stays.
@@ -71,6 +86,16 @@ protected:
         return make_transfer(chain.genesis, from, to, amount, fee, n);
     }
 };
+
+TEST(FailedBlockAction, FollowsTheKind) {
+    EXPECT_EQ(failed_block_action(ErrorKind::invalid), FailedBlock::condemn);
+    EXPECT_EQ(failed_block_action(ErrorKind::conflict), FailedBlock::condemn);
+    EXPECT_EQ(failed_block_action(ErrorKind::mutated), FailedBlock::drop_body);
+    EXPECT_EQ(failed_block_action(ErrorKind::malformed), FailedBlock::drop_body);
+    EXPECT_EQ(failed_block_action(ErrorKind::missing), FailedBlock::keep);
+    EXPECT_EQ(failed_block_action(ErrorKind::policy), FailedBlock::keep);
+    EXPECT_EQ(failed_block_action(ErrorKind::local), FailedBlock::keep);
+}
 
 TEST_F(Validation, ValidBlocksConnect) {
     for (int i = 0; i < 5; ++i) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <learnchain/chain/block_template.hpp>
+#include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/mempool.hpp>
 #include <learnchain/chain/store.hpp>
@@ -73,13 +74,15 @@ private:
     std::filesystem::path path_;
 };
 
-// A node's chain objects: engine, store, mempool and the chain lock.
+// A node's chain objects: engine, store and mempool under a Chainstate (its cs_main is the
+// chain lock the miner takes). Tests that drive the store themselves hold cs_main around it
+// when a miner runs beside them.
 struct Node {
     chain::Genesis genesis;
     std::unique_ptr<PolWorkEngine> engine;
     std::unique_ptr<chain::ChainStore> store;
     chain::Mempool mempool;
-    std::mutex lock;
+    std::unique_ptr<chain::Chainstate> chainstate;
 
     explicit Node(const std::filesystem::path& dir, chain::Genesis g = test_genesis(),
                   EngineOptions options = {}, std::uint64_t max_reorg_depth = 100,
@@ -92,6 +95,7 @@ struct Node {
         auto opened = chain::ChainStore::open({dir, max_reorg_depth, sync, true}, genesis, *engine);
         if (!opened) throw std::runtime_error(opened.error().to_string());
         store = std::move(opened).value();
+        chainstate = std::make_unique<chain::Chainstate>(*store, mempool, *engine);
     }
 
     // Block times one target interval apart keep D at its initial value.

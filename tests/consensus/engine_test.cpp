@@ -1,6 +1,10 @@
 // PolWorkEngine: verify / apply / undo against a real ChainStore, model root, persistence
-// through the store's model column family, undo pruning, and the init_weights_hash check.
+// through the store's model column family, undo pruning, the init_weights_hash check, and
+// verification without the chain lock.
+#include <atomic>
+
 #include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/time.hpp>
 #include <learnchain/consensus/engine.hpp>
 
 #include <gtest/gtest.h>
@@ -323,6 +327,87 @@ TEST(Engine, RememberedContributionsSkipRecomputationOnly) {
     auto tampered = block;
     tampered.work_items[0].blob[8] ^= 1;
     EXPECT_EQ(node.engine->verify(tampered, context).error().reason, "bad-cert-blob-hash");
+}
+
+// Counts the micro-batches each tracer the engine makes runs: the first one made is the engine's
+// own (connects under the chain lock), the second its detached verifier's.
+struct TraceCounts {
+    std::atomic<int> made{0};
+    std::atomic<int> locked{0};
+    std::atomic<int> detached{0};
+};
+
+class CountingTracer final : public Tracer {
+public:
+    CountingTracer(std::unique_ptr<Tracer> inner, std::atomic<int>& count)
+        : inner_(std::move(inner)), count_(count) {}
+    Result<MicroBatchTrace> trace(const ModelWeights& weights, const Batch& batch,
+                                  const TraceSpec& spec) override {
+        ++count_;
+        return inner_->trace(weights, batch, spec);
+    }
+
+private:
+    std::unique_ptr<Tracer> inner_;
+    std::atomic<int>& count_;
+};
+
+EngineOptions counting_options(const chain::Genesis& genesis, TraceCounts& counts) {
+    EngineOptions options;
+    options.make_tracer = [&counts, real = training::tracer_factory(genesis.learning.model)]()
+        -> Result<std::unique_ptr<Tracer>> {
+        auto tracer = real();
+        if (!tracer) return tracer.error();
+        std::atomic<int>& count = counts.made++ == 0 ? counts.locked : counts.detached;
+        return std::unique_ptr<Tracer>(
+            std::make_unique<CountingTracer>(std::move(tracer).value(), count));
+    };
+    return options;
+}
+
+// Chainstate::process_block recomputes a block's work once, on a copy of the model and with the
+// engine's second tracer while cs_main is free; the connect under cs_main recomputes nothing
+// and trains the model exactly as a connect that verified by itself.
+TEST(Engine, DetachedVerificationRecomputesOnceAndTheConnectNothing) {
+    TempDir dir("engine-detached");
+    TraceCounts counts;
+    Node node(dir.path(), test_genesis(), counting_options(test_genesis(), counts));
+    auto c = node.contribute(key_of(0x11), 0).value();
+    const auto block = node.build({c.work_item()}, key_of(0x21)).value();
+    counts.locked = 0;  // the contribution itself was traced on the engine's tracer
+
+    set_mock_unix_time(block.header.time);
+    auto accepted = node.chainstate->process_block(block);
+    set_mock_unix_time(0);
+    ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
+    EXPECT_EQ(counts.detached.load(), static_cast<int>(node.genesis.learning.micro_batches));
+    EXPECT_EQ(counts.locked.load(), 0);
+
+    ModelState expected = genesis_model_state(node.genesis.learning.model).value();
+    ASSERT_TRUE(aggregate_and_step(expected,
+                                   {{c.certificate.root(), c.gradient, c.certificate.tokens}},
+                                   node.genesis.learning.optimizer)
+                    .ok());
+    EXPECT_EQ(model_state_root(expected), node.engine->model_root());
+}
+
+TEST(Engine, AFakeFoundWithoutTheLockIsNotRecomputedUnderIt) {
+    TempDir dir("engine-detached-fake");
+    TraceCounts counts;
+    Node node(dir.path(), test_genesis(), counting_options(test_genesis(), counts));
+    const Contribution c = computed_on_other_weights(node);
+    const auto block = node.build({c.work_item()}, key_of(0x21)).value();
+    counts.locked = 0;
+
+    set_mock_unix_time(block.header.time);
+    auto accepted = node.chainstate->process_block(block);
+    set_mock_unix_time(0);
+    ASSERT_FALSE(accepted.ok());
+    EXPECT_EQ(accepted.error().reason, "bad-cert-unit-mismatch");
+    EXPECT_EQ(accepted.error().kind, ErrorKind::invalid);
+    EXPECT_GE(counts.detached.load(), 1);
+    EXPECT_EQ(counts.locked.load(), 0);
+    EXPECT_FALSE(node.store->record(block.hash()));  // an invalid new block is not stored
 }
 
 TEST(Engine, HeaderWorkIsCheckedBeforeAnyRecomputation) {

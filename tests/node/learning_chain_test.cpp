@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <deque>
 
+#include <learnchain/chain/time.hpp>
 #include <learnchain/node/miner.hpp>
 
 #include <gtest/gtest.h>
@@ -45,25 +46,22 @@ Batch held_out_batch(const Dataset& dataset, std::uint32_t context, std::uint32_
 TEST(LearningChain, MinedBlocksLowerTheHeldOutLoss) {
     TempDir dir("learning-chain");
     Node node(dir.path());
-    std::atomic<std::uint64_t> clock{node.next_time()};
+    set_mock_unix_time(node.next_time());
     std::mutex mutex;
     std::condition_variable cv;
     std::deque<chain::Block> ready;
     MinerOptions options;
-    options.clock = [&] { return clock.load(); };
     options.progress_interval = 2000ms;
     // D is one contribution: every block then carries exactly one, and the run is repeatable.
     options.max_contributions = 1;
-    auto miner =
-        Miner::create(node.genesis,
-                      MinerChain{&node.lock, node.store.get(), node.engine.get(), &node.mempool},
-                      MinerKeys{key_of(0x11), key_of(0x21)}, options,
-                      [&](chain::Block block) {
-                          std::lock_guard lock(mutex);
-                          ready.push_back(std::move(block));
-                          cv.notify_all();
-                      })
-            .value();
+    auto miner = Miner::create(node.genesis, MinerChain{node.chainstate.get(), node.engine.get()},
+                               MinerKeys{key_of(0x11), key_of(0x21)}, options,
+                               [&](chain::Block block) {
+                                   std::lock_guard lock(mutex);
+                                   ready.push_back(std::move(block));
+                                   cv.notify_all();
+                               })
+                     .value();
 
     auto eval_trainer = training::Trainer::create(node.genesis.learning.model).value();
     const Batch eval =
@@ -80,14 +78,15 @@ TEST(LearningChain, MinedBlocksLowerTheHeldOutLoss) {
         ready.pop_front();
         lock.unlock();
         {
-            std::lock_guard chain_lock(node.lock);
+            LOCK(node.chainstate->cs_main);
             auto accepted = node.accept(block);
             ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
-            clock = node.next_time();
+            set_mock_unix_time(node.next_time());
         }
         miner->on_new_tip();
     }
     miner->stop();
+    set_mock_unix_time(0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

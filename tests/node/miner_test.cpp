@@ -5,6 +5,7 @@
 #include <deque>
 #include <future>
 
+#include <learnchain/chain/time.hpp>
 #include <learnchain/node/miner.hpp>
 
 #include <gtest/gtest.h>
@@ -26,12 +27,10 @@ struct MiningNode {
         : node(dir, std::move(genesis)) {
         MinerOptions options;
         options.max_contributions = max_contributions;
-        options.clock = [this] { return clock_seconds.load(); };
         options.progress_interval = 0ms;
         options.rng_seed = 7;
-        clock_seconds = node.next_time();
-        miner = Miner::create(node.genesis,
-                              MinerChain{&node.lock, node.store.get(), node.engine.get(), nullptr},
+        set_mock_unix_time(node.next_time());
+        miner = Miner::create(node.genesis, MinerChain{node.chainstate.get(), node.engine.get()},
                               MinerKeys{key_of(0x11), key_of(0x21)}, options,
                               [this](chain::Block block) {
                                   std::lock_guard lock(mutex);
@@ -39,6 +38,10 @@ struct MiningNode {
                                   cv.notify_all();
                               })
                     .value();
+    }
+    ~MiningNode() {
+        miner.reset();
+        set_mock_unix_time(0);
     }
 
     std::optional<chain::Block> wait_block(std::chrono::seconds timeout = 30s) {
@@ -53,16 +56,15 @@ struct MiningNode {
     Result<chain::AcceptResult> accept(const chain::Block& block) {
         Result<chain::AcceptResult> result = make_error(ErrorKind::local, "unset");
         {
-            std::lock_guard lock(node.lock);
+            LOCK(node.chainstate->cs_main);
             result = node.accept(block);
-            clock_seconds = node.next_time();
+            set_mock_unix_time(node.next_time());
         }
         miner->on_new_tip();
         return result;
     }
 
     Node node;
-    std::atomic<std::uint64_t> clock_seconds{0};
     std::mutex mutex;
     std::condition_variable cv;
     std::deque<chain::Block> ready;

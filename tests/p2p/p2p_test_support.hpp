@@ -1,5 +1,6 @@
-// Test-only in-process nodes: ChainStore (RocksDB in a temp dir) + Mempool + Sync +
-// ConnectionManager on an ephemeral loopback port, with the chain tests' test-only work engine.
+// Test-only in-process nodes: ChainStore (RocksDB in a temp dir) + Mempool under a Chainstate,
+// Sync and a ConnectionManager on an ephemeral loopback port, with the chain tests' test-only
+// work engine (or one the test brings).
 //
 // TEST ONLY: PersistentTestEngine proves nothing (see tests/chain/store_test_support.hpp).
 #pragma once
@@ -14,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/mempool.hpp>
 #include <learnchain/chain/store.hpp>
 #include <learnchain/p2p/connection_manager.hpp>
@@ -52,88 +54,72 @@ inline NetOptions test_net_options(const chain::Genesis& genesis) {
     return options;
 }
 
-// Forwards the connection manager's callbacks to Sync and publishes the tip height after each,
-// as the node's own wrapper notices tip changes (src/node.cpp): a test or benchmark waiting
-// for a height then reads an atomic instead of taking the chain lock, which, polled every few
-// hundred microseconds, would slow down the very sync it waits for.
-class TipPublishingHandler final : public NetHandler {
-public:
-    explicit TipPublishingHandler(Sync& sync) : sync_(sync) { publish(); }
-
-    [[nodiscard]] VersionMessage local_version() override { return sync_.local_version(); }
-    void on_connected(const PeerInfo& peer) override { sync_.on_connected(peer); }
-    void on_message(PeerId peer, Message message) override {
-        sync_.on_message(peer, std::move(message));
-        publish();
-    }
-    void on_disconnected(PeerId peer) override {
-        sync_.on_disconnected(peer);
-        publish();
-    }
-    void on_tick() override {
-        sync_.on_tick();
-        publish();
-    }
-
-    void publish() {
-        height_.store(
-            sync_.locked([](chain::ChainStore& s, chain::Mempool&) { return s.height(); }),
-            std::memory_order_release);
-    }
-    [[nodiscard]] std::uint64_t height() const { return height_.load(std::memory_order_acquire); }
-
-private:
-    Sync& sync_;
-    std::atomic<std::uint64_t> height_{0};
-};
-
 class TestNode {
 public:
     TestNode(const chain::Genesis& genesis, std::filesystem::path dir,
              const std::function<void(NetOptions&)>& tweak = {}, SyncOptions sync_options = {},
-             bool durable = true)
+             bool durable = true, chain::WorkEngine* engine = nullptr)
         : dir_(std::move(dir)), genesis_(genesis), mempool_(genesis.chain_id) {
+        chain::WorkEngine& work = engine != nullptr ? *engine : engine_;
         chain::StoreOptions store_options;
         store_options.path = dir_ / "chain";
         store_options.sync = durable;  // benchmarks isolate CPU costs with fsync off
-        auto opened = chain::ChainStore::open(store_options, genesis_, engine_);
+        auto opened = chain::ChainStore::open(store_options, genesis_, work);
         if (!opened) throw std::runtime_error(opened.error().to_string());
         store_ = std::move(*opened);
-        sync_ = std::make_unique<Sync>(*store_, mempool_, sync_options);
-        handler_ = std::make_unique<TipPublishingHandler>(*sync_);
+        chainstate_ = std::make_unique<chain::Chainstate>(*store_, mempool_, work);
+        // A test or benchmark waiting for a height reads this atomic instead of taking cs_main,
+        // which, polled every few hundred microseconds, would slow down the very sync it waits
+        // for.
+        published_height_ = store_->height();
+        chainstate_->on_tip_changed([this](const chain::AcceptResult&) {
+            LOCK(chainstate_->cs_main);
+            published_height_.store(chainstate_->store().height(), std::memory_order_release);
+        });
+        sync_ = std::make_unique<Sync>(*chainstate_, sync_options);
         NetOptions options = test_net_options(genesis_);
         options.datadir = dir_;
         if (tweak) tweak(options);
-        net_ = std::make_unique<ConnectionManager>(options, *handler_);
+        net_ = std::make_unique<ConnectionManager>(options, *sync_);
         sync_->attach(*net_);
         if (auto started = net_->start(); !started)
             throw std::runtime_error(started.error().to_string());
     }
     ~TestNode() {
+        sync_->stop();
         net_->stop();
         net_.reset();
-        handler_.reset();
         sync_.reset();
+        chainstate_.reset();
         store_.reset();
     }
 
     [[nodiscard]] Sync& sync() { return *sync_; }
+    [[nodiscard]] chain::Chainstate& chainstate() { return *chainstate_; }
     [[nodiscard]] ConnectionManager& net() { return *net_; }
     [[nodiscard]] Endpoint endpoint() const { return {"127.0.0.1", net_->port()}; }
     [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
     [[nodiscard]] std::uint32_t magic() const { return network_magic(genesis_.chain_id); }
 
     [[nodiscard]] std::uint64_t height() {
-        return sync_->locked([](chain::ChainStore& s, chain::Mempool&) { return s.height(); });
+        LOCK(chainstate_->cs_main);
+        return chainstate_->store().height();
     }
-    // The height after the last P2P callback or import, without the chain lock.
-    [[nodiscard]] std::uint64_t published_height() const { return handler_->height(); }
+    // The height after the last tip change, without cs_main.
+    [[nodiscard]] std::uint64_t published_height() const {
+        return published_height_.load(std::memory_order_acquire);
+    }
     [[nodiscard]] Hash256 tip() {
-        return sync_->locked([](chain::ChainStore& s, chain::Mempool&) { return s.tip().hash; });
+        LOCK(chainstate_->cs_main);
+        return chainstate_->store().tip().hash;
     }
     [[nodiscard]] Hash256 state_root() {
-        return sync_->locked(
-            [](chain::ChainStore& s, chain::Mempool&) { return s.tip().header.state_root; });
+        LOCK(chainstate_->cs_main);
+        return chainstate_->store().tip().header.state_root;
+    }
+    [[nodiscard]] bool in_mempool(const Hash256& txid) {
+        LOCK(chainstate_->cs_main);
+        return chainstate_->mempool().contains(txid);
     }
 
     // Imports blocks straight into the store (no network), as a node that mined them.
@@ -141,7 +127,6 @@ public:
         for (const auto& block : blocks)
             if (auto r = sync_->submit_block(block); !r)
                 throw std::runtime_error(r.error().to_string());
-        handler_->publish();
     }
 
 private:
@@ -150,8 +135,9 @@ private:
     PersistentTestEngine engine_;
     std::unique_ptr<chain::ChainStore> store_;
     chain::Mempool mempool_;
+    std::unique_ptr<chain::Chainstate> chainstate_;
+    std::atomic<std::uint64_t> published_height_{0};
     std::unique_ptr<Sync> sync_;
-    std::unique_ptr<TipPublishingHandler> handler_;
     std::unique_ptr<ConnectionManager> net_;
 };
 

@@ -7,7 +7,10 @@
 // best-block marker together), so a kill -9 at any moment leaves the last committed tip.
 // Column families, key formats and recovery are described in chain/STORAGE.md.
 //
-// Not thread-safe: the node serialises access (one chain lock, as Bitcoin Core's cs_main).
+// Not thread-safe: the node serialises access (one chain lock, as Bitcoin Core's cs_main;
+// chainstate.hpp). Two members are the exception, marked below: verify_plan() and what it
+// reads run beside any other member, so that the expensive part of accepting a block happens
+// while the lock is free.
 #pragma once
 
 #include <cstdint>
@@ -127,6 +130,22 @@ struct AcceptResult {
     std::vector<Transaction> returned_transactions;
 };
 
+// The blocks that accepting one block would connect, for verifying them without the chain lock
+// (plan_connect, verify_plan): the fork point's model and the branch above it, lowest first.
+struct ConnectPlan {
+    struct Step {
+        Hash256 hash;
+        const Block* body = nullptr;  // the block being accepted (the caller's); others are
+                                      // read from the store
+        WorkContext context;
+    };
+    Hash256 fork;                      // main-chain block the branch builds on
+    std::optional<Hash256> fork_undo;  // main-chain block above the fork whose undo holds the
+                                       // fork's model; none when the fork is the tip
+    WorkSnapshotPtr tip_model;         // the engine's current model, when the fork is the tip
+    std::vector<Step> steps;
+};
+
 struct TxLocation {
     Transaction tx;
     Hash256 block;
@@ -160,6 +179,18 @@ public:
     // bad-block-fork-too-deep, store-io-error, store-failed, store-engine-undo-failed, and
     // every check's bad-block-* / bad-tx-* / engine code.
     [[nodiscard]] Result<AcceptResult> accept_block(const Block& block, std::uint64_t now);
+
+    // What accept_block(block, now) would have to verify: the branch activation would connect
+    // if the block is stored, when the engine can verify without the lock and the block passes
+    // its cheap checks. None otherwise (accept_block then decides, with its reasons). Cheap: it
+    // copies the model only when the branch builds on the tip.
+    [[nodiscard]] std::optional<ConnectPlan> plan_connect(const Block& block,
+                                                          std::uint64_t now) const;
+    // Thread-safe beside every other member: verifies the plan's blocks on copies of the
+    // model, reading bodies and undo from RocksDB, so that the accept_block that follows
+    // recomputes nothing (the engine remembers each verdict). Stops at the first failure,
+    // which the accept then reports; a block gone from the store meanwhile ends it early.
+    void verify_plan(const ConnectPlan& plan) const;
 
     // Headers-first: contextual checks and an index record without body. The body may come
     // later through accept_block. Reasons as accept_block's header checks; header-duplicate.

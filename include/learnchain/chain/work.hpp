@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -82,6 +83,14 @@ struct WorkApplied {
     std::vector<std::uint8_t> undo;  // opaque; handed back to WorkEngine::undo
 };
 
+// A copy of an engine's model state at one block, opaque to the chain: what verifying that
+// block's children needs, so that the verification can run without the chain lock.
+class WorkSnapshot {
+public:
+    virtual ~WorkSnapshot() = default;
+};
+using WorkSnapshotPtr = std::shared_ptr<const WorkSnapshot>;
+
 class WorkEngine {
 public:
     virtual ~WorkEngine() = default;
@@ -114,6 +123,32 @@ public:
     // Called once when a store opens, before any block is applied, with every entry the store
     // holds. An empty list means "the genesis model": nothing was ever written.
     [[nodiscard]] virtual Status load(const ModelEntries& entries) { return ok_status(); }
+
+    // --- verification without the chain lock (Chainstate::process_block) -------------------
+    // An engine whose verify() is expensive lets the node do that work on a copy of the model
+    // while the chain lock is free: the node snapshots the model under the lock, verifies the
+    // blocks a connect would need with verify_detached() without it, then connects under the
+    // lock, where verify() finds the result remembered and recomputes nothing. The defaults
+    // (no snapshot) mean: verify() is cheap enough to run under the lock.
+
+    // The current model (the block apply()/undo() last left), copied; null: not supported.
+    [[nodiscard]] virtual WorkSnapshotPtr snapshot() const { return nullptr; }
+    // The model at `block` (a connected block), from the undo record of its child on the main
+    // chain, which holds that model as its pre-image; null: not supported. Thread-safe.
+    [[nodiscard]] virtual Result<WorkSnapshotPtr> snapshot_from_undo(
+        const Hash256& block, const std::vector<std::uint8_t>& child_undo) const {
+        return WorkSnapshotPtr{};
+    }
+    // Verifies `block` on the model `parent` (the block's parent's), as verify() would, and
+    // returns the model after it. Thread-safe, and safe beside every other member function
+    // (it touches only the snapshot and the engine's own internally locked caches). Its verdict
+    // is remembered for verify() on the same parent: a pass is not recomputed, a rule broken
+    // is not recomputed either and fails the same way.
+    [[nodiscard]] virtual Result<WorkSnapshotPtr> verify_detached(const WorkSnapshot& parent,
+                                                                  const Block& block,
+                                                                  const WorkContext& context) {
+        return make_error(ErrorKind::local, "work-detached-unsupported");
+    }
 };
 
 // Checks `work` against the block: one certificate root per work item (bad-block-work-count),

@@ -9,7 +9,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include <learnchain/chain/genesis.hpp>
+#include <learnchain/chain/threading.hpp>
 #include <learnchain/chain/work.hpp>
 #include <learnchain/consensus/dataset.hpp>
 #include <learnchain/consensus/model.hpp>
@@ -94,9 +98,18 @@ public:
     [[nodiscard]] std::vector<chain::ModelWrite> take_state_writes() override;
     [[nodiscard]] Status load(const chain::ModelEntries& entries) override;
 
+    // Verification without the chain lock (chain/work.hpp): a copy of the model state, the
+    // state an undo record holds, and verification on a copy with a tracer of its own.
+    [[nodiscard]] chain::WorkSnapshotPtr snapshot() const override;
+    [[nodiscard]] Result<chain::WorkSnapshotPtr> snapshot_from_undo(
+        const Hash256& block, const std::vector<std::uint8_t>& child_undo) const override;
+    [[nodiscard]] Result<chain::WorkSnapshotPtr> verify_detached(
+        const chain::WorkSnapshot& parent, const chain::Block& block,
+        const chain::WorkContext& context) override;
+
     // A contribution this node already recomputed on `parent` (its own, or a peer's the miner
     // verified): a block carrying it skips its recomputation, never its cheap checks. Bitcoin
-    // Core's signature cache plays the same part. Bounded: cleared when full.
+    // Core's signature cache plays the same part. Thread-safe; bounded (cleared when full).
     void remember_verified(const Hash256& parent, const Hash256& root);
 
     // The header hash of the block whose model the engine holds (the genesis block at first).
@@ -114,7 +127,29 @@ private:
                   std::unique_ptr<Tracer> tracer, Dataset dataset, UnitPlan plan, ModelState state,
                   SplitMix64 rng);
 
+    // Verdicts of recomputations by (parent, certificate root): a pass, or the broken rule.
+    // The certificate root commits to the blob (through its hash, checked before any
+    // recomputation) and the parent to the model, so the verdict holds for every block that
+    // carries the contribution on that parent. Thread-safe.
+    class Verdicts {
+    public:
+        using Key = std::pair<Hash256, Hash256>;
+        void put(const Key& key, Status verdict) EXCLUDES(mutex_);
+        [[nodiscard]] std::optional<Status> find(const Key& key) const EXCLUDES(mutex_);
+
+    private:
+        mutable Mutex mutex_;
+        std::map<Key, Status> known_ GUARDED_BY(mutex_);
+    };
+
     [[nodiscard]] Status check_at_parent(const chain::WorkContext& context) const;
+    [[nodiscard]] Result<chain::BlockWork> verify_work(const ModelWeights& parent,
+                                                       const chain::Block& block,
+                                                       const chain::WorkContext& context,
+                                                       Tracer& tracer, SplitMix64& rng);
+    // The block's AdamW step on `state`: its blobs aggregated in canonical order.
+    [[nodiscard]] Status step(ModelState& state, const chain::Block& block,
+                              const chain::BlockWork& work) const;
     void record_state();  // recomputes the root and queues the full state as model writes
 
     chain::LearningParams params_;
@@ -129,7 +164,11 @@ private:
     Hash256 model_block_;
     Hash256 root_;
     std::vector<chain::ModelWrite> pending_;
-    std::set<std::pair<Hash256, Hash256>> verified_;  // (parent, certificate root)
+    Verdicts verdicts_;
+    // verify_detached's own tracer and draws, one verification at a time.
+    Mutex detached_mutex_;
+    std::unique_ptr<Tracer> detached_tracer_ GUARDED_BY(detached_mutex_);
+    SplitMix64 detached_rng_ GUARDED_BY(detached_mutex_);
 };
 
 inline constexpr std::size_t max_remembered_contributions = 4096;

@@ -4,9 +4,9 @@
 //
 // Threading: one background thread does all training and verification. Every public method is
 // thread-safe and none blocks on training: on_new_tip() and submit_work_item() only queue. The
-// thread takes the node's chain lock (MinerChain::lock) briefly, to snapshot the tip and to
-// build a block template; the block-ready callback runs on the mining thread without that lock,
-// so the node may accept the block (under its lock) and call on_new_tip() from the callback.
+// thread takes the chain's cs_main briefly, to snapshot the tip and to build a block template;
+// the block-ready callback runs on the mining thread without it, so the node may accept the
+// block (Chainstate::process_block) and call on_new_tip() from the callback.
 #pragma once
 
 #include <atomic>
@@ -17,7 +17,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include <learnchain/chain/block.hpp>
+#include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/chain/mempool.hpp>
@@ -46,13 +46,11 @@ using consensus::PolWorkEngine;
 using consensus::SplitMix64;
 using consensus::VerifyPolicy;
 
-// The node's chain objects the miner reads. All three are guarded by `lock`; the engine must be
-// the store's (so it is at the store's tip whenever the lock is free).
+// The node's chain the miner reads: the chainstate, and its engine seen as the
+// proof-of-learning engine it is (so it is at the store's tip whenever cs_main is free).
 struct MinerChain {
-    std::mutex* lock = nullptr;
-    chain::ChainStore* store = nullptr;
-    PolWorkEngine* engine = nullptr;
-    const chain::Mempool* mempool = nullptr;  // null: blocks carry no transactions
+    chain::Chainstate* chainstate = nullptr;
+    PolWorkEngine* engine PT_GUARDED_BY(chainstate->cs_main) = nullptr;
 };
 
 struct MinerKeys {
@@ -66,8 +64,6 @@ struct MinerOptions {
     VerifyPolicy policy;  // recomputation of contributions received from peers
     // Own contributions per tip, also capped by max_per_worker and by what fits into a block.
     std::uint32_t max_contributions = UINT32_MAX;
-    // Unix seconds for block times; default the system clock. Tests pace blocks with it.
-    std::function<std::uint64_t()> clock;
     std::chrono::milliseconds progress_interval{5000};  // zero: no progress lines
     std::uint64_t rng_seed = 0;                         // sample:F draws; 0: OS randomness
     // Called on the mining thread, without the chain lock, with each own contribution once it
@@ -160,7 +156,6 @@ private:
     BlockReady on_block_;
     training::Trainer trainer_;
     Dataset dataset_;
-    chain::Mempool empty_mempool_;
     SplitMix64 rng_;
 
     // Mining-thread state.
@@ -173,15 +168,15 @@ private:
     std::optional<std::chrono::steady_clock::time_point> last_progress_;
     std::chrono::steady_clock::time_point started_;
 
-    // Shared with callers, under mutex_.
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
-    bool running_ = false;
-    bool stopping_ = false;
-    bool tip_changed_ = true;
-    std::deque<Received> inbox_;
-    std::multimap<Hash256, Received> waiting_;  // by parent: not the tip (yet)
-    MinerStats stats_;
+    // Shared with callers, under mutex_ (taken after cs_main when both are held).
+    mutable Mutex mutex_;
+    std::condition_variable_any wake_;
+    bool running_ GUARDED_BY(mutex_) = false;
+    bool stopping_ GUARDED_BY(mutex_) = false;
+    bool tip_changed_ GUARDED_BY(mutex_) = true;
+    std::deque<Received> inbox_ GUARDED_BY(mutex_);
+    std::multimap<Hash256, Received> waiting_ GUARDED_BY(mutex_);  // by parent: not the tip yet
+    MinerStats stats_ GUARDED_BY(mutex_);
     std::thread thread_;
 };
 

@@ -2,12 +2,11 @@
 // mempool, P2P sync, the JSON-RPC server and the miner, as Bitcoin Core's node::NodeContext does.
 // src/NODE.md describes the daemon, its data directory and its RPC methods.
 //
-// Locking: one chain mutex guards the store, the engine and the mempool. Sync has its own lock
-// inside (cs_main); the node takes the chain mutex around every call into Sync (P2P callbacks,
-// local submissions), so the miner, which snapshots the tip under the chain mutex, never sees
-// the store mid-change. Lock order: chain mutex, then Sync's, then the miner's and the
-// connection manager's. Hooks that Sync calls (on_work_item) therefore run with the chain mutex
-// held and must not take it again.
+// Locking: the chainstate's cs_main (chain/chainstate.hpp) guards the store, the engine and the
+// mempool; RPC methods, the inference service's hooks and the miner take it briefly. Sync keeps
+// its peer state under its own lock, taken after cs_main, and verifies blocks on its own
+// thread without either. Hooks that Sync calls (on_work_item) and tip listeners run with no
+// lock held.
 #pragma once
 
 #include <atomic>
@@ -20,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/chain/mempool.hpp>
@@ -78,7 +78,7 @@ struct NodeConfig {
     chain::Amount infer_price = default_price_per_token;
 };
 
-// What the RPC methods read; filled under the chain mutex.
+// What the RPC methods read (getmininginfo).
 struct MiningInfo {
     bool mining = false;
     std::optional<chain::PublicKey> key;
@@ -116,11 +116,11 @@ public:
     void stop();
 
     // --- for the RPC methods --------------------------------------------------------------------
-    // Runs f(store, mempool, engine) under the chain mutex.
+    // Runs f(store, mempool, engine) under cs_main.
     template <class F>
-    auto with_chain(F&& f) {
-        std::lock_guard lock(chain_mutex_);
-        return f(*store_, *mempool_, *engine_);
+    auto with_chain(F&& f) EXCLUDES(chainstate_->cs_main) {
+        LOCK(chainstate_->cs_main);
+        return f(chainstate_->store(), chainstate_->mempool(), *engine_);
     }
     // Local submissions through Sync (accept, then announce to peers).
     [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx);
@@ -140,37 +140,33 @@ public:
     [[nodiscard]] std::filesystem::path cookie_path() const;
 
 private:
-    class GuardedHandler;
-
     explicit Node(NodeConfig config);
     [[nodiscard]] Status open_all();
     [[nodiscard]] Status lock_datadir();
     [[nodiscard]] Status load_mining_key();
-    // Called with the chain mutex held after anything that may move the tip.
-    void after_chain_change();
-    void sweep_rewards();
-    void on_block_mined(chain::Block block);
+    // A processed block moved the tip (no lock held).
+    void after_tip_change();
+    void sweep_rewards() EXCLUDES(chainstate_->cs_main);
+    void on_block_mined(chain::Block block) EXCLUDES(chainstate_->cs_main);
 
     NodeConfig config_;
     int lock_fd_ = -1;
     chain::Genesis genesis_;
     std::optional<chain::SecretKey> mining_key_;
 
-    mutable std::mutex chain_mutex_;
-    std::unique_ptr<consensus::PolWorkEngine> engine_;
+    std::unique_ptr<consensus::PolWorkEngine> engine_ PT_GUARDED_BY(chainstate_->cs_main);
     std::unique_ptr<chain::ChainStore> store_;
     std::unique_ptr<chain::Mempool> mempool_;
+    std::unique_ptr<chain::Chainstate> chainstate_;
     std::unique_ptr<p2p::Sync> sync_;
-    std::unique_ptr<GuardedHandler> handler_;
     std::unique_ptr<p2p::ConnectionManager> peers_;
     std::unique_ptr<rpc::RpcServer> rpc_;
     std::unique_ptr<Miner> miner_;
     std::unique_ptr<InferenceService> inference_;
-    Hash256 last_tip_;                         // under chain_mutex_
-    std::optional<chain::PublicKey> mine_to_;  // under chain_mutex_
+    std::optional<chain::PublicKey> mine_to_ GUARDED_BY(chainstate_->cs_main);
     // Serialises the miner's start and stop (RPC setmining against shutdown).
-    mutable std::mutex mining_mutex_;
-    bool mining_active_ = false;  // under mining_mutex_
+    mutable Mutex mining_mutex_;
+    bool mining_active_ GUARDED_BY(mining_mutex_) = false;
 
     std::atomic<bool> started_ = false;
     std::atomic<bool> stopped_ = false;

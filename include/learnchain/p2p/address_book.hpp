@@ -5,13 +5,13 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <learnchain/chain/result.hpp>
+#include <learnchain/chain/threading.hpp>
 
 namespace learnchain::p2p {
 
@@ -33,21 +33,21 @@ public:
     explicit AddressBook(std::filesystem::path path);
 
     // Reads the file. "p2p-bad-peers-file" when it is not ours.
-    [[nodiscard]] Status load();
+    [[nodiscard]] Status load() EXCLUDES(mutex_);
     // Writes the file when the book changed since the last save (or always, with `force`).
     // The write happens outside the book's lock, so adding never waits for the disk.
-    void save(bool force);
+    void save(bool force) EXCLUDES(mutex_, file_mutex_);
 
     // True when the endpoint is new.
-    bool add(const Endpoint& endpoint);
-    [[nodiscard]] std::vector<Endpoint> endpoints() const;
+    bool add(const Endpoint& endpoint) EXCLUDES(mutex_);
+    [[nodiscard]] std::vector<Endpoint> endpoints() const EXCLUDES(mutex_);
 
 private:
-    std::filesystem::path path_;
-    mutable std::mutex mutex_;
-    std::set<Endpoint> known_;
-    bool changed_ = false;   // known_ differs from the file
-    std::mutex file_mutex_;  // one writer of the file at a time (fixed temporary name)
+    const std::filesystem::path path_;
+    Mutex file_mutex_;  // one writer of the file at a time (fixed temporary name)
+    mutable Mutex mutex_ ACQUIRED_AFTER(file_mutex_);
+    std::set<Endpoint> known_ GUARDED_BY(mutex_);
+    bool changed_ GUARDED_BY(mutex_) = false;  // known_ differs from the file
 };
 
 }  // namespace learnchain::p2p

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <learnchain/chain/result.hpp>
+#include <learnchain/chain/threading.hpp>
 
 namespace learnchain::p2p {
 
@@ -42,28 +42,29 @@ public:
     explicit BanManager(std::filesystem::path path);
 
     // Reads the ban list, dropping expired entries. "p2p-bad-banlist" when it is not ours.
-    [[nodiscard]] Status load();
+    [[nodiscard]] Status load() EXCLUDES(mutex_);
     // Writes the unexpired bans (atomically, mode 0600); failures are logged.
-    void save() const;
+    void save() const EXCLUDES(mutex_);
 
-    [[nodiscard]] bool is_banned(const std::string& address) const;
-    void ban(const std::string& address, std::chrono::seconds duration, const std::string& reason);
-    void unban(const std::string& address);
-    [[nodiscard]] std::vector<BanEntry> bans() const;  // unexpired, by address
+    [[nodiscard]] bool is_banned(const std::string& address) const EXCLUDES(mutex_);
+    void ban(const std::string& address, std::chrono::seconds duration, const std::string& reason)
+        EXCLUDES(mutex_);
+    void unban(const std::string& address) EXCLUDES(mutex_);
+    [[nodiscard]] std::vector<BanEntry> bans() const EXCLUDES(mutex_);  // unexpired, by address
 
     // Adds to a connection's score and returns the new total.
-    int add_score(PeerId peer, int how_much);
-    [[nodiscard]] int score(PeerId peer) const;
-    void forget(PeerId peer);  // the connection closed
+    int add_score(PeerId peer, int how_much) EXCLUDES(mutex_);
+    [[nodiscard]] int score(PeerId peer) const EXCLUDES(mutex_);
+    void forget(PeerId peer) EXCLUDES(mutex_);  // the connection closed
 
 private:
-    void save_locked() const;
-    [[nodiscard]] bool banned_locked(const std::string& address) const;
+    void save_locked() const REQUIRES(mutex_);
+    [[nodiscard]] bool banned_locked(const std::string& address) const REQUIRES(mutex_);
 
-    std::filesystem::path path_;
-    mutable std::mutex mutex_;
-    std::map<std::string, BanEntry> bans_;
-    std::map<PeerId, int> scores_;
+    const std::filesystem::path path_;
+    mutable Mutex mutex_;
+    std::map<std::string, BanEntry> bans_ GUARDED_BY(mutex_);
+    std::map<PeerId, int> scores_ GUARDED_BY(mutex_);
 };
 
 }  // namespace learnchain::p2p

@@ -1,27 +1,34 @@
-// net_processing: what the messages mean. Headers-first sync with block locators, parallel
-// body download with per-peer in-flight limits and stall re-requests, and relay of blocks,
-// transactions and certificates by inventory. src/p2p/P2P.md describes the algorithm.
+// net_processing (Bitcoin Core's PeerManager): what the messages mean. Headers-first sync with
+// block locators, parallel body download with per-peer in-flight limits and stall re-requests,
+// and relay of blocks, transactions and certificates by inventory. src/p2p/P2P.md describes the
+// algorithm.
 //
-// Locking: one mutex (Bitcoin Core's cs_main) guards the store, the mempool and all sync
-// state. Messages to peers are collected under it and sent after it is released, so that
+// Threads and locks: message handlers run on the connection manager's I/O threads and hold the
+// chain's cs_main (chain/chainstate.hpp) and then Sync's own peer-state mutex, briefly. Blocks
+// are handed to one block-processing thread, which accepts them through
+// Chainstate::process_block, so a block's verification (seconds of recomputation) holds
+// neither lock nor an I/O thread, and other peers' messages and pings are answered meanwhile.
+// Messages to peers are collected under the locks and sent after they are released, so that
 // encoding a large block never holds the chain.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <vector>
 
+#include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/log.hpp>
-#include <learnchain/chain/mempool.hpp>
 #include <learnchain/chain/store.hpp>
+#include <learnchain/chain/threading.hpp>
 #include <learnchain/p2p/connection_manager.hpp>
 #include <learnchain/p2p/messages.hpp>
 
@@ -43,6 +50,9 @@ struct SyncOptions {
     // Certificates from one peer that may wait for verification at once; more are ignored
     // until verdicts come back, so one peer cannot fill the verifier's queue.
     std::size_t max_unverified_work_items_per_peer = 8;
+    // Blocks from one peer that may wait for the block-processing thread beyond those it was
+    // asked for; more unrequested ones are dropped.
+    std::size_t max_unrequested_queued_per_peer = 2;
     std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
 };
 
@@ -55,12 +65,17 @@ struct SyncStats {
 
 class Sync final : public NetHandler {
 public:
-    // The store and mempool must outlive the Sync; access them through locked() once the
-    // ConnectionManager runs.
-    Sync(chain::ChainStore& store, chain::Mempool& mempool, SyncOptions options = {});
+    // The chainstate must outlive the Sync. Starts the block-processing thread.
+    explicit Sync(chain::Chainstate& chainstate, SyncOptions options = {});
+    ~Sync() override;  // stop()s
+    Sync(const Sync&) = delete;
+    Sync& operator=(const Sync&) = delete;
 
     // Wires the connection manager in; call before ConnectionManager::start.
     void attach(ConnectionManager& peers) { peers_ = &peers; }
+    // Ends the block-processing thread (blocks still queued are dropped). Before the
+    // connection manager goes; idempotent.
+    void stop() EXCLUDES(queue_mutex_);
 
     // What became of a peer's certificate handed to on_work_item.
     enum class WorkItemFate {
@@ -68,33 +83,34 @@ public:
         relay,      // taken as it is (a node that does not verify): relayed at once
         verifying,  // queued for verification: work_item_verdict() follows
     };
-    // A certificate arrived from a peer (`id` = work_item_id). Called without Sync's lock held.
+    // A certificate arrived from a peer (`id` = work_item_id). Called without any lock held.
     std::function<WorkItemFate(PeerId, const Hash256& id, const chain::WorkItem&)> on_work_item;
     // The verdict on a certificate that on_work_item left verifying. A valid one is relayed
     // (certificates are relayed only once verified, so junk does not spread); one that breaks
     // a rule (bad-cert-*, a decode failure) scores its sender as an invalid block does.
-    void work_item_verdict(PeerId from, const Hash256& id, const Status& verdict);
+    void work_item_verdict(PeerId from, const Hash256& id, const Status& verdict)
+        EXCLUDES(peers_mutex_);
 
-    // Local submissions: accepted like a peer's, then announced to every peer.
-    [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx);
-    [[nodiscard]] Result<chain::AcceptResult> submit_block(const chain::Block& block);
-    void announce_work_item(const chain::WorkItem& item);
+    // Local submissions: accepted like a peer's, then announced to every peer. submit_block
+    // runs the block's verification on the calling thread.
+    [[nodiscard]] Result<Hash256> submit_transaction(const chain::Transaction& tx)
+        EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    [[nodiscard]] Result<chain::AcceptResult> submit_block(const chain::Block& block)
+        EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    void announce_work_item(const chain::WorkItem& item) EXCLUDES(peers_mutex_);
 
-    // Runs `f(store, mempool)` under the chain lock.
-    template <class F>
-    auto locked(F&& f) {
-        std::lock_guard lock(mutex_);
-        return f(store_, mempool_);
-    }
-    [[nodiscard]] chain::BlockIndexEntry best_header() const;
-    [[nodiscard]] SyncStats stats() const;
+    [[nodiscard]] chain::BlockIndexEntry best_header() const EXCLUDES(peers_mutex_);
+    [[nodiscard]] SyncStats stats() const EXCLUDES(peers_mutex_);
+    // Blocks received and not processed yet (tests and benchmarks wait for 0).
+    [[nodiscard]] std::size_t blocks_queued() const EXCLUDES(queue_mutex_);
 
     // --- NetHandler -----------------------------------------------------------------------
-    [[nodiscard]] VersionMessage local_version() override;
-    void on_connected(const PeerInfo& peer) override;
-    void on_message(PeerId peer, Message message) override;
-    void on_disconnected(PeerId peer) override;
-    void on_tick() override;
+    [[nodiscard]] VersionMessage local_version() override EXCLUDES(chainstate_.cs_main);
+    void on_connected(const PeerInfo& peer) override EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    void on_message(PeerId peer, Message message) override
+        EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    void on_disconnected(PeerId peer) override EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    void on_tick() override EXCLUDES(chainstate_.cs_main, peers_mutex_);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -116,6 +132,14 @@ private:
         std::set<Hash256> stalled;  // blocks this peer failed to deliver
         int stalls = 0;
         std::size_t unverified_work_items = 0;  // handed to on_work_item, no verdict yet
+        std::size_t unrequested_queued = 0;     // unrequested blocks waiting to be processed
+    };
+
+    // A block waiting for the block-processing thread.
+    struct QueuedBlock {
+        PeerId from = 0;
+        chain::Block block;
+        bool requested = false;
     };
 
     // Effects gathered under the lock, carried out after it is released.
@@ -126,54 +150,79 @@ private:
         std::vector<std::pair<PeerId, std::string>> disconnects;
         std::vector<std::tuple<PeerId, Hash256, chain::WorkItem>> work_items;
     };
-    void flush(Outbox& out);
+    void flush(Outbox& out) EXCLUDES(chainstate_.cs_main, peers_mutex_);
 
-    void handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out);
-    void on_headers(PeerId id, HeadersMessage message);
+    // The handlers: cs_main, then the peer state.
+    void handle_getheaders(PeerState& peer, const GetHeadersMessage& message, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void on_headers(PeerId id, HeadersMessage message) EXCLUDES(chainstate_.cs_main, peers_mutex_);
     // Accepts the pending part of a headers message if verified, or (with `wait`, or when
     // nothing is in flight from the peer) once verified.
-    void finish_pending_headers(PeerState& peer, Outbox& out, bool wait);
+    void finish_pending_headers(PeerState& peer, Outbox& out, bool wait)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
     // Accepts headers[begin, end) of one message; false when the message is done with (an
     // error, or an empty message).
     [[nodiscard]] bool handle_headers(PeerState& peer,
                                       const std::vector<chain::PreparedHeader>& headers,
-                                      std::size_t begin, std::size_t end, Outbox& out);
-    void handle_inv(PeerState& peer, const InvMessage& message, Outbox& out);
-    void handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out);
-    void handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out);
-    void handle_block(PeerState& peer, const chain::Block& block, Outbox& out);
-    void handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out);
-    void handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out);
+                                      std::size_t begin, std::size_t end, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void handle_inv(PeerState& peer, const InvMessage& message, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    // Queues the block for the block-processing thread.
+    void handle_block(PeerState& peer, chain::Block block, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_) EXCLUDES(queue_mutex_);
+    void handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out)
+        REQUIRES(peers_mutex_);
 
-    [[nodiscard]] std::vector<Hash256> locator(const chain::BlockIndexEntry& from) const;
+    // The block-processing thread, and what follows a processed block.
+    void process_blocks() EXCLUDES(chainstate_.cs_main, peers_mutex_, queue_mutex_);
+    void block_processed(PeerId from, const chain::Block& block,
+                         const Result<chain::AcceptResult>& accepted, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
+
+    [[nodiscard]] std::vector<Hash256> locator(const chain::BlockIndexEntry& from) const
+        REQUIRES(chainstate_.cs_main);
     void request_headers(PeerState& peer, const chain::BlockIndexEntry& from, Outbox& out,
-                         const Hash256& stop = {});
-    void note_header(PeerState* peer, const chain::BlockIndexEntry& entry);
+                         const Hash256& stop = {}) REQUIRES(chainstate_.cs_main);
+    void note_header(PeerState* peer, const chain::BlockIndexEntry& entry) REQUIRES(peers_mutex_);
     void after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
-                          Outbox& out);
-    void schedule_downloads(Outbox& out);
-    void release(PeerState& peer, const Hash256& hash);
-    void remember_work_item(const Hash256& id, const chain::WorkItem& item);
-    void update_progress();
+                          Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void schedule_downloads(Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
+    void release(PeerState& peer, const Hash256& hash) REQUIRES(peers_mutex_);
+    void remember_work_item(const Hash256& id, const chain::WorkItem& item) REQUIRES(peers_mutex_);
+    void update_progress() REQUIRES(chainstate_.cs_main, peers_mutex_);
 
-    chain::ChainStore& store_;
-    chain::Mempool& mempool_;
-    SyncOptions options_;
+    chain::Chainstate& chainstate_;
+    const SyncOptions options_;
     ConnectionManager* peers_ = nullptr;
 
-    mutable std::mutex mutex_;
-    std::map<PeerId, PeerState> peer_states_;
-    std::map<Hash256, PeerId> requested_blocks_;
-    std::set<Hash256> requested_txs_;
-    std::set<Hash256> requested_certs_;
-    chain::BlockIndexEntry best_header_;
-    std::map<Hash256, chain::WorkItem> recent_work_items_;
-    std::deque<Hash256> recent_work_order_;
-    SyncStats stats_;
-    std::optional<log::Progress> progress_;
-    std::uint64_t progress_start_ = 0;
-    std::uint64_t progress_target_ = 0;
-    Hash256 announced_tip_;
+    mutable Mutex peers_mutex_ ACQUIRED_AFTER(chainstate_.cs_main);
+    std::map<PeerId, PeerState> peer_states_ GUARDED_BY(peers_mutex_);
+    std::map<Hash256, PeerId> requested_blocks_ GUARDED_BY(peers_mutex_);
+    std::set<Hash256> requested_txs_ GUARDED_BY(peers_mutex_);
+    std::set<Hash256> requested_certs_ GUARDED_BY(peers_mutex_);
+    std::set<Hash256> processing_ GUARDED_BY(peers_mutex_);  // arrived, queued or in process
+    chain::BlockIndexEntry best_header_ GUARDED_BY(peers_mutex_);
+    std::map<Hash256, chain::WorkItem> recent_work_items_ GUARDED_BY(peers_mutex_);
+    std::deque<Hash256> recent_work_order_ GUARDED_BY(peers_mutex_);
+    SyncStats stats_ GUARDED_BY(peers_mutex_);
+    std::optional<log::Progress> progress_ GUARDED_BY(peers_mutex_);
+    std::uint64_t progress_start_ GUARDED_BY(peers_mutex_) = 0;
+    std::uint64_t progress_target_ GUARDED_BY(peers_mutex_) = 0;
+    Hash256 announced_tip_ GUARDED_BY(peers_mutex_);
+
+    mutable Mutex queue_mutex_;
+    std::condition_variable_any queue_changed_;
+    std::deque<QueuedBlock> queue_ GUARDED_BY(queue_mutex_);
+    bool processing_one_ GUARDED_BY(queue_mutex_) = false;
+    bool stopping_ GUARDED_BY(queue_mutex_) = false;
+    std::thread processor_;  // declared last: started once everything above exists
 };
 
 }  // namespace learnchain::p2p
