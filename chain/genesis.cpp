@@ -436,6 +436,10 @@ std::uint64_t max_worker_contributions_per_block(const LearningParams& params) {
     return std::min(max_contributions_per_block(params), std::uint64_t{params.max_per_worker});
 }
 
+std::uint64_t max_block_work(const LearningParams& params) {
+    return saturate(u128{max_contributions_per_block(params)} * tokens_per_contribution(params));
+}
+
 RequiredWorkBounds required_work_bounds(const Genesis& genesis) {
     const std::uint64_t tokens = tokens_per_contribution(genesis.learning);
     return {tokens, saturate(u128{max_worker_contributions_per_block(genesis.learning)} * tokens)};

@@ -76,6 +76,16 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
                                 HeaderSignature signature) {
     const BlockHeader& header = block.header;
     LEARNCHAIN_TRY(check_header(header, signature));
+    // The body against what the header commits to, before anything else about the body: a
+    // body changed on the way is the sender's fault (mutated), and must never make a check
+    // below condemn the header.
+    if (compute_tx_root(block.transactions) != header.tx_root)
+        return make_error(ErrorKind::mutated, "bad-block-tx-root");
+    std::vector<Hash256> roots;
+    roots.reserve(block.work_items.size());
+    for (const auto& item : block.work_items) roots.push_back(certificate_root(item.certificate));
+    if (compute_work_root(roots) != header.work_root)
+        return make_error(ErrorKind::mutated, "bad-block-work-root");
     if (block.transactions.size() > max_block_txs)
         return make_error(
             ErrorKind::invalid, "bad-block-too-many-txs",
@@ -89,8 +99,6 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
         return make_error(
             ErrorKind::invalid, "bad-block-size",
             std::to_string(size) + " > " + std::to_string(max_block_bytes) + " bytes");
-    if (compute_tx_root(block.transactions) != header.tx_root)
-        return make_error(ErrorKind::mutated, "bad-block-tx-root");
     for (std::size_t i = 0; i < block.transactions.size(); ++i) {
         const auto& tx = block.transactions[i];
         if (auto status = check_transaction_context_free(tx, genesis.chain_id); !status)
@@ -143,6 +151,12 @@ Result<BlockIndexEntry> check_block_contextual(const BlockHeader& header, const 
         return make_error(ErrorKind::invalid, "bad-block-insufficient-work",
                           "work " + std::to_string(header.work) + " < required " +
                               std::to_string(entry->required_work));
+    // Claimed work proves nothing until the certificates are checked; bounding it by what one
+    // block can carry bounds what a header alone can make a chain look like.
+    if (const std::uint64_t most = max_block_work(genesis.learning); header.work > most)
+        return make_error(ErrorKind::invalid, "bad-block-work-too-large",
+                          "work " + std::to_string(header.work) + " > " + std::to_string(most) +
+                              ", the most one block can carry");
     return entry;
 }
 

@@ -4,6 +4,10 @@
 
 namespace learnchain::chain {
 
+Hash256 certificate_root(std::span<const std::uint8_t> certificate) {
+    return tagged_hash(tag::certificate, certificate);
+}
+
 std::optional<std::uint64_t> BlockWork::total() const {
     std::uint64_t sum = 0;
     for (const auto& w : workers)

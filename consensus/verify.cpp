@@ -128,6 +128,12 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
                                                Certificate cert,
                                                std::span<const std::uint8_t> blob) {
     const LearningParams& params = *context.params;
+    // First whether the blob is the one the certificate commits to: a body whose blob was
+    // changed on the way is the sender's fault (mutated), and no check of the certificate may
+    // condemn a header over bytes its hash does not cover.
+    if (gradient_hash(blob) != cert.gradient_hash)
+        return fail(cert, ErrorKind::mutated, "bad-cert-blob-hash",
+                    "blob does not hash to " + cert.gradient_hash.hex());
     if (cert.version != certificate_version)
         return fail(cert, ErrorKind::invalid, "bad-cert-version",
                     "version " + std::to_string(cert.version));
@@ -157,9 +163,6 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
     auto gradient = decode_blob(blob, parameters);
     if (!gradient)
         return fail(cert, ErrorKind::invalid, "bad-cert-blob-size", gradient.error().detail);
-    if (gradient_hash(blob) != cert.gradient_hash)
-        return fail(cert, ErrorKind::mutated, "bad-cert-blob-hash",
-                    "blob does not hash to " + cert.gradient_hash.hex());
     double norm2 = 0;
     for (std::size_t i = 0; i < gradient->size(); ++i) {
         const float g = (*gradient)[i];

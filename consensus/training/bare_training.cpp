@@ -1,5 +1,5 @@
-// Benchmark baselines in libtorch (ATen only, as consensus/trainer.cpp). The model is the same
-// GPT as trainer.cpp's forward (PROTOCOL.md 2.2), written here without its recording hooks so
+// Benchmark baselines in libtorch (ATen only, as consensus/training/trainer.cpp). The model is the
+// same GPT as trainer.cpp's forward (PROTOCOL.md 2.2), written here without its recording hooks so
 // that the baseline pays for nothing the chain adds.
 #include <chrono>
 #include <cmath>

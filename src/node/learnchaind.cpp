@@ -1,6 +1,6 @@
 // learnchaind: the full node daemon. Flags (and the same keys in an INI config file) become a
 // NodeConfig; the main thread then waits for SIGINT/SIGTERM or the RPC "stop" and shuts down in
-// order. src/NODE.md is the operator's reference.
+// order. src/node/NODE.md is the operator's reference.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>

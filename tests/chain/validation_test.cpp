@@ -36,6 +36,16 @@ void resign(Block& block) {
     block.header.sign(proposer_key());
 }
 
+// A changed body with a header that commits to it (roots recomputed, then signed): the rule
+// under test is then the block's own failure, not a body that does not match its header.
+void recommit(Block& block) {
+    block.header.tx_root = compute_tx_root(block.transactions);
+    std::vector<Hash256> roots;
+    for (const auto& item : block.work_items) roots.push_back(certificate_root(item.certificate));
+    block.header.work_root = compute_work_root(roots);
+    resign(block);
+}
+
 // What breaking each rule costs (failed_block_action): a body that does not match what its
 // header commits to is mutated (dropped, the header kept); a missing parent or a time ahead of
 // our clock says nothing about the block; everything else is the block's own failure.
@@ -138,21 +148,21 @@ TEST(DevnetChain, BuildsOnTheShippedDevnetGenesis) {
 TEST_F(Validation, RejectsTooManyTransactions) {
     Block block = chain.build();
     block.transactions.assign(max_block_txs + 1, transfer(test_key(1), bob(), 1));
-    resign(block);
+    recommit(block);
     expect_rejected(block, "bad-block-too-many-txs");
 }
 
 TEST_F(Validation, RejectsTooManyWorkItems) {
     Block block = chain.build();
     block.work_items.assign(max_block_work_items + 1, make_work_item(worker(), 1));
-    resign(block);
+    recommit(block);
     expect_rejected(block, "bad-block-too-many-work-items");
 }
 
 TEST_F(Validation, RejectsBlockWithoutWork) {
     Block block = chain.build();
     block.work_items.clear();
-    resign(block);
+    recommit(block);
     expect_rejected(block, "bad-block-no-work");
 }
 
@@ -265,6 +275,23 @@ TEST_F(Validation, RejectsInsufficientWork) {
     const Block split = chain.build({}, 0, proposer_key(),
                                     {make_work_item(worker(), d - 1), make_work_item(alice(), 1)});
     EXPECT_EQ(reason(chain.connect(split)), "ok");
+}
+
+// A header may claim at most what the fullest block of certificates carries: beyond that its
+// work is refused before any body is looked at, headers-first or with the body.
+TEST_F(Validation, RejectsClaimedWorkNoBlockCanCarry) {
+    const std::uint64_t most = max_block_work(chain.genesis.learning);
+    ASSERT_GT(most, chain.required_work());
+    const Block block = chain.build({}, 0, proposer_key(), {make_work_item(worker(), most + 1)});
+    EXPECT_EQ(block.header.work, most + 1);
+    expect_rejected(block, "bad-block-work-too-large");
+    auto header_only = check_block_contextual(block.header, chain.view, chain.genesis, chain.now());
+    ASSERT_FALSE(header_only.ok());
+    EXPECT_EQ(header_only.error().reason, "bad-block-work-too-large");
+    EXPECT_EQ(header_only.error().kind, ErrorKind::invalid);
+    // At the bound the header is fine.
+    const Block full = chain.build({}, 0, proposer_key(), {make_work_item(worker(), most)});
+    EXPECT_TRUE(check_block_contextual(full.header, chain.view, chain.genesis, chain.now()).ok());
 }
 
 // --- required work and retarget ---------------------------------------------------------
@@ -417,7 +444,7 @@ TEST_F(Validation, EngineRejectionPassesThrough) {
     chain.engine.fail_reason.clear();
     Block garbage = chain.build();
     garbage.work_items.push_back(WorkItem{{1, 2, 3}, {}});
-    resign(garbage);
+    recommit(garbage);
     expect_rejected(garbage, "bad-cert-test-payload");
 }
 

@@ -229,10 +229,20 @@ TEST_F(Cheat, BadMerkleRoot) {
 }
 
 TEST_F(Cheat, TruncatedBlobOrCertificate) {
-    const auto c = honest();
+    auto c = honest();
     auto blob = c.blob();
     blob.pop_back();
-    expect_reason(status(cheap(c.certificate, blob)), "bad-cert-blob-size");
+    // A blob cut on the way no longer matches the certificate: the body's fault, not the
+    // certificate's (mutated, checked before anything else).
+    const auto cut = cheap(c.certificate, blob);
+    expect_reason(status(cut), "bad-cert-blob-hash");
+    EXPECT_EQ(cut.error().kind, ErrorKind::mutated);
+    // A certificate that commits to a blob of the wrong size is the worker's own fault.
+    c.certificate.gradient_hash = gradient_hash(blob);
+    c.certificate.sign(f.worker);
+    const auto committed = cheap(c.certificate, blob);
+    expect_reason(status(committed), "bad-cert-blob-size");
+    EXPECT_EQ(committed.error().kind, ErrorKind::invalid);
     const auto bytes = encode_certificate(c.certificate);
     expect_reason(status(check_contribution(f.context(), f.plan,
                                             std::span(bytes).first(bytes.size() - 1), c.blob())),

@@ -17,7 +17,7 @@ using Amount = std::uint64_t;
 
 inline constexpr Amount coin = 100'000'000;
 inline constexpr int coin_decimals = 8;
-// Minted by every block and split over its workers (DESIGN.md section 7).
+// Minted by every block and split over its workers (consensus/PROTOCOL.md §L.6.6).
 inline constexpr Amount block_reward = coin;
 
 [[nodiscard]] constexpr std::optional<Amount> checked_add(Amount a, Amount b) {

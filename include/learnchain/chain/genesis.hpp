@@ -80,6 +80,9 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 [[nodiscard]] std::uint64_t max_contributions_per_block(const LearningParams& params);
 // The most one worker can put into one block: the above, and max_per_worker.
 [[nodiscard]] std::uint64_t max_worker_contributions_per_block(const LearningParams& params);
+// The most work a header may claim (PROTOCOL.md §L.6.2): max_contributions_per_block *
+// tokens_per_contribution, what the fullest possible block of certificates carries.
+[[nodiscard]] std::uint64_t max_block_work(const LearningParams& params);
 
 // The range the required work D always stays in (PROTOCOL.md §L.6.3):
 //   min = tokens_per_contribution: every block carries at least one whole contribution, so a

@@ -60,15 +60,17 @@ enum class HeaderSignature { check, already_checked };
 [[nodiscard]] Status check_header(const BlockHeader& header,
                                   HeaderSignature signature = HeaderSignature::check);
 
-// Needs nothing but the block: check_header, then bad-block-too-many-txs,
-// bad-block-too-many-work-items, bad-block-no-work, bad-block-size, bad-block-tx-root, and
-// every transaction's context-free checks (bad-tx-*, detail names the transaction).
+// Needs nothing but the block: check_header; then the body against the header's commitments,
+// bad-block-tx-root and bad-block-work-root (both mutated: the body, not the header, is wrong);
+// then bad-block-too-many-txs, bad-block-too-many-work-items, bad-block-no-work, bad-block-size,
+// and every transaction's context-free checks (bad-tx-*, detail names the transaction).
 [[nodiscard]] Status check_block_context_free(const Block& block, const Genesis& genesis,
                                               HeaderSignature signature = HeaderSignature::check);
 
 // Needs the header chain: bad-block-parent-unknown, bad-block-height,
 // bad-block-time-too-old (<= median time past), bad-block-time-too-new (> now +
-// max_future_time), bad-block-insufficient-work (work < D). Returns the block's index entry.
+// max_future_time), bad-block-insufficient-work (work < D), bad-block-work-too-large (work >
+// max_block_work). Returns the block's index entry.
 [[nodiscard]] Result<BlockIndexEntry> check_block_contextual(const BlockHeader& header,
                                                              const ChainView& view,
                                                              const Genesis& genesis,

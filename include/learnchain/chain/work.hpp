@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -150,6 +151,11 @@ public:
         return make_error(ErrorKind::local, "work-detached-unsupported");
     }
 };
+
+// The root a block's work_root commits to for one work item: H_certificate(certificate bytes).
+// An engine's certificate root must be this (a canonical encoding hashes to itself), so that the
+// chain can tell a body that does not match its header before any engine looks inside.
+[[nodiscard]] Hash256 certificate_root(std::span<const std::uint8_t> certificate);
 
 // Checks `work` against the block: one certificate root per work item (bad-block-work-count),
 // work_root (bad-block-work-root), header work equals the total (bad-block-work-mismatch,

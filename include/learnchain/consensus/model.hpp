@@ -1,5 +1,6 @@
 // The model's parameters as chain state: a canonical ordered list of named tensors, stored as
-// one flat float vector. Torch-free; consensus/trainer.cpp maps the same layout onto libtorch.
+// one flat float vector. Torch-free; consensus/training/trainer.cpp maps the same layout onto
+// libtorch.
 #pragma once
 
 #include <cstdint>

@@ -1,11 +1,9 @@
 // The node's inference service: text from the tip model, paid per token by a transfer whose
 // memo is the hash of the request (wallet/WALLET.md, "Inference protocol").
 //
-// Torch-free: generation is reached through consensus/generate.hpp, and the chain through
-// three hooks (the tip, a snapshot of its weights, mempool admission), so the service is
+// Torch-free: generation is reached through consensus/training/generate.hpp, and the chain
+// through three hooks (the tip, a snapshot of its weights, mempool admission), so the service is
 // tested with a real ChainStore and Mempool and wired into the daemon by its RPC methods.
-// The library is learnchain_inference (src/CMakeLists.txt), not learnchain_node, which
-// must not link libtorch.
 #pragma once
 
 #include <cstdint>

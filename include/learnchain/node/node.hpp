@@ -1,6 +1,6 @@
 // The full node: one process composing the chain store (with the proof-of-learning engine), the
 // mempool, P2P sync, the JSON-RPC server and the miner, as Bitcoin Core's node::NodeContext does.
-// src/NODE.md describes the daemon, its data directory and its RPC methods.
+// src/node/NODE.md describes the daemon, its data directory and its RPC methods.
 //
 // Locking: the chainstate's cs_main (chain/chainstate.hpp) guards the store, the engine and the
 // mempool; RPC methods, the inference service's hooks and the miner take it briefly. Sync keeps

@@ -1,4 +1,4 @@
-// The node's JSON-RPC methods (src/NODE.md lists them with their parameters and reasons).
+// The node's JSON-RPC methods (src/node/NODE.md lists them with their parameters and reasons).
 #pragma once
 
 #include <learnchain/chain/result.hpp>

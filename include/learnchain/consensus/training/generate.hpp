@@ -1,6 +1,6 @@
 // Text generation from the chain's model, behind a torch-free interface (only
-// consensus/generate.cpp includes libtorch), so the node's inference service and the wallet
-// never compile torch headers.
+// consensus/training/generate.cpp includes libtorch), so the node's inference service never
+// compiles torch headers.
 //
 // Same math as the training forward pass (PROTOCOL.md 2.2) over the same canonical layout, run
 // incrementally: the prompt in one causal pass that fills a per-layer key/value cache, then one
