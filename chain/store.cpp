@@ -826,6 +826,34 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
                                        const Block* new_block) {
     const Hash256 new_hash = new_block != nullptr ? new_block->hash() : Hash256{};
     std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // disconnected, tip first
+    // What a failed block does (failed_block_action); false when it was the node's own failure.
+    const auto handle_failure = [&](const Hash256& hash, const Error& failure) -> Result<bool> {
+        const Error error = failure.prefixed("block " + hash.hex());
+        const bool is_new = new_block != nullptr && hash == new_hash;
+        switch (failed_block_action(error.kind)) {
+            case FailedBlock::condemn:
+                log::warn("invalid block {} at height {}: {}", hash.hex(),
+                          index_.at(hash).entry.header.height, error.to_string());
+                LEARNCHAIN_TRY(mark_invalid(hash, error));
+                break;
+            case FailedBlock::drop_body:
+                log::info("block {} at height {} has a body that does not match its header: {}",
+                          hash.hex(), index_.at(hash).entry.header.height, error.to_string());
+                LEARNCHAIN_TRY(drop_body(hash));
+                break;
+            case FailedBlock::keep:
+                return false;
+        }
+        if (new_block != nullptr && !new_block_error && (is_new || index_.at(new_hash).invalid()))
+            new_block_error = error;
+        rebuild_candidates();
+        return true;
+    };
+    const auto body_of = [&](const Hash256& hash) -> Result<Block> {
+        if (new_block != nullptr && hash == new_hash) return *new_block;
+        return read_block(hash);
+    };
+
     while (true) {
         prune_candidates();
         if (candidates_.empty()) break;
@@ -848,49 +876,52 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
             continue;
         }
 
+        // Before a reorg disconnects anything, every block of the branch passes what needs no
+        // parent state (its own checks, the engine's cheap checks and remembered verdicts): a
+        // junk branch many blocks deep then costs a few checks, not a disconnect and reconnect.
+        if (height() > fork) {
+            std::optional<std::pair<Hash256, Error>> failed;
+            for (auto it = path.rbegin(); it != path.rend() && !failed; ++it) {
+                auto block = body_of(*it);
+                if (!block) return fail(block.error());
+                const BlockIndexEntry& entry = index_.at(*it).entry;
+                Status checked =
+                    check_block_context_free(*block, genesis_, HeaderSignature::already_checked);
+                if (checked)
+                    checked = engine_.check_work(
+                        *block, WorkContext{&genesis_, entry.header.parent, entry.header.height,
+                                            entry.required_work});
+                if (!checked) failed.emplace(*it, checked.error());
+            }
+            if (failed) {
+                auto handled = handle_failure(failed->first, failed->second);
+                if (!handled) return handled.error();
+                if (!*handled) return failed->second;
+                continue;
+            }
+        }
+
+        std::vector<Hash256> disconnected;  // by this step, tip first
         while (height() > fork) {
             std::vector<Transaction> txs;
             const Hash256 tip_hash = main_chain_.back();
             LEARNCHAIN_TRY(disconnect_tip(&txs));
             result.disconnected.push_back(tip_hash);
+            disconnected.push_back(tip_hash);
             left.emplace_back(tip_hash, std::move(txs));
         }
         for (auto it = path.rbegin(); it != path.rend(); ++it) {
-            Status status;
-            if (new_block != nullptr && *it == new_hash) {
-                status = connect_tip(*new_block, now);
-            } else {
-                auto block = read_block(*it);
-                if (!block) return fail(block.error());
-                status = connect_tip(*block, now);
-            }
-            if (!status) {
+            auto block = body_of(*it);
+            if (!block) return fail(block.error());
+            if (auto status = connect_tip(*block, now); !status) {
                 if (failure_) return status;
-                const Error error = status.error().prefixed("block " + it->hex());
-                const bool is_new = new_block != nullptr && *it == new_hash;
-                switch (failed_block_action(error.kind)) {
-                    case FailedBlock::condemn:
-                        log::warn("invalid block {} at height {}: {}", it->hex(),
-                                  index_.at(*it).entry.header.height, error.to_string());
-                        LEARNCHAIN_TRY(mark_invalid(*it, error));
-                        break;
-                    case FailedBlock::drop_body:
-                        log::info(
-                            "block {} at height {} has a body that does not match its "
-                            "header: {}",
-                            it->hex(), index_.at(*it).entry.header.height, error.to_string());
-                        LEARNCHAIN_TRY(drop_body(*it));
-                        break;
-                    case FailedBlock::keep:
-                        // Our own failure (a resource error, say): the next activation (next
-                        // block or restart) tries again.
-                        return status;
-                }
-                if (new_block != nullptr && !new_block_error &&
-                    (is_new || index_.at(new_hash).invalid()))
-                    new_block_error = error;
-                rebuild_candidates();
-                break;
+                auto handled = handle_failure(*it, status.error());
+                if (!handled) return handled.error();
+                if (*handled) break;  // a new best chain is looked for
+                // The node's own failure (out of memory, a device error) mid-reorg: back to the
+                // chain it left, whose blocks verified before, so the node is never rewound.
+                if (!disconnected.empty()) LEARNCHAIN_TRY(restore_chain(disconnected, fork, now));
+                return status;
             }
             result.connected.push_back(*it);
         }
@@ -904,6 +935,26 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
         result.returned_transactions.insert(result.returned_transactions.end(), it->second.begin(),
                                             it->second.end());
     }
+    return ok_status();
+}
+
+Status ChainStore::restore_chain(const std::vector<Hash256>& disconnected, std::uint64_t fork,
+                                 std::uint64_t now) {
+    while (height() > fork) LEARNCHAIN_TRY(disconnect_tip(nullptr));
+    for (auto it = disconnected.rbegin(); it != disconnected.rend(); ++it) {
+        auto block = read_block(*it);
+        if (!block) return fail(block.error());
+        if (auto status = connect_tip(*block, now); !status) {
+            if (failure_) return status;
+            // The failure persists (a device still down): stay as far as the old chain could
+            // be reconnected; the next activation goes on from there.
+            log::error("reorganisation abandoned after a local failure; reconnecting {}: {}",
+                       it->hex(), status.error().to_string());
+            return ok_status();
+        }
+    }
+    log::warn("reorganisation abandoned after a local failure; back at {}",
+              main_chain_.back().hex());
     return ok_status();
 }
 

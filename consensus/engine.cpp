@@ -219,6 +219,38 @@ Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
     return work;
 }
 
+Status PolWorkEngine::check_work(const chain::Block& block, const chain::WorkContext& context) {
+    const VerifyContext verify_context{&params_, context.parent_hash};
+    std::vector<Certificate> certificates;
+    chain::BlockWork work;
+    for (std::size_t i = 0; i < block.work_items.size(); ++i) {
+        const auto& item = block.work_items[i];
+        auto certificate = decode_certificate(item.certificate);
+        if (!certificate) return certificate.error().prefixed("work item " + std::to_string(i));
+        const Hash256 root = certificate->root();
+        const auto known = verdicts_.find({context.parent_hash, root});
+        if (known && !*known) return known->error().prefixed("work item " + std::to_string(i));
+        if (known) {
+            // Checked in full before on this parent; the blob is the one thing a copy of the
+            // block can have changed.
+            if (gradient_hash(item.blob) != certificate->gradient_hash)
+                return make_error(
+                    ErrorKind::mutated, "bad-cert-blob-hash",
+                    "work item " + std::to_string(i) + ": " + certificate->describe());
+        } else if (auto checked =
+                       check_contribution(verify_context, plan_, *certificate, item.blob);
+                   !checked) {
+            return checked.error().prefixed("work item " + std::to_string(i));
+        }
+        work.certificate_roots.push_back(root);
+        const auto credited = credited_work(*certificate);
+        work.workers.insert(work.workers.end(), credited.begin(), credited.end());
+        certificates.push_back(std::move(*certificate));
+    }
+    LEARNCHAIN_TRY(check_distinct(certificates));
+    return chain::check_block_work(block, work);
+}
+
 Status PolWorkEngine::step(ModelState& state, const chain::Block& block,
                            const chain::BlockWork& work) const {
     // The update is derived from the block alone (the blobs verify() checked), so a template

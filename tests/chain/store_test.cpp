@@ -543,5 +543,52 @@ TEST_F(StoreTest, EngineResourceErrorsDoNotCondemnBlocks) {
     expect_state_of(*store, side[2].hash());
 }
 
+// A junk block forking far below the tip with more claimed work than the whole main chain:
+// its cheap checks fail before anything is disconnected, so refusing it costs the same as
+// refusing a junk block on the tip.
+TEST_F(StoreTest, AJunkBranchIsRefusedBeforeAnythingIsDisconnected) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 10);
+    for (const auto& block : main) (void)accept(*store, block);
+    BuildOptions junk;
+    junk.invalid_work = true;  // claims bad_tokens of work: more than the ten blocks together
+    junk.worker = 8;
+    const Block deep = builder_.build(main[0].hash(), {}, junk);
+    auto result = store->accept_block(deep, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-cert-test-invalid");
+    EXPECT_EQ(engine_->undos, 0) << "the main chain was disconnected for a junk branch";
+    EXPECT_TRUE(store->record(deep.hash())->invalid());
+    expect_state_of(*store, main.back().hash());
+}
+
+// A failure of the node itself in the middle of a reorganisation (a device error connecting
+// the branch) leaves the node on the chain it had, never at the fork point.
+TEST_F(StoreTest, ALocalFailureMidReorgLeavesTheNodeOnItsTip) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 3);
+    for (const auto& block : main) (void)accept(*store, block);
+    const auto branch = builder_.build_chain(genesis, 5, 0, 8);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_FALSE(accept(*store, branch[i]).new_tip);
+
+    engine_->fail_locally_at = {branch[2].hash()};
+    auto result = store->accept_block(branch[3], builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "test-engine-device-error");
+    EXPECT_EQ(result.error().kind, ErrorKind::local);
+    expect_state_of(*store, main.back().hash());
+    for (const auto& block : branch) {
+        const auto record = store->record(block.hash());
+        if (record) EXPECT_FALSE(record->invalid());
+    }
+
+    // Once the device works again, the next block of the branch takes the node there.
+    engine_->fail_locally_at.clear();
+    EXPECT_TRUE(accept(*store, branch[4]).new_tip);
+    expect_state_of(*store, branch[4].hash());
+}
+
 }  // namespace
 }  // namespace learnchain::chain

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -49,10 +50,24 @@ inline Hash256 persistent_next_root(const Hash256& previous, const Hash256& work
 
 class PersistentTestEngine final : public WorkEngine {
 public:
-    std::string transient_failure;  // when set, verify() fails with it (not a consensus reason)
+    std::string transient_failure;      // when set, verify() fails with it (not a consensus reason)
+    std::set<Hash256> fail_locally_at;  // blocks whose verify() fails as a device error would
+    int undos = 0;                      // undo() calls: blocks disconnected
 
-    Result<BlockWork> verify(const Block& block, const WorkContext&) override {
+    Result<BlockWork> verify(const Block& block, const WorkContext& context) override {
         if (!transient_failure.empty()) return make_error(ErrorKind::local, transient_failure);
+        if (fail_locally_at.contains(block.hash()))
+            return make_error(ErrorKind::local, "test-engine-device-error");
+        return check_items(block);
+    }
+
+    // The whole of verify() needs no parent state here.
+    Status check_work(const Block& block, const WorkContext&) override {
+        auto work = check_items(block);
+        return work ? ok_status() : Status(work.error());
+    }
+
+    Result<BlockWork> check_items(const Block& block) const {
         BlockWork work;
         for (const auto& item : block.work_items) {
             auto decoded = decode<WorkerWork>(item.certificate);
@@ -73,6 +88,7 @@ public:
                               const WorkContext& context) override {
         const Hash256 previous = root_;
         root_ = persistent_next_root(root_, block.header.work_root);
+
         pending_.push_back({"root", encode(root_)});
         pending_.push_back({height_key(context.height), encode(root_)});
         return WorkApplied{root_, encode(previous)};
@@ -82,6 +98,7 @@ public:
                 const std::vector<std::uint8_t>& undo) override {
         auto previous = decode<Hash256>(undo);
         if (!previous) return make_error(ErrorKind::local, "test-engine-bad-undo");
+        ++undos;
         root_ = *previous;
         pending_.push_back({"root", encode(root_)});
         pending_.push_back({height_key(context.height), std::nullopt});
@@ -143,6 +160,9 @@ public:
         auto undone = inner_.undo(block, context, undo);
         if (undone) at_ = context.parent_hash;
         return undone;
+    }
+    Status check_work(const Block& block, const WorkContext& context) override {
+        return inner_.check_work(block, context);
     }
     Hash256 model_root() const override { return inner_.model_root(); }
     std::vector<ModelWrite> take_state_writes() override { return inner_.take_state_writes(); }

@@ -276,6 +276,10 @@ private:
     [[nodiscard]] Status drop_body(const Hash256& hash);
     [[nodiscard]] Status condemn_known_header(const Block& block, const Error& error,
                                               std::uint64_t now);
+    // Back to the chain a failed reorganisation left: disconnects to `fork`, then reconnects
+    // `disconnected` (tip first, as they came off).
+    [[nodiscard]] Status restore_chain(const std::vector<Hash256>& disconnected, std::uint64_t fork,
+                                       std::uint64_t now);
     [[nodiscard]] Status activate_best_chain(std::uint64_t now, AcceptResult& result,
                                              std::optional<Error>& new_block_error,
                                              const Block* new_block);

@@ -106,6 +106,13 @@ public:
     [[nodiscard]] virtual Result<WorkApplied> apply(const Block& block, const BlockWork& work,
                                                     const WorkContext& context) = 0;
 
+    // The part of verify() that needs no parent state: the cheap checks of every work item and
+    // what is remembered of them on this parent. Run on each block of a branch before a
+    // reorganisation disconnects anything. The default checks nothing.
+    [[nodiscard]] virtual Status check_work(const Block& block, const WorkContext& context) {
+        return ok_status();
+    }
+
     // Reverts the most recently applied block, given what apply returned for it.
     [[nodiscard]] virtual Status undo(const Block& block, const WorkContext& context,
                                       const std::vector<std::uint8_t>& undo) = 0;

@@ -94,6 +94,8 @@ public:
                                                    const chain::WorkContext& context) override;
     [[nodiscard]] Status undo(const chain::Block& block, const chain::WorkContext& context,
                               const std::vector<std::uint8_t>& undo) override;
+    [[nodiscard]] Status check_work(const chain::Block& block,
+                                    const chain::WorkContext& context) override;
     [[nodiscard]] Hash256 model_root() const override { return root_; }
     [[nodiscard]] std::vector<chain::ModelWrite> take_state_writes() override;
     [[nodiscard]] Status load(const chain::ModelEntries& entries) override;
