@@ -267,6 +267,7 @@ Status ChainStore::load() {
             next_sequence_ = std::max(next_sequence_, record->sequence + 1);
             if (record->entry.header.height > 0)
                 children_.emplace(record->entry.header.parent, record->entry.hash);
+            if (!record->has(block_status::have_body)) header_only_.insert(record->entry.hash);
             index_.emplace(record->entry.hash, std::move(*record));
         }
         if (!it->status().ok()) return io_error(it->status(), "scan index");
@@ -742,6 +743,7 @@ Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
         children_.emplace(block.header.parent, hash);
         link(stored_it->second);
     }
+    header_only_.erase(hash);
     main_chain_.push_back(hash);
     return ok_status();
 }
@@ -811,6 +813,7 @@ Status ChainStore::drop_body(const Hash256& hash) {
     BlockRecord& record = index_.at(hash);
     record.status &= static_cast<std::uint8_t>(~block_status::have_body);
     candidates_.erase(&record);
+    header_only_.insert(hash);
     rocksdb::WriteBatch batch;
     put_record(batch, record);
     batch.Delete((*cf_)[cf_bodies], slice(hash));
@@ -956,6 +959,39 @@ Status ChainStore::restore_chain(const std::vector<Hash256>& disconnected, std::
     log::warn("reorganisation abandoned after a local failure; back at {}",
               main_chain_.back().hex());
     return ok_status();
+}
+
+// --- forgetting headers that cannot matter -------------------------------------------------
+
+std::size_t ChainStore::prune_headers() {
+    if (failure_) return 0;
+    const ChainWork& tip_work = tip().cumulative_work;
+    std::vector<Hash256> pending(header_only_.begin(), header_only_.end());
+    rocksdb::WriteBatch batch;
+    std::size_t pruned = 0;
+    while (!pending.empty()) {
+        const Hash256 hash = pending.back();
+        pending.pop_back();
+        const auto it = index_.find(hash);
+        if (it == index_.end() || it->second.has(block_status::have_body)) continue;
+        if (it->second.entry.cumulative_work > tip_work || children_.contains(hash)) continue;
+        // A leaf without a body and with no more work than the tip: no chain through it can
+        // win unless it grows, and a peer extending it resends it (its locator finds our tip).
+        const Hash256 parent = it->second.entry.header.parent;
+        for (auto [c, end] = children_.equal_range(parent); c != end; ++c)
+            if (c->second == hash) {
+                children_.erase(c);
+                break;
+            }
+        links_.erase(&it->second);
+        index_.erase(it);
+        header_only_.erase(hash);
+        batch.Delete((*cf_)[cf_index], slice(hash));
+        ++pruned;
+        if (header_only_.contains(parent)) pending.push_back(parent);
+    }
+    if (pruned > 0 && !write(batch, false)) return 0;  // write() poisoned the store
+    return pruned;
 }
 
 // --- verification without the chain lock ------------------------------------------------------
@@ -1113,6 +1149,7 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
             children_.emplace(block.header.parent, hash);
             link(stored_it->second);
         }
+        header_only_.erase(hash);
         add_candidates_from(hash);
         LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block));
         if (new_block_error) return *new_block_error;
@@ -1207,6 +1244,7 @@ Result<BlockIndexEntry> ChainStore::add_header(const PreparedHeader& prepared, s
     BlockRecord record{*entry, 0, 0, {}};
     put_record(batch, record);
     children_.emplace(header.parent, hash);
+    header_only_.insert(hash);
     link(index_.emplace(hash, std::move(record)).first->second);
     return *entry;
 }

@@ -14,7 +14,6 @@ using consensus::compute_contribution;
 using consensus::credited_work;
 using consensus::decode_certificate;
 using consensus::local_rng;
-using consensus::verify_contribution;
 using consensus::VerifyContext;
 namespace {}  // namespace
 
@@ -32,13 +31,16 @@ Result<std::unique_ptr<Miner>> Miner::create(const chain::Genesis& genesis, Mine
         LOCK(chain.chainstate->cs_main);
         return chain.engine->dataset();
     }();
+    auto plan = consensus::UnitPlan::create(trainer->layout(), genesis.learning);
+    if (!plan) return plan.error();
     return std::unique_ptr<Miner>(new Miner(genesis, chain, std::move(keys), std::move(options),
                                             std::move(on_block), std::move(trainer).value(),
-                                            std::move(dataset)));
+                                            std::move(dataset), std::move(plan).value()));
 }
 
 Miner::Miner(const chain::Genesis& genesis, MinerChain chain, MinerKeys keys, MinerOptions options,
-             BlockReady on_block, training::Trainer trainer, Dataset dataset)
+             BlockReady on_block, training::Trainer trainer, Dataset dataset,
+             consensus::UnitPlan plan)
     : genesis_(genesis),
       chain_(chain),
       keys_(std::move(keys)),
@@ -46,6 +48,7 @@ Miner::Miner(const chain::Genesis& genesis, MinerChain chain, MinerKeys keys, Mi
       on_block_(std::move(on_block)),
       trainer_(std::move(trainer)),
       dataset_(std::move(dataset)),
+      plan_(std::move(plan)),
       rng_(options_.rng_seed != 0 ? SplitMix64(options_.rng_seed) : local_rng()) {}
 
 Miner::~Miner() {
@@ -188,7 +191,8 @@ Status Miner::refresh_tip() {
     for (auto& r : stale)
         if (r.verdict)
             r.verdict(
-                make_error(ErrorKind::policy, "miner-stale-work", "its parent is not the tip"));
+                make_error(ErrorKind::policy, "miner-stale-work", "its parent is not the tip"),
+                false);
     pool_.clear();
     pooled_ids_.clear();
     next_n_ = 0;
@@ -210,25 +214,35 @@ void Miner::verify_received(std::vector<Received> items) {
                     waiting_.emplace(certificate->parent,
                                      Received{std::move(item), std::move(verdict)});
             }
-            if (full && verdict) verdict(make_error(ErrorKind::policy, "miner-waiting-full"));
+            if (full && verdict)
+                verdict(make_error(ErrorKind::policy, "miner-waiting-full"), false);
             continue;
         }
         Status status = ok_status();
+        bool recomputed = false;
         if (!certificate) {
             status = certificate.error();
         } else if (pooled_ids_.contains({certificate->worker, certificate->n})) {
             status = make_error(ErrorKind::policy, "miner-duplicate", certificate->describe());
+        } else if (auto checked =
+                       consensus::check_contribution(context, plan_, item.certificate, item.blob);
+                   !checked) {
+            status = checked.error();
         } else {
-            auto verified = verify_contribution(trainer_, tip_->weights, dataset_, context, item,
-                                                options_.policy, rng_);
-            if (!verified) {
-                status = verified.error();
+            recomputed = true;
+            const auto chosen = consensus::choose_micro_batches(
+                options_.policy, checked->certificate.micro_batches, rng_);
+            auto report = consensus::recompute(trainer_, tip_->weights, dataset_, plan_,
+                                               genesis_.learning, *checked, chosen);
+            if (!report) {
+                status = report.error();
             } else {
+                const Hash256 root = checked->certificate.root();
                 pooled_ids_.insert({certificate->worker, certificate->n});
-                remember(verified->root);
-                pool_[verified->root] =
-                    Pooled{std::move(item), std::move(verified->checked.certificate),
-                           std::move(verified->credited)};
+                remember(root);
+                auto credited = credited_work(checked->certificate);
+                pool_[root] =
+                    Pooled{std::move(item), std::move(checked->certificate), std::move(credited)};
             }
         }
         {
@@ -241,7 +255,7 @@ void Miner::verify_received(std::vector<Received> items) {
                 log::debug("miner: rejected contribution: {}", stats_.last_error);
             }
         }
-        if (verdict) verdict(status);
+        if (verdict) verdict(status, recomputed);
     }
 }
 

@@ -214,12 +214,17 @@ Status Node::open_all() {
     // decodes. Runs with no lock held; the verdict comes from the mining thread, which holds no
     // lock then either, and the miner is stopped before Sync goes.
     using Fate = p2p::Sync::WorkItemFate;
+    using Check = p2p::Sync::WorkItemCheck;
     sync_->on_work_item = [this](p2p::PeerId peer, const Hash256& id, const chain::WorkItem& item) {
-        if (!miner_)
-            return consensus::decode_certificate(item.certificate) ? Fate::relay : Fate::dropped;
-        auto queued = miner_->submit_work_item(item, [this, peer, id](const Status& verdict) {
-            sync_->work_item_verdict(peer, id, verdict);
-        });
+        if (!miner_) {
+            sync_->work_item_verdict(peer, id, relay_check(item), Check::cheap);
+            return Fate::verifying;
+        }
+        auto queued = miner_->submit_work_item(
+            item, [this, peer, id](const Status& verdict, bool recomputed) {
+                sync_->work_item_verdict(peer, id, verdict,
+                                         recomputed ? Check::recomputed : Check::cheap);
+            });
         return queued ? Fate::verifying : Fate::dropped;
     };
     return ok_status();
@@ -318,6 +323,28 @@ void Node::stop() {
         lock_fd_ = -1;
     }
     if (started_) log::info("shutdown: done");
+}
+
+// A node that does not mine relays a certificate for its tip once it passes the cheap checks
+// (a recomputation is a miner's to pay for): junk never spreads through it, and it never
+// forwards anything a miner would ban it for.
+Status Node::relay_check(const chain::WorkItem& item) {
+    auto certificate = consensus::decode_certificate(item.certificate);
+    if (!certificate) return certificate.error();
+    std::optional<consensus::UnitPlan> plan;
+    Hash256 tip;
+    {
+        LOCK(chainstate_->cs_main);
+        plan = engine_->plan();
+        tip = chainstate_->store().tip().hash;
+    }
+    if (certificate->parent != tip)
+        return make_error(ErrorKind::policy, "node-stale-work", "its parent is not the tip");
+    const consensus::VerifyContext context{&genesis_.learning, tip};
+    auto checked =
+        consensus::check_contribution(context, *plan, std::move(certificate).value(), item.blob);
+    if (!checked) return checked.error();
+    return ok_status();
 }
 
 Result<Hash256> Node::submit_transaction(const chain::Transaction& tx) {

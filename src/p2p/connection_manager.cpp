@@ -94,6 +94,15 @@ struct ConnectionManager::Impl {
     // Bans the address and closes every connection from it.
     void ban(const std::string& address, std::chrono::seconds duration, const std::string& reason);
     [[nodiscard]] std::size_t count_locked(bool inbound) const;
+    [[nodiscard]] std::size_t inbound_from_locked(const std::string& host) const;
+    // Connections closed lately, so that a verdict arriving after a peer left still scores
+    // its address (bounded: the oldest are forgotten).
+    struct Closed {
+        std::string host;
+        int score = 0;
+    };
+    std::map<PeerId, Closed> recently_closed;
+    static constexpr std::size_t max_recently_closed = 1024;
 
     NetOptions options;
     NetHandler& handler;
@@ -124,10 +133,11 @@ struct ConnectionManager::Impl {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(ConnectionManager::Impl& impl, PeerId id, bool inbound, tcp::socket socket)
+    Session(ConnectionManager::Impl& impl, PeerId id, Endpoint remote, tcp::socket socket)
         : impl_(impl),
           id_(id),
-          inbound_(inbound),
+          inbound_(true),
+          remote_(std::move(remote)),
           ws_(std::move(socket)),
           handshake_timer_(ws_.get_executor()),
           ping_timer_(ws_.get_executor()),
@@ -149,6 +159,17 @@ public:
           bytes_(impl.options.max_bytes_per_second, impl.options.max_bytes_burst) {}
 
     [[nodiscard]] PeerId id() const { return id_; }
+    [[nodiscard]] std::size_t queued_bytes() const { return queued_bytes_.load(); }
+    // Any thread: the next time the send queue is empty, tell the handler (on_send_drained).
+    void notify_when_drained() {
+        asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+            if (self->closed_) return;
+            if (self->queue_.empty())
+                self->impl_.handler.on_send_drained(self->id_);
+            else
+                self->drain_notice_ = true;
+        });
+    }
     [[nodiscard]] bool inbound() const { return inbound_; }
     [[nodiscard]] const std::optional<Endpoint>& target() const { return target_; }
     [[nodiscard]] bool persistent() const { return persistent_; }
@@ -157,7 +178,7 @@ public:
 
     void start_inbound() {
         asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
-            self->remember_remote();
+            self->set_no_delay();
             beast::get_lowest_layer(self->ws_).expires_after(self->impl_.options.handshake_timeout);
             self->ws_.async_accept(
                 [self](beast::error_code ec) { self->on_websocket_ready(ec, "accept"); });
@@ -220,11 +241,16 @@ public:
     }
 
 private:
-    void remember_remote() {
+    // Requests and small replies must not wait for Nagle's algorithm.
+    void set_no_delay() {
         beast::error_code ec;
-        // Requests and small replies must not wait for Nagle's algorithm.
         beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+    }
+    void remember_remote() {
+        set_no_delay();
+        beast::error_code ec;
         const auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+        std::lock_guard lock(impl_.mutex);  // read by other threads under it (peers(), bans)
         if (!ec) remote_ = Endpoint{endpoint.address().to_string(), endpoint.port()};
     }
 
@@ -369,7 +395,9 @@ private:
                             self->queued_bytes_ -= self->queue_.front()->size();
                             self->queue_.pop_front();
                             if (ec) return self->close("p2p-write-failed: " + ec.message());
-                            if (!self->queue_.empty() && !self->closed_) self->write_next();
+                            if (!self->queue_.empty() && !self->closed_) return self->write_next();
+                            if (std::exchange(self->drain_notice_, false) && !self->closed_)
+                                self->impl_.handler.on_send_drained(self->id_);
                         });
     }
 
@@ -399,6 +427,7 @@ private:
     beast::flat_buffer read_buffer_;
     std::deque<std::shared_ptr<const std::vector<std::uint8_t>>> queue_;
     std::atomic<std::size_t> queued_bytes_{0};
+    bool drain_notice_ = false;  // on the strand
     asio::steady_timer handshake_timer_;
     asio::steady_timer ping_timer_;
     asio::steady_timer rate_timer_;
@@ -454,6 +483,9 @@ void ConnectionManager::Impl::on_session_closed(const Session& session, const st
         std::lock_guard lock(mutex);
         was_handshaken = handshaken.erase(session.id()) > 0;
         sessions.erase(session.id());
+        recently_closed[session.id()] = Closed{session.remote().host, bans.score(session.id())};
+        while (recently_closed.size() > max_recently_closed)
+            recently_closed.erase(recently_closed.begin());
         bans.forget(session.id());
         if (session.persistent() && session.target()) {
             auto it = persistent.find(*session.target());
@@ -468,6 +500,12 @@ void ConnectionManager::Impl::on_session_closed(const Session& session, const st
         log::info("p2p: peer {} disconnected: {}", session.id(), reason);
         handler.on_disconnected(session.id());
     }
+}
+
+std::size_t ConnectionManager::Impl::inbound_from_locked(const std::string& host) const {
+    return static_cast<std::size_t>(std::count_if(
+        sessions.begin(), sessions.end(),
+        [&](const auto& e) { return e.second->inbound() && e.second->remote().host == host; }));
 }
 
 std::size_t ConnectionManager::Impl::count_locked(bool inbound) const {
@@ -486,13 +524,17 @@ void ConnectionManager::Impl::accept() {
             {
                 std::lock_guard lock(mutex);
                 if (stopping) return;
-                if (bans.is_banned(remote.address().to_string())) {
-                    log::debug("p2p: refusing banned {}", remote.address().to_string());
+                const std::string host = remote.address().to_string();
+                if (bans.is_banned(host)) {
+                    log::debug("p2p: refusing banned {}", host);
                 } else if (count_locked(true) >= options.max_inbound) {
-                    log::debug("p2p: refusing inbound {}: inbound slots full",
-                               remote.address().to_string());
+                    log::debug("p2p: refusing inbound {}: inbound slots full", host);
+                } else if (inbound_from_locked(host) >= options.max_inbound_per_address) {
+                    log::debug("p2p: refusing inbound {}: {} connections from it already", host,
+                               options.max_inbound_per_address);
                 } else {
-                    session = std::make_shared<Session>(*this, next_id++, true, std::move(socket));
+                    session = std::make_shared<Session>(
+                        *this, next_id++, Endpoint{host, remote.port()}, std::move(socket));
                     sessions.emplace(session->id(), session);
                 }
             }
@@ -549,12 +591,25 @@ void ConnectionManager::Impl::tick() {
 
 void ConnectionManager::Impl::misbehave(PeerId peer, int how_much, const std::string& reason) {
     Endpoint remote;
+    std::optional<std::string> closed_host;  // set when a closed session just reached the ban
     {
         std::lock_guard lock(mutex);
         const auto it = sessions.find(peer);
-        if (it == sessions.end()) return;
-        remote = it->second->remote();
+        if (it == sessions.end()) {
+            // Gone already: the verdict on what it sent still counts against its address.
+            const auto closed = recently_closed.find(peer);
+            if (closed == recently_closed.end()) return;
+            closed->second.score += how_much;
+            log::info("p2p: disconnected peer {} ({}) misbehaving +{} -> {}: {}", peer,
+                      closed->second.host, how_much, closed->second.score, reason);
+            if (closed->second.score < score::ban || closed->second.score - how_much >= score::ban)
+                return;
+            closed_host = closed->second.host;
+        } else {
+            remote = it->second->remote();
+        }
     }
+    if (closed_host) return ban(*closed_host, options.ban_duration, reason);
     const int total = bans.add_score(peer, how_much);
     log::info("p2p: peer {} ({}) misbehaving +{} -> {}: {}", peer, remote.to_string(), how_much,
               total, reason);
@@ -695,6 +750,23 @@ void ConnectionManager::broadcast(const Message& message, std::optional<PeerId> 
     const auto bytes = std::make_shared<const std::vector<std::uint8_t>>(
         encode_message(impl_->options.magic, message));
     for (const auto& session : targets) session->send(bytes);
+}
+
+std::size_t ConnectionManager::queued_bytes(PeerId peer) const {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->sessions.find(peer);
+    return it == impl_->sessions.end() ? 0 : it->second->queued_bytes();
+}
+
+void ConnectionManager::notify_when_drained(PeerId peer) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(impl_->mutex);
+        const auto it = impl_->sessions.find(peer);
+        if (it == impl_->sessions.end()) return;
+        session = it->second;
+    }
+    session->notify_when_drained();
 }
 
 void ConnectionManager::misbehaving(PeerId peer, int how_much, const std::string& reason) {

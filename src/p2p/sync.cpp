@@ -138,12 +138,13 @@ void Sync::flush(Outbox& out) {
     for (auto& [peer, how_much, reason] : out.misbehaving)
         peers_->misbehaving(peer, how_much, reason);
     for (auto& [peer, reason] : out.disconnects) peers_->disconnect(peer, reason);
+    for (const PeerId peer : out.drain_notices) peers_->notify_when_drained(peer);
     for (auto& [peer, id, item] : out.work_items) {
-        const WorkItemFate fate = on_work_item ? on_work_item(peer, id, item) : WorkItemFate::relay;
-        if (fate == WorkItemFate::relay)
-            peers_->broadcast(InvMessage{{InvItem{InvType::cert, id}}}, peer);
-        if (fate != WorkItemFate::verifying) {
+        const WorkItemFate fate =
+            on_work_item ? on_work_item(peer, id, item) : WorkItemFate::dropped;
+        if (fate == WorkItemFate::dropped) {
             LOCK(peers_mutex_);
+            pending_work_items_.erase(id);
             if (auto it = peer_states_.find(peer); it != peer_states_.end())
                 --it->second.unverified_work_items;
         }
@@ -184,9 +185,30 @@ void Sync::on_disconnected(PeerId id) {
         LOCK(peers_mutex_);
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;
-        for (const auto& [hash, when] : it->second.in_flight) requested_blocks_.erase(hash);
-        peer_states_.erase(it);
+        for (const auto& [hash, flight] : it->second.in_flight) requested_blocks_.erase(hash);
+        // Its certificates still under verification are dropped: their verdicts relay nothing.
+        std::erase_if(pending_work_items_,
+                      [&](const auto& entry) { return entry.second.from == id; });
+        peer_states_.erase(it);  // its getdata queue goes with it
+        std::vector<Hash256> orphaned;
+        for (auto& [hash, item] : requested_items_) {
+            std::erase(item.others, id);
+            if (item.from == id) orphaned.push_back(hash);
+        }
+        for (const auto& hash : orphaned) rerequest_item(hash, out);
         schedule_downloads(out);
+    }
+    flush(out);
+}
+
+void Sync::on_send_drained(PeerId id) {
+    Outbox out;
+    {
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
+        const auto it = peer_states_.find(id);
+        if (it == peer_states_.end()) return;
+        serve_getdata(it->second, out);
     }
     flush(out);
 }
@@ -239,8 +261,8 @@ void Sync::on_tick() {
         for (auto& [id, peer] : peer_states_) {
             finish_pending_headers(peer, out, false);
             std::vector<Hash256> late;
-            for (const auto& [hash, when] : peer.in_flight)
-                if (now - when > options_.block_timeout) late.push_back(hash);
+            for (const auto& [hash, flight] : peer.in_flight)
+                if (now - flight.since > options_.block_timeout) late.push_back(hash);
             for (const auto& hash : late) {
                 release(peer, hash);
                 peer.stalled.insert(hash);
@@ -250,7 +272,12 @@ void Sync::on_tick() {
                 out.disconnects.emplace_back(id, "p2p-block-download-stalled");
             if (peer.headers_requested && now - *peer.headers_requested > options_.headers_timeout)
                 out.disconnects.emplace_back(id, "p2p-headers-timeout");
+            if (!peer.getdata.empty()) serve_getdata(peer, out);
         }
+        std::vector<Hash256> late_items;
+        for (const auto& [hash, item] : requested_items_)
+            if (now - item.since > options_.item_timeout) late_items.push_back(hash);
+        for (const auto& hash : late_items) rerequest_item(hash, out);
         schedule_downloads(out);
     }
     flush(out);
@@ -320,6 +347,7 @@ void Sync::on_headers(PeerId id, HeadersMessage message) {
     headers.reserve(message.headers.size());
     for (auto& header : message.headers) headers.emplace_back(std::move(header));
     std::vector<chain::PreparedHeader*> unknown;
+    bool cannot_matter = false;
     Outbox earlier;
     {
         LOCK(chainstate_.cs_main);
@@ -327,10 +355,28 @@ void Sync::on_headers(PeerId id, HeadersMessage message) {
         const auto it = peer_states_.find(id);
         if (it == peer_states_.end()) return;               // raced with its disconnect
         finish_pending_headers(it->second, earlier, true);  // messages are handled in order
-        for (auto& header : headers)
-            if (!chainstate_.store().lookup(header.hash())) unknown.push_back(&header);
+        const chain::ChainStore& store = chainstate_.store();
+        // Headers that cannot matter are neither stored nor their signatures checked: the chain
+        // the message ends must have more work than the tip. Unasked, they cost the sender.
+        if (!headers.empty())
+            if (const auto parent = store.lookup(headers.front().header().parent)) {
+                chain::ChainWork end = parent->cumulative_work;
+                for (const auto& header : headers) end = end.plus(header.header().work);
+                if (end <= store.tip().cumulative_work) {
+                    PeerState& peer = it->second;
+                    ++stats_.headers_ignored;
+                    if (!std::exchange(peer.headers_requested, std::nullopt))
+                        earlier.misbehaving.emplace_back(id, score::useless_headers,
+                                                         "p2p-headers-cannot-matter");
+                    cannot_matter = true;
+                }
+            }
+        if (!cannot_matter)
+            for (auto& header : headers)
+                if (!store.lookup(header.hash())) unknown.push_back(&header);
     }
     flush(earlier);
+    if (cannot_matter) return;
 
     const std::size_t first_end = std::min(
         headers.size(), 2 * std::max<std::size_t>(1, options_.max_blocks_in_flight_per_peer));
@@ -394,12 +440,33 @@ bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHead
             return false;
         }
     }
+    const chain::ChainStore& store = chainstate_.store();
+    if (begin == 0 && !store.lookup(headers.back().hash())) {
+        // A chain that does not extend our tip or what this peer showed before is a branch;
+        // each costs storage, so a peer gets a few per tip.
+        const Hash256& parent = headers.front().header().parent;
+        const auto parent_entry = store.lookup(parent);
+        bool extends = parent == store.tip().hash;
+        if (!extends && parent_entry && peer.best_known) {
+            const auto on_best = store.ancestor(*peer.best_known, parent_entry->header.height);
+            extends = on_best && on_best->hash == parent;
+        }
+        if (parent_entry && !extends) {
+            if (peer.header_branches >= options_.max_header_branches_per_peer) {
+                out.misbehaving.emplace_back(id, score::header_branches,
+                                             "p2p-too-many-header-branches");
+                peer.headers_requested.reset();
+                return false;
+            }
+            ++peer.header_branches;
+        }
+    }
     const auto part = std::span(headers).subspan(begin, end - begin);
     const auto accepted = chainstate_.store().accept_headers(part, unix_time());
     for (const auto& entry : accepted.entries) note_header(&peer, entry);
     if (accepted.error) {
         const Error& error = *accepted.error;
-        if (error.reason == "bad-block-parent-unknown" && begin == 0 && accepted.entries.empty()) {
+        if (error.kind == ErrorKind::missing && begin == 0 && accepted.entries.empty()) {
             // Not connecting to anything we know: ask again from our best header.
             out.misbehaving.emplace_back(id, score::unconnecting_headers,
                                          "p2p-unconnecting-headers");
@@ -440,14 +507,12 @@ void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
                 }
                 break;
             case InvType::tx:
-                if (!chainstate_.mempool().contains(item.hash) &&
-                    requested_txs_.insert(item.hash).second)
-                    wanted.items.push_back(item);
+                if (!chainstate_.mempool().contains(item.hash)) request_item(peer, item, wanted);
                 break;
             case InvType::cert:
                 if (!recent_work_items_.contains(item.hash) &&
-                    requested_certs_.insert(item.hash).second)
-                    wanted.items.push_back(item);
+                    !pending_work_items_.contains(item.hash))
+                    request_item(peer, item, wanted);
                 break;
         }
     }
@@ -458,34 +523,61 @@ void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
 }
 
 void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out) {
-    NotFoundMessage missing;
+    // Queued, not answered at once: a request naming one big block thousands of times, or
+    // more blocks than the socket can take, must cost the sender time, not the node memory.
+    std::size_t blocks = 0;
     for (const auto& item : message.items) {
+        if (item.type == InvType::block && ++blocks > options_.max_blocks_per_getdata) {
+            out.misbehaving.emplace_back(peer.info.id, score::oversized_request,
+                                         "p2p-getdata-too-many-blocks");
+            break;
+        }
+        if (peer.getdata.size() >= options_.max_getdata_queue) break;
+        if (peer.getdata_queued.insert(item).second) peer.getdata.push_back(item);
+    }
+    serve_getdata(peer, out);
+}
+
+void Sync::serve_getdata(PeerState& peer, Outbox& out) {
+    const PeerId id = peer.info.id;
+    const chain::ChainStore& store = chainstate_.store();
+    const std::size_t queued = peers_ != nullptr ? peers_->queued_bytes(id) : 0;
+    std::size_t room =
+        options_.getdata_send_budget_bytes - std::min(queued, options_.getdata_send_budget_bytes);
+    NotFoundMessage missing;
+    while (!peer.getdata.empty() && room > 0) {
+        const InvItem item = peer.getdata.front();
+        peer.getdata.pop_front();
+        peer.getdata_queued.erase(item);
         switch (item.type) {
             case InvType::block: {
-                auto block = chainstate_.store().block(item.hash);
-                if (block && *block) {
-                    out.sends.emplace_back(peer.info.id, BlockMessage{std::move(**block)});
-                    continue;
-                }
-                break;
+                // Main-chain blocks only: a side branch is nobody's to fetch from us.
+                if (!store.on_main_chain(item.hash)) break;
+                auto block = store.block(item.hash);
+                if (!block || !*block) break;
+                room -= std::min(room, (*block)->encoded_size());
+                out.sends.emplace_back(id, BlockMessage{std::move(**block)});
+                continue;
             }
             case InvType::tx:
                 if (auto tx = chainstate_.mempool().get(item.hash)) {
-                    out.sends.emplace_back(peer.info.id, TxMessage{std::move(*tx)});
+                    out.sends.emplace_back(id, TxMessage{std::move(*tx)});
                     continue;
                 }
                 break;
             case InvType::cert:
                 if (const auto it = recent_work_items_.find(item.hash);
                     it != recent_work_items_.end()) {
-                    out.sends.emplace_back(peer.info.id, WorkItemMessage{it->second});
+                    room -= std::min(room, it->second.certificate.size() + it->second.blob.size());
+                    out.sends.emplace_back(id, WorkItemMessage{it->second});
                     continue;
                 }
                 break;
         }
         missing.items.push_back(item);
     }
-    if (!missing.items.empty()) out.sends.emplace_back(peer.info.id, std::move(missing));
+    if (!missing.items.empty()) out.sends.emplace_back(id, std::move(missing));
+    if (!peer.getdata.empty()) out.drain_notices.push_back(id);
 }
 
 void Sync::handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out) {
@@ -494,8 +586,11 @@ void Sync::handle_notfound(PeerState& peer, const NotFoundMessage& message, Outb
             release(peer, item.hash);
             peer.stalled.insert(item.hash);
         }
-        if (item.type == InvType::tx) requested_txs_.erase(item.hash);
-        if (item.type == InvType::cert) requested_certs_.erase(item.hash);
+        if (item.type != InvType::block) {
+            const auto it = requested_items_.find(item.hash);
+            if (it != requested_items_.end() && it->second.from == peer.info.id)
+                rerequest_item(item.hash, out);
+        }
     }
     schedule_downloads(out);
 }
@@ -503,10 +598,65 @@ void Sync::handle_notfound(PeerState& peer, const NotFoundMessage& message, Outb
 // --- blocks -------------------------------------------------------------------------------------
 
 void Sync::release(PeerState& peer, const Hash256& hash) {
-    peer.in_flight.erase(hash);
+    if (const auto it = peer.in_flight.find(hash); it != peer.in_flight.end()) {
+        peer.in_flight_bytes -= std::min(peer.in_flight_bytes, it->second.bytes);
+        peer.in_flight.erase(it);
+    }
     if (const auto it = requested_blocks_.find(hash);
         it != requested_blocks_.end() && it->second == peer.info.id)
         requested_blocks_.erase(it);
+}
+
+void Sync::request_item(PeerState& peer, const InvItem& item, GetDataMessage& request) {
+    if (auto it = requested_items_.find(item.hash); it != requested_items_.end()) {
+        auto& others = it->second.others;
+        constexpr std::size_t max_others = 8;
+        if (it->second.from != peer.info.id && others.size() < max_others &&
+            std::find(others.begin(), others.end(), peer.info.id) == others.end())
+            others.push_back(peer.info.id);
+        return;
+    }
+    if (peer.items_requested >= options_.max_items_requested_per_peer) return;
+    ++peer.items_requested;
+    requested_items_.emplace(item.hash, RequestedItem{item.type, peer.info.id, Clock::now(), {}});
+    request.items.push_back(item);
+}
+
+void Sync::rerequest_item(const Hash256& hash, Outbox& out) {
+    const auto it = requested_items_.find(hash);
+    if (it == requested_items_.end()) return;
+    RequestedItem item = std::move(it->second);
+    requested_items_.erase(it);
+    if (const auto from = peer_states_.find(item.from); from != peer_states_.end())
+        --from->second.items_requested;
+    for (std::size_t i = 0; i < item.others.size(); ++i) {
+        const auto next = peer_states_.find(item.others[i]);
+        if (next == peer_states_.end()) continue;
+        GetDataMessage request;
+        request_item(next->second, InvItem{item.type, hash}, request);
+        if (request.items.empty()) continue;
+        requested_items_.at(hash).others.assign(item.others.begin() + i + 1, item.others.end());
+        out.sends.emplace_back(next->first, std::move(request));
+        return;
+    }
+}
+
+bool Sync::adds_work(const chain::Block& block) const {
+    const chain::ChainStore& store = chainstate_.store();
+    const auto parent = store.lookup(block.header.parent);
+    return parent && parent->cumulative_work.plus(block.header.work) > store.tip().cumulative_work;
+}
+
+std::uint64_t Sync::estimated_bytes(const chain::BlockHeader& header) const {
+    const auto& params = chainstate_.store().genesis().learning;
+    const std::uint64_t tokens = std::max<std::uint64_t>(1, chain::tokens_per_contribution(params));
+    const std::uint64_t items = header.work / tokens + (header.work % tokens != 0 ? 1 : 0);
+    return chain::header_encoded_size + items * chain::contribution_work_item_size(params);
+}
+
+bool Sync::downloading() const {
+    return best_header_.cumulative_work > chainstate_.store().tip().cumulative_work &&
+           (!requested_blocks_.empty() || !processing_.empty());
 }
 
 void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
@@ -518,6 +668,12 @@ void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
         peer.stalls = 0;
     } else if (!requested_blocks_.contains(hash)) {
         out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
+        // Unasked, a block is kept only if it could be the new tip: a side branch with no more
+        // work than ours would only fill the disk.
+        if (!adds_work(block)) {
+            log::debug("p2p: peer {} sent unrequested block {} that adds no work", id, hash.hex());
+            return;
+        }
         if (peer.unrequested_queued >= options_.max_unrequested_queued_per_peer) {
             log::debug("p2p: peer {} has {} unrequested blocks waiting, dropping {}", id,
                        peer.unrequested_queued, hash.hex());
@@ -529,9 +685,11 @@ void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
     // look like the end of the download (and announce the tip).
     finish_pending_headers(peer, out, false);
     processing_.insert(hash);
+    const std::uint64_t bytes = block.encoded_size();
+    peer.queued_bytes += bytes;
     {
         LOCK(queue_mutex_);
-        queue_.push_back(QueuedBlock{id, std::move(block), requested});
+        queue_.push_back(QueuedBlock{id, std::move(block), requested, bytes});
     }
     queue_changed_.notify_all();
 }
@@ -556,8 +714,11 @@ void Sync::process_blocks() {
             LOCK(chainstate_.cs_main);
             LOCK(peers_mutex_);
             processing_.erase(next.block.hash());
-            if (auto it = peer_states_.find(next.from); it != peer_states_.end() && !next.requested)
-                --it->second.unrequested_queued;
+            if (auto it = peer_states_.find(next.from); it != peer_states_.end()) {
+                PeerState& peer = it->second;
+                peer.queued_bytes -= std::min(peer.queued_bytes, next.bytes);
+                if (!next.requested) --peer.unrequested_queued;
+            }
             block_processed(next.from, next.block, accepted, out);
         }
         flush(out);
@@ -592,79 +753,72 @@ void Sync::block_processed(PeerId from, const chain::Block& block,
 void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
                             Outbox& out) {
     if (result.connected.empty() && result.disconnected.empty()) return;
-    const chain::BlockIndexEntry& tip = chainstate_.store().tip();
+    chain::ChainStore& store = chainstate_.store();
+    const chain::BlockIndexEntry& tip = store.tip();
     if (tip.cumulative_work > best_header_.cumulative_work) best_header_ = tip;
+    // Headers that can no longer beat the tip go, and every peer may show new branches again.
+    if (const std::size_t pruned = store.prune_headers(); pruned > 0)
+        log::debug("p2p: forgot {} headers that cannot beat the tip", pruned);
+    for (auto& [id, peer] : peer_states_) peer.header_branches = 0;
     update_progress();
     // Announce only when caught up: a node mid-sync would announce every block it connects.
-    const bool downloading = best_header_.cumulative_work > tip.cumulative_work;
-    if (downloading || tip.hash == announced_tip_) return;
+    // Caught up means nothing is on its way; a header nobody delivers does not hold it back.
+    if (downloading() || tip.hash == announced_tip_) return;
     announced_tip_ = tip.hash;
     out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::block, announced_tip_}}}, from);
 }
 
 void Sync::schedule_downloads(Outbox& out) {
-    const chain::BlockIndexEntry& tip = chainstate_.store().tip();
-    if (best_header_.cumulative_work <= tip.cumulative_work) return;
-    if (chainstate_.store().record(best_header_.hash)->invalid()) return;
-
+    const chain::ChainStore& store = chainstate_.store();
+    const chain::BlockIndexEntry& tip = store.tip();
     // Peers are refilled in batches: a getdata per delivered block would cost a message each
     // way per block, while half a window still in flight keeps the peer busy meanwhile.
     const std::size_t window = options_.max_blocks_in_flight_per_peer;
     const std::size_t batch = std::clamp<std::size_t>(options_.min_blocks_per_request, 1, window);
-    std::set<PeerId> refill;
-    std::size_t free_slots = 0;
-    for (const auto& [id, peer] : peer_states_) {
+    // Each peer is asked for the blocks of the best chain it showed us, so that a header chain
+    // one peer claims and never delivers holds up only that peer; another peer's chain is
+    // fetched meanwhile. A block is asked of one peer at a time; a peer that failed to deliver
+    // it leaves it to the others (and is dropped after a second stall).
+    for (auto& [id, peer] : peer_states_) {
+        if (!peer.best_known || peer.best_known_work <= tip.cumulative_work) continue;
         const std::size_t free = window - std::min(window, peer.in_flight.size());
-        if (!peer.best_known || (free < batch && !peer.in_flight.empty())) continue;
-        refill.insert(id);
-        free_slots += free;
-    }
-    if (free_slots == 0) return;  // the common case while a download is in full flow
-
-    // Blocks without bodies on the best header chain, lowest first (the tip can advance
-    // soonest), from the fork point with the main chain up to the window. Runs on every
-    // arriving block, so it walks upward and stops once it has enough for the free slots.
-    std::uint64_t height = std::min(tip.header.height, best_header_.header.height);
-    while (height > 0) {
-        const auto on_best = chainstate_.store().ancestor(best_header_.hash, height);
-        if (on_best && chainstate_.store().on_main_chain(on_best->hash)) break;
-        --height;
-    }
-    const std::uint64_t top =
-        std::min(best_header_.header.height, tip.header.height + options_.download_window);
-    std::vector<chain::BlockIndexEntry> missing;
-    for (++height; height <= top && missing.size() < free_slots; ++height) {
-        auto entry = chainstate_.store().ancestor(best_header_.hash, height);
-        if (!entry) break;
-        if (requested_blocks_.contains(entry->hash) || processing_.contains(entry->hash)) continue;
-        const auto record = chainstate_.store().record(entry->hash);
-        if (record && !record->has(chain::block_status::have_body)) missing.push_back(*entry);
-    }
-
-    std::map<PeerId, GetDataMessage> batches;
-    for (const auto& entry : missing) {
-        PeerState* best = nullptr;
-        bool best_stalled = true;
-        for (auto& [id, peer] : peer_states_) {
-            if (!refill.contains(id) || peer.in_flight.size() >= window) continue;
-            if (!peer.best_known || peer.best_known_work < entry.cumulative_work) continue;
-            const auto ancestor =
-                chainstate_.store().ancestor(*peer.best_known, entry.header.height);
-            if (!ancestor || ancestor->hash != entry.hash) continue;
-            // A peer that already failed to deliver this block is the last resort.
-            const bool stalled = peer.stalled.contains(entry.hash);
-            if (best == nullptr || (best_stalled && !stalled) ||
-                (stalled == best_stalled && peer.in_flight.size() < best->in_flight.size())) {
-                best = &peer;
-                best_stalled = stalled;
-            }
+        if (free == 0 || (free < batch && !peer.in_flight.empty())) continue;
+        const auto best = store.lookup(*peer.best_known);
+        if (!best) {  // forgotten (prune_headers): it could not beat the tip
+            peer.best_known.reset();
+            continue;
         }
-        if (best == nullptr) continue;
-        best->in_flight.emplace(entry.hash, Clock::now());
-        requested_blocks_.emplace(entry.hash, best->info.id);
-        batches[best->info.id].items.push_back(InvItem{InvType::block, entry.hash});
+        if (const auto record = store.record(best->hash); !record || record->invalid()) continue;
+        // Where the peer's chain leaves ours.
+        std::uint64_t height = std::min(tip.header.height, best->header.height);
+        while (height > 0) {
+            const auto on_best = store.ancestor(best->hash, height);
+            if (on_best && store.on_main_chain(on_best->hash)) break;
+            --height;
+        }
+        const std::uint64_t top =
+            std::min(best->header.height, tip.header.height + options_.download_window);
+        GetDataMessage request;
+        for (++height; height <= top && request.items.size() < free; ++height) {
+            const auto entry = store.ancestor(best->hash, height);
+            if (!entry) break;
+            if (requested_blocks_.contains(entry->hash) || processing_.contains(entry->hash))
+                continue;
+            const auto record = store.record(entry->hash);
+            if (!record || record->invalid() || peer.stalled.contains(entry->hash)) break;
+            if (record->has(chain::block_status::have_body)) continue;
+            const std::uint64_t bytes = estimated_bytes(entry->header);
+            const std::uint64_t held = peer.in_flight_bytes + peer.queued_bytes;
+            if (held + bytes > options_.max_in_flight_bytes_per_peer &&
+                (held > 0 || !request.items.empty()))
+                break;
+            peer.in_flight.emplace(entry->hash, InFlight{Clock::now(), bytes});
+            peer.in_flight_bytes += bytes;
+            requested_blocks_.emplace(entry->hash, id);
+            request.items.push_back(InvItem{InvType::block, entry->hash});
+        }
+        if (!request.items.empty()) out.sends.emplace_back(id, std::move(request));
     }
-    for (auto& [id, batch] : batches) out.sends.emplace_back(id, std::move(batch));
 }
 
 void Sync::update_progress() {
@@ -688,7 +842,11 @@ void Sync::update_progress() {
 
 void Sync::handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out) {
     const Hash256 txid = tx.txid();
-    requested_txs_.erase(txid);
+    if (const auto it = requested_items_.find(txid);
+        it != requested_items_.end() && it->second.from == peer.info.id) {
+        --peer.items_requested;
+        requested_items_.erase(it);
+    }
     auto added = chainstate_.mempool().add(tx, chainstate_.store().state());
     if (added) {
         out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::tx, txid}}}, peer.info.id);
@@ -701,43 +859,73 @@ void Sync::handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out)
 void Sync::remember_work_item(const Hash256& id, const chain::WorkItem& item) {
     if (!recent_work_items_.emplace(id, item).second) return;
     recent_work_order_.push_back(id);
-    while (recent_work_order_.size() > options_.max_recent_work_items) {
-        recent_work_items_.erase(recent_work_order_.front());
+    recent_work_bytes_ += item.certificate.size() + item.blob.size();
+    while (recent_work_bytes_ > options_.max_recent_work_item_bytes &&
+           recent_work_order_.size() > 1) {
+        const auto oldest = recent_work_items_.find(recent_work_order_.front());
+        recent_work_bytes_ -= oldest->second.certificate.size() + oldest->second.blob.size();
+        recent_work_items_.erase(oldest);
         recent_work_order_.pop_front();
     }
 }
 
 void Sync::handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out) {
     const Hash256 id = work_item_id(item);
-    if (requested_certs_.erase(id) == 0)
+    if (const auto it = requested_items_.find(id);
+        it != requested_items_.end() && it->second.from == peer.info.id) {
+        --peer.items_requested;
+        requested_items_.erase(it);
+    } else {
         out.misbehaving.emplace_back(peer.info.id, score::unrequested, "p2p-unrequested-cert");
-    if (recent_work_items_.contains(id)) return;
+    }
+    if (recent_work_items_.contains(id) || pending_work_items_.contains(id)) return;
+    // Every certificate of a chain has one size, and its blob another: anything else is junk,
+    // refused before it is kept or handed on.
+    const auto& params = chainstate_.store().genesis().learning;
+    if (item.certificate.size() != chain::certificate_encoded_size(params) ||
+        item.blob.size() != 4 * chain::model_parameter_count(params.model)) {
+        out.misbehaving.emplace_back(peer.info.id, score::malformed_message, "p2p-work-item-size");
+        return;
+    }
+    if (peer.recompute_failures >= options_.max_recompute_failures_per_peer) return;
     if (peer.unverified_work_items >= options_.max_unverified_work_items_per_peer) {
         log::debug("p2p: peer {} has {} certificates waiting for verification, ignoring {}",
                    peer.info.id, peer.unverified_work_items, id.hex());
         return;  // not remembered: another peer may offer it again
     }
     ++peer.unverified_work_items;
-    remember_work_item(id, item);
+    pending_work_items_.emplace(id, PendingWorkItem{item, peer.info.id});
     out.work_items.emplace_back(peer.info.id, id, item);
 }
 
-void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdict) {
+void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdict,
+                             WorkItemCheck checked) {
     Outbox out;
     {
         LOCK(peers_mutex_);
-        if (auto it = peer_states_.find(from); it != peer_states_.end())
-            --it->second.unverified_work_items;
+        const auto peer = peer_states_.find(from);
+        if (peer != peer_states_.end()) --peer->second.unverified_work_items;
+        auto pending = pending_work_items_.extract(id);
         if (verdict) {
-            out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::cert, id}}}, from);
-        } else {
-            // As for a block: a certificate that breaks a rule, does not decode or does not
-            // match its blob is the sender's doing; a stale parent, a duplicate or a full queue
-            // (policy) is not.
-            if (const int score = block_punishment(verdict.kind()); score > 0) {
-                log::info("p2p: peer {} sent an invalid certificate: {}", from,
-                          verdict.error().to_string());
-                out.misbehaving.emplace_back(from, score, verdict.reason());
+            if (pending) {
+                remember_work_item(id, pending.mapped().item);
+                out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::cert, id}}}, from);
+            }
+        } else if (const int score = block_punishment(verdict.kind()); score > 0) {
+            switch (checked) {
+                case WorkItemCheck::cheap:
+                    // No honest relay forwards what fails the cheap checks: the sender made it.
+                    log::info("p2p: peer {} sent an invalid certificate: {}", from,
+                              verdict.error().to_string());
+                    out.misbehaving.emplace_back(from, score, verdict.reason());
+                    break;
+                case WorkItemCheck::recomputed:
+                    // A relay cannot recompute what it forwards; the sender is not scored for
+                    // it, but a peer whose certificates keep failing is sent no more work.
+                    log::info("p2p: a certificate from peer {} failed recomputation: {}", from,
+                              verdict.error().to_string());
+                    if (peer != peer_states_.end()) ++peer->second.recompute_failures;
+                    break;
             }
         }
     }

@@ -54,12 +54,18 @@ TEST_F(Functional, HostilePeerIsBannedAndSyncContinues) {
     (void)stranger.handshake(magic, version(chain::sha256(std::string_view("other chain")), 4), 5s);
     EXPECT_TRUE(stranger.closed_within(5s));
 
-    // An invalid block: A's block 1 with its time changed, so its signature no longer holds.
-    const json hex = a.must("getblock", json::array({a.must("getblockhash", json::array({1})), 0}));
+    // An invalid block on C's tip: C's tip block moved one up, so its signature no longer holds.
+    // (Unasked, a block that adds no work to the tip would not even be looked at.) A pauses so
+    // that the tip holds still meanwhile.
+    ASSERT_TRUE(a.call("setmining", json::array({false})));
+    ASSERT_TRUE(eventually([&] { return converged({&a, &c}); }, 30s));
+    const json hex = c.must("getblock", json::array({c.tip(), 0}));
     auto bytes = chain::from_hex(hex.get<std::string>());
     ASSERT_TRUE(bytes);
     auto block = chain::decode<chain::Block>(*bytes);
     ASSERT_TRUE(block);
+    block->header.parent = block->hash();
+    block->header.height += 1;
     block->header.time += 1;
     p2p::testing::RawPeer liar;
     ASSERT_TRUE(liar.connect(target, "127.0.0.5"));
@@ -84,6 +90,7 @@ TEST_F(Functional, HostilePeerIsBannedAndSyncContinues) {
     }
 
     // C still follows A.
+    ASSERT_TRUE(a.call("setmining", json::array({true})));
     const std::uint64_t before = c.height();
     ASSERT_TRUE(eventually([&] { return c.height() >= before + 3; }, 60s));
     ASSERT_TRUE(a.call("setmining", json::array({false})));

@@ -57,8 +57,12 @@ TEST_F(Functional, TwoMinersShareRewards) {
         90s, 500ms))
         << "no block proposed by A with B's certificates in " << scanned << " blocks; A's miner "
         << a.must("getmininginfo").dump();
-    ASSERT_TRUE(a.call("setmining", json::array({false})));
+    // B stops first, and A only once it is ahead of everything B made: two miners stopped at
+    // once may leave two tips of equal work, which stay apart (first seen wins ties).
     ASSERT_TRUE(b.call("setmining", json::array({false})));
+    const std::uint64_t b_stopped_at = b.height();
+    ASSERT_TRUE(eventually([&] { return a.height() > b_stopped_at + 1; }, 60s));
+    ASSERT_TRUE(a.call("setmining", json::array({false})));
     ASSERT_TRUE(eventually(
         [&] {
             return converged({&a, &b, &c});

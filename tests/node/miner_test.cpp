@@ -106,7 +106,7 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     // Each gets a verdict, in order: the node relays on ok and scores the sender on bad-*.
     std::mutex verdicts_mutex;
     std::vector<std::string> verdicts;
-    const auto record = [&](const Status& verdict) {
+    const auto record = [&](const Status& verdict, bool) {
         std::lock_guard lock(verdicts_mutex);
         verdicts.push_back(verdict ? "ok" : verdict.error().reason);
     };
@@ -180,7 +180,7 @@ TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
     std::promise<std::string> stale_verdict;
     ASSERT_TRUE(m.miner
                     ->submit_work_item(a.work_item(),
-                                       [&](const Status& verdict) {
+                                       [&](const Status& verdict, bool) {
                                            stale_verdict.set_value(
                                                verdict ? "ok" : verdict.error().reason);
                                        })

@@ -163,12 +163,13 @@ TEST_F(P2P, CertificateRelaysToHook) {
     TestNode a(genesis_, dir("a"));
     TestNode b(genesis_, dir("b"), [&](NetOptions& o) { o.connect = {a.endpoint()}; });
     std::atomic<int> seen{0};
-    b.sync().on_work_item = [&](PeerId, const Hash256&, const chain::WorkItem& item) {
-        if (item.blob == std::vector<std::uint8_t>{9, 9}) ++seen;
-        return Sync::WorkItemFate::relay;
+    const chain::WorkItem item = testing::sized_work_item(genesis_, 9);
+    b.sync().on_work_item = [&](PeerId, const Hash256&, const chain::WorkItem& got) {
+        if (got == item) ++seen;
+        return Sync::WorkItemFate::dropped;
     };
     ASSERT_TRUE(eventually([&] { return b.net().peer_count() == 1; }));
-    a.sync().announce_work_item(chain::WorkItem{{1, 2, 3}, {9, 9}});
+    a.sync().announce_work_item(item);
     EXPECT_TRUE(eventually([&] { return seen.load() == 1; }));
 }
 
@@ -192,7 +193,7 @@ TEST_F(P2P, CertificatesAreRelayedOnceVerifiedAndTheirSenderAnswersForThem) {
     std::atomic<int> relayed_to_c{0};
     c.sync().on_work_item = [&](PeerId, const Hash256&, const chain::WorkItem&) {
         ++relayed_to_c;
-        return Sync::WorkItemFate::relay;
+        return Sync::WorkItemFate::dropped;
     };
     const auto handed = [&] {
         std::lock_guard lock(mutex);
@@ -200,27 +201,38 @@ TEST_F(P2P, CertificatesAreRelayedOnceVerifiedAndTheirSenderAnswersForThem) {
     };
     ASSERT_TRUE(eventually([&] { return b.net().peer_count() == 2; }));
 
-    for (std::uint8_t i = 1; i <= 3; ++i) a.sync().announce_work_item(chain::WorkItem{{i}, {i, i}});
+    for (std::uint8_t i = 1; i <= 3; ++i)
+        a.sync().announce_work_item(testing::sized_work_item(genesis_, i));
     ASSERT_TRUE(eventually([&] { return handed() == 2; }));
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(handed(), 2u) << "the third waits for a verdict";
     EXPECT_EQ(relayed_to_c.load(), 0) << "nothing is relayed before its verdict";
 
     const auto [from, first] = verifying[0];
-    b.sync().work_item_verdict(from, first, ok_status());
+    b.sync().work_item_verdict(from, first, ok_status(), Sync::WorkItemCheck::recomputed);
     EXPECT_TRUE(eventually([&] { return relayed_to_c.load() == 1; }));
-    a.sync().announce_work_item(chain::WorkItem{{4}, {4, 4}});  // a slot is free again
+    a.sync().announce_work_item(testing::sized_work_item(genesis_, 4));  // a slot is free again
     EXPECT_TRUE(eventually([&] { return handed() == 3; }));
     EXPECT_FALSE(b.net().is_banned("127.0.0.1"));
 
     // Not the sender's fault: no score.
+    // Not the sender's fault: no score. Nor is a failed recomputation, which a relay cannot
+    // have checked.
     b.sync().work_item_verdict(from, verifying[1].second,
-                               make_error(ErrorKind::policy, "miner-stale-work"));
+                               make_error(ErrorKind::policy, "miner-stale-work"),
+                               Sync::WorkItemCheck::cheap);
+    a.sync().announce_work_item(testing::sized_work_item(genesis_, 5));
+    EXPECT_TRUE(eventually([&] { return handed() == 4; }));
+    b.sync().work_item_verdict(from, verifying[3].second,
+                               make_error(ErrorKind::invalid, "bad-cert-unit-mismatch"),
+                               Sync::WorkItemCheck::recomputed);
     std::this_thread::sleep_for(200ms);
     EXPECT_FALSE(b.net().is_banned("127.0.0.1"));
     EXPECT_EQ(relayed_to_c.load(), 1);
+    // What fails the cheap checks no honest relay forwards: its sender is banned.
     b.sync().work_item_verdict(from, verifying[2].second,
-                               make_error(ErrorKind::invalid, "bad-cert-unit-mismatch"));
+                               make_error(ErrorKind::invalid, "bad-cert-signature"),
+                               Sync::WorkItemCheck::cheap);
     EXPECT_TRUE(eventually([&] { return b.net().is_banned("127.0.0.1"); }));
     EXPECT_EQ(relayed_to_c.load(), 1);
 }

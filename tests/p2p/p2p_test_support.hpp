@@ -141,6 +141,15 @@ private:
     std::unique_ptr<ConnectionManager> net_;
 };
 
+// A certificate and blob of the sizes the genesis fixes, filled with `fill`: what Sync takes
+// from a peer before its verifier looks inside (this one fails verification, of course).
+inline chain::WorkItem sized_work_item(const chain::Genesis& genesis, std::uint8_t fill) {
+    const auto& params = genesis.learning;
+    return chain::WorkItem{
+        std::vector<std::uint8_t>(chain::certificate_encoded_size(params), fill),
+        std::vector<std::uint8_t>(4 * chain::model_parameter_count(params.model), fill)};
+}
+
 // A version message that passes the handshake of a node on `genesis_hash`.
 inline VersionMessage raw_version(const Hash256& genesis_hash, std::uint64_t nonce = 42) {
     VersionMessage version;

@@ -201,6 +201,13 @@ public:
     [[nodiscard]] HeadersResult accept_headers(std::span<const PreparedHeader> headers,
                                                std::uint64_t now);
 
+    // Forgets headers that cannot matter: header-only records (no body, off the main chain)
+    // without descendants and with no more cumulative work than the tip, repeatedly, so that a
+    // flood of headers is not kept forever. Returns how many went. Records with a body stay.
+    std::size_t prune_headers();
+    // Header-only records (headers whose body has not arrived or was dropped).
+    [[nodiscard]] std::size_t header_only_count() const { return header_only_.size(); }
+
     // --- ChainView --------------------------------------------------------------------------
     [[nodiscard]] std::optional<BlockIndexEntry> lookup(const Hash256& hash) const override;
     [[nodiscard]] std::optional<BlockIndexEntry> ancestor(const Hash256& tip,
@@ -300,6 +307,7 @@ private:
     std::multimap<Hash256, Hash256> children_;                 // parent -> child, over index_
     std::vector<Hash256> main_chain_;                          // height -> hash, genesis .. tip
     std::set<const BlockRecord*, CandidateOrder> candidates_;  // bodies with more work than tip
+    std::set<Hash256> header_only_;  // records without a body (prune_headers' candidates)
     AccountState state_;
     std::uint64_t next_sequence_ = 1;
     std::optional<Error> failure_;  // set when memory and disk may have diverged

@@ -109,9 +109,10 @@ public:
 
     // Told once what became of a queued contribution: ok once verified and pooled, else why
     // not (the verifier's bad-cert-* reason, "miner-duplicate", "miner-stale-work" when its
-    // parent was left behind, "miner-waiting-full"). Called on the mining thread without the
-    // chain lock held; never after stop() returned.
-    using WorkItemVerdict = std::function<void(const Status&)>;
+    // parent was left behind, "miner-waiting-full"), and whether it got as far as
+    // recomputation. Called on the mining thread without the chain lock held; never after
+    // stop() returned.
+    using WorkItemVerdict = std::function<void(const Status& verdict, bool recomputed)>;
 
     // A contribution from a peer. Queued for verification on the mining thread against the tip
     // it names; one for a parent the node does not have yet waits (bounded) until that block
@@ -137,7 +138,8 @@ private:
     };
 
     Miner(const chain::Genesis& genesis, MinerChain chain, MinerKeys keys, MinerOptions options,
-          BlockReady on_block, training::Trainer trainer, Dataset dataset);
+          BlockReady on_block, training::Trainer trainer, Dataset dataset,
+          consensus::UnitPlan plan);
 
     void run();
     [[nodiscard]] Status refresh_tip();
@@ -156,6 +158,7 @@ private:
     BlockReady on_block_;
     training::Trainer trainer_;
     Dataset dataset_;
+    consensus::UnitPlan plan_;
     SplitMix64 rng_;
 
     // Mining-thread state.

@@ -147,6 +147,7 @@ private:
     // A processed block moved the tip (no lock held).
     void after_tip_change();
     void sweep_rewards() EXCLUDES(chainstate_->cs_main);
+    [[nodiscard]] Status relay_check(const chain::WorkItem& item) EXCLUDES(chainstate_->cs_main);
     void on_block_mined(chain::Block block) EXCLUDES(chainstate_->cs_main);
 
     NodeConfig config_;

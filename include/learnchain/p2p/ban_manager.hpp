@@ -27,7 +27,10 @@ inline constexpr int invalid_block = 100;      // a block or header that breaks 
 inline constexpr int invalid_tx = 100;         // context-free tx failure (signature, chain id)
 inline constexpr int protocol_violation = 20;  // e.g. a message before the handshake ends
 inline constexpr int unconnecting_headers = 20;
-inline constexpr int unrequested = 5;  // a block or certificate nobody asked for
+inline constexpr int unrequested = 5;         // a block or certificate nobody asked for
+inline constexpr int useless_headers = 10;    // unasked headers of a chain that cannot beat ours
+inline constexpr int header_branches = 20;    // more header branches than a peer may store
+inline constexpr int oversized_request = 10;  // a getdata naming more blocks than allowed
 }  // namespace score
 
 struct BanEntry {

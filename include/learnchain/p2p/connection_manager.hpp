@@ -48,6 +48,8 @@ struct NetOptions {
     std::size_t threads = 2;
 
     std::size_t max_inbound = 32;
+    // No one address may take every inbound slot.
+    std::size_t max_inbound_per_address = 4;
     std::size_t max_outbound = 8;
 
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
@@ -84,6 +86,8 @@ public:
     // A decoded, post-handshake message other than version, verack, ping and pong.
     virtual void on_message(PeerId peer, Message message) = 0;
     virtual void on_disconnected(PeerId peer) = 0;
+    // The peer's send queue ran empty after notify_when_drained(peer). On the peer's strand.
+    virtual void on_send_drained(PeerId peer) {}
     // Every NetOptions::tick_interval, on no particular strand.
     virtual void on_tick() = 0;
 };
@@ -111,7 +115,13 @@ public:
     // Queues a message; false if the peer is gone. Encodes on the caller's thread.
     bool send(PeerId peer, const Message& message);
     void broadcast(const Message& message, std::optional<PeerId> except = std::nullopt);
-    // Adds to the peer's score; at score::ban the address is banned and the peer dropped.
+    // Bytes queued to the peer and not yet written (0 once it is gone).
+    [[nodiscard]] std::size_t queued_bytes(PeerId peer) const;
+    // Calls NetHandler::on_send_drained(peer) once the peer's send queue is next empty: what a
+    // handler serving large replies (blocks) waits for before queueing more.
+    void notify_when_drained(PeerId peer);
+    // Adds to the peer's score; at score::ban the address is banned and the peer dropped. A
+    // peer that disconnected lately is still scored, by the address it had.
     void misbehaving(PeerId peer, int how_much, const std::string& reason);
     void disconnect(PeerId peer, const std::string& reason);
 

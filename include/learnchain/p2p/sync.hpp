@@ -46,10 +46,28 @@ struct SyncOptions {
     // peer that stalls twice is disconnected.
     std::chrono::milliseconds block_timeout = std::chrono::seconds(20);
     std::chrono::milliseconds headers_timeout = std::chrono::seconds(60);
-    std::size_t max_recent_work_items = 1024;
+    // Estimated bytes of the blocks one peer has been asked for and has sent but not yet seen
+    // processed (the estimate is a block's size from its header's work): what one peer can
+    // make the node hold at once. One block is always allowed.
+    std::uint64_t max_in_flight_bytes_per_peer = 256ull << 20;
+    // Header branches one peer may make the node store per tip: chains that do not extend
+    // what it showed before. More are refused and scored.
+    std::size_t max_header_branches_per_peer = 8;
+    // getdata: blocks one request may name, items waiting to be served per peer, and how far
+    // ahead of its socket blocks are queued (the rest waits for the send queue to drain).
+    std::size_t max_blocks_per_getdata = 16;
+    std::size_t max_getdata_queue = 5000;
+    std::size_t getdata_send_budget_bytes = 8u << 20;
+    // Verified certificates kept for relay (getdata), by bytes.
+    std::uint64_t max_recent_work_item_bytes = 128ull << 20;
     // Certificates from one peer that may wait for verification at once; more are ignored
     // until verdicts come back, so one peer cannot fill the verifier's queue.
     std::size_t max_unverified_work_items_per_peer = 8;
+    // Certificates from one peer that may fail recomputation before it is sent no more work.
+    std::size_t max_recompute_failures_per_peer = 3;
+    // Transactions and certificates asked of one peer at once, and how long it has to deliver.
+    std::size_t max_items_requested_per_peer = 1000;
+    std::chrono::milliseconds item_timeout = std::chrono::seconds(30);
     // Blocks from one peer that may wait for the block-processing thread beyond those it was
     // asked for; more unrequested ones are dropped.
     std::size_t max_unrequested_queued_per_peer = 2;
@@ -60,6 +78,7 @@ struct SyncStats {
     std::uint64_t blocks_received = 0;
     std::uint64_t headers_received = 0;
     std::uint64_t blocks_rerequested = 0;
+    std::uint64_t headers_ignored = 0;               // messages whose chain could not beat the tip
     std::map<PeerId, std::uint64_t> blocks_by_peer;  // bodies accepted, by sender
 };
 
@@ -80,16 +99,21 @@ public:
     // What became of a peer's certificate handed to on_work_item.
     enum class WorkItemFate {
         dropped,    // not taken (a full queue, say): not relayed, nothing follows
-        relay,      // taken as it is (a node that does not verify): relayed at once
-        verifying,  // queued for verification: work_item_verdict() follows
+        verifying,  // taken for verification: work_item_verdict() follows
     };
-    // A certificate arrived from a peer (`id` = work_item_id). Called without any lock held.
+    // A certificate arrived from a peer (`id` = work_item_id) with the size the genesis fixes.
+    // Called without any lock held.
     std::function<WorkItemFate(PeerId, const Hash256& id, const chain::WorkItem&)> on_work_item;
+    // How far a certificate's verification went: its cheap checks, which every node runs
+    // before relaying, or also the recomputation, which a relay cannot afford.
+    enum class WorkItemCheck { cheap, recomputed };
     // The verdict on a certificate that on_work_item left verifying. A valid one is relayed
-    // (certificates are relayed only once verified, so junk does not spread); one that breaks
-    // a rule (bad-cert-*, a decode failure) scores its sender as an invalid block does.
-    void work_item_verdict(PeerId from, const Hash256& id, const Status& verdict)
-        EXCLUDES(peers_mutex_);
+    // (certificates are relayed only once verified, so junk does not spread). One that fails
+    // its cheap checks scores its sender as an invalid block does, even after it disconnected:
+    // no honest relay forwards it. One that fails only the recomputation was perhaps merely
+    // forwarded: its sender is not scored, but after a few such it is sent no more work.
+    void work_item_verdict(PeerId from, const Hash256& id, const Status& verdict,
+                           WorkItemCheck checked) EXCLUDES(peers_mutex_);
 
     // Local submissions: accepted like a peer's, then announced to every peer. submit_block
     // runs the block's verification on the calling thread.
@@ -110,6 +134,7 @@ public:
     void on_message(PeerId peer, Message message) override
         EXCLUDES(chainstate_.cs_main, peers_mutex_);
     void on_disconnected(PeerId peer) override EXCLUDES(chainstate_.cs_main, peers_mutex_);
+    void on_send_drained(PeerId peer) override EXCLUDES(chainstate_.cs_main, peers_mutex_);
     void on_tick() override EXCLUDES(chainstate_.cs_main, peers_mutex_);
 
 private:
@@ -122,17 +147,35 @@ private:
         std::future<void> verified;  // declared last: destroyed (joined) before the headers
     };
 
+    struct InFlight {
+        Clock::time_point since;
+        std::uint64_t bytes = 0;  // estimated from the header's work
+    };
+
     struct PeerState {
         PeerInfo info;
         std::optional<PendingHeaders> pending_headers;
         std::optional<Hash256> best_known;  // best header the peer showed us
         chain::ChainWork best_known_work;
-        std::map<Hash256, Clock::time_point> in_flight;
+        std::map<Hash256, InFlight> in_flight;
+        std::uint64_t in_flight_bytes = 0;  // of in_flight
+        std::uint64_t queued_bytes = 0;     // its blocks waiting for the block-processing thread
         std::optional<Clock::time_point> headers_requested;
         std::set<Hash256> stalled;  // blocks this peer failed to deliver
         int stalls = 0;
+        std::size_t header_branches = 0;  // branches it made us store on this tip
+        std::deque<InvItem> getdata;      // asked for, not served yet
+        std::set<InvItem> getdata_queued;
         std::size_t unverified_work_items = 0;  // handed to on_work_item, no verdict yet
+        std::size_t recompute_failures = 0;     // its certificates that failed recomputation
         std::size_t unrequested_queued = 0;     // unrequested blocks waiting to be processed
+        std::size_t items_requested = 0;        // transactions and certificates asked of it
+    };
+
+    // A certificate between its arrival and its verdict.
+    struct PendingWorkItem {
+        chain::WorkItem item;
+        PeerId from = 0;
     };
 
     // A block waiting for the block-processing thread.
@@ -140,6 +183,7 @@ private:
         PeerId from = 0;
         chain::Block block;
         bool requested = false;
+        std::uint64_t bytes = 0;  // its encoding, counted against the sender's bound
     };
 
     // Effects gathered under the lock, carried out after it is released.
@@ -149,6 +193,7 @@ private:
         std::vector<std::tuple<PeerId, int, std::string>> misbehaving;
         std::vector<std::pair<PeerId, std::string>> disconnects;
         std::vector<std::tuple<PeerId, Hash256, chain::WorkItem>> work_items;
+        std::vector<PeerId> drain_notices;  // peers with getdata still to serve
     };
     void flush(Outbox& out) EXCLUDES(chainstate_.cs_main, peers_mutex_);
 
@@ -170,6 +215,8 @@ private:
         REQUIRES(chainstate_.cs_main, peers_mutex_);
     void handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out)
         REQUIRES(chainstate_.cs_main, peers_mutex_);
+    // Serves the peer's getdata queue while its socket has room (getdata_send_budget_bytes).
+    void serve_getdata(PeerState& peer, Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
     void handle_notfound(PeerState& peer, const NotFoundMessage& message, Outbox& out)
         REQUIRES(chainstate_.cs_main, peers_mutex_);
     // Queues the block for the block-processing thread.
@@ -195,7 +242,20 @@ private:
                           Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
     void schedule_downloads(Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
     void release(PeerState& peer, const Hash256& hash) REQUIRES(peers_mutex_);
+    // Asks `peer` for a transaction or certificate it announced, if nobody else is being asked.
+    void request_item(PeerState& peer, const InvItem& item, GetDataMessage& request)
+        REQUIRES(peers_mutex_);
+    // The peer asked for `hash` gave up on it (notfound, timeout, gone): ask the next announcer.
+    void rerequest_item(const Hash256& hash, Outbox& out) REQUIRES(peers_mutex_);
+    // Keeps a verified certificate for relay, forgetting the oldest beyond the byte bound.
     void remember_work_item(const Hash256& id, const chain::WorkItem& item) REQUIRES(peers_mutex_);
+    // Whether a block is worth storing unasked: more work than the tip.
+    [[nodiscard]] bool adds_work(const chain::Block& block) const REQUIRES(chainstate_.cs_main);
+    // A block's size as its header's work says (for the per-peer byte bound).
+    [[nodiscard]] std::uint64_t estimated_bytes(const chain::BlockHeader& header) const
+        REQUIRES(chainstate_.cs_main);
+    // A download is under way: blocks in flight or being processed.
+    [[nodiscard]] bool downloading() const REQUIRES(chainstate_.cs_main, peers_mutex_);
     void update_progress() REQUIRES(chainstate_.cs_main, peers_mutex_);
 
     chain::Chainstate& chainstate_;
@@ -205,12 +265,21 @@ private:
     mutable Mutex peers_mutex_ ACQUIRED_AFTER(chainstate_.cs_main);
     std::map<PeerId, PeerState> peer_states_ GUARDED_BY(peers_mutex_);
     std::map<Hash256, PeerId> requested_blocks_ GUARDED_BY(peers_mutex_);
-    std::set<Hash256> requested_txs_ GUARDED_BY(peers_mutex_);
-    std::set<Hash256> requested_certs_ GUARDED_BY(peers_mutex_);
+    // Transactions and certificates asked for: from whom, since when, and who else announced
+    // them (asked next if the first does not deliver).
+    struct RequestedItem {
+        InvType type = InvType::tx;
+        PeerId from = 0;
+        Clock::time_point since;
+        std::vector<PeerId> others;
+    };
+    std::map<Hash256, RequestedItem> requested_items_ GUARDED_BY(peers_mutex_);
     std::set<Hash256> processing_ GUARDED_BY(peers_mutex_);  // arrived, queued or in process
     chain::BlockIndexEntry best_header_ GUARDED_BY(peers_mutex_);
     std::map<Hash256, chain::WorkItem> recent_work_items_ GUARDED_BY(peers_mutex_);
     std::deque<Hash256> recent_work_order_ GUARDED_BY(peers_mutex_);
+    std::uint64_t recent_work_bytes_ GUARDED_BY(peers_mutex_) = 0;
+    std::map<Hash256, PendingWorkItem> pending_work_items_ GUARDED_BY(peers_mutex_);
     SyncStats stats_ GUARDED_BY(peers_mutex_);
     std::optional<log::Progress> progress_ GUARDED_BY(peers_mutex_);
     std::uint64_t progress_start_ GUARDED_BY(peers_mutex_) = 0;
