@@ -8,9 +8,18 @@ namespace learnchain::wallet {
 namespace {
 
 json to_json(const HistoryEntry& e) {
-    return {{"txid", e.txid}, {"to", e.to},       {"amount", e.amount},
-            {"fee", e.fee},   {"nonce", e.nonce}, {"memo_kind", e.memo_kind},
-            {"time", e.time}};
+    json out = {{"txid", e.txid}, {"to", e.to},           {"amount", e.amount},
+                {"fee", e.fee},   {"nonce", e.nonce},     {"memo_kind", e.memo_kind},
+                {"time", e.time}, {"outcome", e.outcome}, {"raw", e.raw}};
+    if (!e.request.is_null()) out["request"] = e.request;
+    return out;
+}
+
+Status write_history(const std::filesystem::path& path, const std::vector<HistoryEntry>& entries) {
+    json list = json::array();
+    for (const auto& e : entries) list.push_back(to_json(e));
+    const json file = {{"version", 1}, {"transactions", std::move(list)}};
+    return write_file_atomic(path, file.dump(2) + "\n");
 }
 
 }  // namespace
@@ -42,6 +51,9 @@ Result<std::vector<HistoryEntry>> load_history(const std::filesystem::path& path
             e.nonce = item.at("nonce").get<std::uint64_t>();
             e.memo_kind = item.at("memo_kind").get<std::string>();
             e.time = item.at("time").get<std::uint64_t>();
+            e.outcome = item.value("outcome", std::string("accepted"));
+            e.raw = item.value("raw", std::string());
+            if (item.contains("request")) e.request = item.at("request");
             out.push_back(std::move(e));
         }
     } catch (const std::exception& e) {
@@ -54,11 +66,20 @@ Result<std::vector<HistoryEntry>> load_history(const std::filesystem::path& path
 Status append_history(const std::filesystem::path& path, const HistoryEntry& entry) {
     auto entries = load_history(path);
     if (!entries) return entries.error();
-    json list = json::array();
-    for (const auto& e : *entries) list.push_back(to_json(e));
-    list.push_back(to_json(entry));
-    const json file = {{"version", 1}, {"transactions", std::move(list)}};
-    return write_file_atomic(path, file.dump(2) + "\n");
+    entries->push_back(entry);
+    return write_history(path, *entries);
+}
+
+Status set_history_outcome(const std::filesystem::path& path, const std::string& txid,
+                           const std::string& outcome) {
+    auto entries = load_history(path);
+    if (!entries) return entries.error();
+    for (auto it = entries->rbegin(); it != entries->rend(); ++it)
+        if (it->txid == txid) {
+            it->outcome = outcome;
+            return write_history(path, *entries);
+        }
+    return make_error(ErrorKind::local, "wallet-history-invalid", "no entry for " + txid);
 }
 
 }  // namespace learnchain::wallet

@@ -109,6 +109,17 @@ Result<std::uint32_t> NodeClient::chain_id() {
         "neither getblockchaininfo nor getinferenceinfo gave one: " + info.error().to_string());
 }
 
+Result<NetworkInfo> NodeClient::network() {
+    auto chain = client_.call("getblockchaininfo", rpc::json::array());
+    if (!chain) return chain.error();
+    const auto id =
+        chain->is_object() ? unsigned_field<std::uint32_t>(*chain, "chain_id") : std::nullopt;
+    if (!id || !chain->contains("genesis_hash") || !(*chain)["genesis_hash"].is_string())
+        return make_error(ErrorKind::malformed, "wallet-bad-node-reply",
+                          "getblockchaininfo has no chain_id and genesis_hash");
+    return NetworkInfo{*id, (*chain)["genesis_hash"].get<std::string>()};
+}
+
 Result<chain::Hash256> NodeClient::send(const chain::Transaction& tx) {
     auto reply = client_.call("sendrawtransaction", rpc::json::array({transaction_hex(tx)}));
     if (!reply) return reply.error();

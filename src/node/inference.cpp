@@ -139,6 +139,7 @@ Result<InferenceOutcome> InferenceService::infer(const chain::InferenceRequest& 
     auto loaded = generator();
     if (!loaded) return loaded.error();
     auto txid = hooks_.admit(payment);
+    if (!txid && hooks_.known && hooks_.known(payment.txid())) txid = payment.txid();
     if (!txid) return txid.error();
 
     training::SamplingOptions options;

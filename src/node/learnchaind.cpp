@@ -44,6 +44,7 @@ struct Flags {
     std::string infer_pay_to;
     std::string device = "cpu";
     std::string verify = "all";
+    int block_timeout = 20;
     std::string log_level = "info";
     int threads = 0;
     std::string infer_price =
@@ -103,6 +104,8 @@ NodeConfig to_config(const Flags& flags) {
     if (auto policy = learnchain::consensus::VerifyPolicy::parse(flags.verify); !policy)
         fail("--verify " + flags.verify + ": " + policy.error().to_string());
     config.verify = flags.verify;
+    if (flags.block_timeout < 1) fail("--block-timeout must be >= 1");
+    config.block_timeout = std::chrono::seconds(flags.block_timeout);
     if (flags.threads < 0) fail("--threads must be >= 0");
     config.threads = flags.threads;
     if (!flags.infer_pay_to.empty()) {
@@ -175,6 +178,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--verify", flags.verify,
                    "Recomputation of received work: all, or sample:F (0 < F <= 1)")
+        ->capture_default_str();
+    app.add_option("--block-timeout", flags.block_timeout,
+                   "Seconds a peer has to deliver a requested block before another peer is "
+                   "asked and it is scored as stalling")
         ->capture_default_str();
     app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off")
         ->capture_default_str();

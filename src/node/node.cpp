@@ -144,7 +144,9 @@ Status Node::open_all() {
     chainstate_ = std::make_unique<chain::Chainstate>(*store_, *mempool_, work);
     engine_ = std::move(engine).value();
     chainstate_->on_tip_changed([this](const chain::AcceptResult&) { after_tip_change(); });
-    sync_ = std::make_unique<p2p::Sync>(*chainstate_);
+    p2p::SyncOptions sync_options;
+    sync_options.block_timeout = config_.block_timeout;
+    sync_ = std::make_unique<p2p::Sync>(*chainstate_, sync_options);
 
     p2p::NetOptions net;
     net.magic = p2p::network_magic(genesis_.chain_id);
@@ -189,6 +191,12 @@ Status Node::open_all() {
         return ModelSnapshot{{store.height(), store.tip().hash}, engine_->weights()};
     };
     hooks.admit = [this](const chain::Transaction& tx) { return submit_transaction(tx); };
+    hooks.known = [this](const Hash256& txid) {
+        LOCK(chainstate_->cs_main);
+        if (chainstate_->mempool().contains(txid)) return true;
+        auto located = chainstate_->store().transaction(txid);
+        return located && located->has_value();
+    };
     inference_ = std::make_unique<InferenceService>(std::move(inference), std::move(hooks));
 
     if (config_.mine) {

@@ -162,13 +162,13 @@ public:
 
     Result<json> getblockchaininfo(const json&) {
         const chain::BlockIndexEntry best_header = node_.sync().best_header();
+        const bool ibd = node_.sync().downloading_blocks();
         return node_.with_chain([&](chain::ChainStore& store, chain::Mempool&,
                                     auto&) -> Result<json> {
             const chain::BlockIndexEntry& tip = store.tip();
             auto required = chain::required_work_for_child(store, tip, store.genesis());
             if (!required) return required.error();
             const std::uint64_t headers = std::max(best_header.header.height, tip.header.height);
-            const bool ibd = best_header.cumulative_work > tip.cumulative_work;
             return json{
                 {"chain", store.genesis().name},
                 {"chain_id", store.genesis().chain_id},
@@ -184,6 +184,8 @@ public:
                                                        : static_cast<double>(tip.header.height) /
                                                              static_cast<double>(headers)},
                 {"initial_block_download", ibd},
+                {"block_index_size", store.block_count()},
+                {"headers_without_body", store.header_only_count()},
             };
         });
     }

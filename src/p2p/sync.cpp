@@ -126,6 +126,12 @@ SyncStats Sync::stats() const {
     return stats_;
 }
 
+bool Sync::downloading_blocks() const {
+    LOCK(chainstate_.cs_main);
+    LOCK(peers_mutex_);
+    return downloading();
+}
+
 std::size_t Sync::blocks_queued() const {
     LOCK(queue_mutex_);
     return queue_.size() + (processing_one_ ? 1 : 0);
@@ -268,8 +274,14 @@ void Sync::on_tick() {
                 peer.stalled.insert(hash);
                 ++stats_.blocks_rerequested;
             }
-            if (!late.empty() && ++peer.stalls >= 2)
-                out.disconnects.emplace_back(id, "p2p-block-download-stalled");
+            if (!late.empty()) {
+                // Asked and not delivered in time: the blocks go to other peers, the peer is
+                // scored (so one that stalls on purpose across reconnections ends up banned)
+                // and dropped at its second stall.
+                out.misbehaving.emplace_back(id, score::stalled, "p2p-block-download-stalled");
+                if (++peer.stalls >= 2)
+                    out.disconnects.emplace_back(id, "p2p-block-download-stalled");
+            }
             if (peer.headers_requested && now - *peer.headers_requested > options_.headers_timeout)
                 out.disconnects.emplace_back(id, "p2p-headers-timeout");
             if (!peer.getdata.empty()) serve_getdata(peer, out);

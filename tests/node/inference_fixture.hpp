@@ -8,6 +8,7 @@
 // ForkBuilder, which credits rewards to test_key(n) workers.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,11 @@ public:
             std::lock_guard lock(mutex_);
             return mempool_.add(tx, store_->state());
         };
+        hooks.known = [this](const chain::Hash256& txid) {
+            std::lock_guard lock(mutex_);
+            auto located = store_->transaction(txid);
+            return mempool_.contains(txid) || (located && located->has_value());
+        };
         service_ = std::make_unique<InferenceService>(config, hooks);
     }
 
@@ -87,6 +93,7 @@ public:
     [[nodiscard]] const consensus::ModelWeights& weights() const { return weights_; }
     [[nodiscard]] std::mutex& mutex() { return mutex_; }
     int snapshots = 0;
+    std::atomic<int> lose_answers{0};
 
     // Connects a block with every mempool transaction, rewarding test_key(worker).
     void mine(std::uint8_t worker = 7) {
@@ -106,11 +113,29 @@ public:
         options.datadir = dir_ / "datadir";
         std::filesystem::create_directories(options.datadir);
         server_ = std::make_unique<rpc::RpcServer>(options);
-        LEARNCHAIN_TRY(register_inference_methods(*server_, *service_));
+        LEARNCHAIN_TRY(server_->register_method("getinferenceinfo", [this](const rpc::json&) {
+            return Result<rpc::json>(service_->info());
+        }));
+        for (const char* reason :
+             {"infer-bad-params", "infer-prompt-too-long", "infer-bad-payment"})
+            LEARNCHAIN_TRY(server_->set_error_code(reason, rpc::code::invalid_params));
+        // The node's infer, except that the next `lose_answers` answers are lost on the way back
+        // after the node served them (as a connection dropped at the wrong moment).
+        LEARNCHAIN_TRY(server_->register_method("infer", [this](const rpc::json& p) {
+            auto served = service_->handle_infer(p);
+            if (lose_answers > 0) {
+                --lose_answers;
+                return Result<rpc::json>(
+                    make_error(ErrorKind::local, "rpc-timeout", "the answer was lost on the way"));
+            }
+            return served;
+        }));
         LEARNCHAIN_TRY(server_->register_method(
             "getaccount", [this](const rpc::json& p) { return get_account(p); }));
         LEARNCHAIN_TRY(server_->register_method("getblockchaininfo", [this](const rpc::json&) {
-            return Result<rpc::json>(rpc::json{{"chain_id", builder_.genesis.chain_id}});
+            return Result<rpc::json>(
+                rpc::json{{"chain_id", builder_.genesis.chain_id},
+                          {"genesis_hash", builder_.genesis_block.hash().hex()}});
         }));
         LEARNCHAIN_TRY(server_->register_method(
             "sendrawtransaction", [this](const rpc::json& p) { return send_raw(p); }));

@@ -203,7 +203,11 @@ TEST_F(WalletCliTest, InferErrorsComeFromTheNode) {
                 HasSubstr("infer-bad-params"));
     EXPECT_THAT(wallet({"infer", "1+1=", "--temperature", "9"}).err, HasSubstr("infer-bad-params"));
     EXPECT_EQ(node_->mempool().size(), 0u);  // nothing was paid
-    EXPECT_THAT(wallet({"history"}).out, HasSubstr("no transactions"));
+    // Each payment was signed, so each is in the history, with the node's refusal.
+    const auto history = wallet({"history"}).out;
+    EXPECT_THAT(history, HasSubstr("outcome refused: infer-prompt-too-long"));
+    EXPECT_THAT(history, HasSubstr("outcome refused: infer-bad-params: max_tokens"));
+    EXPECT_THAT(history, HasSubstr("outcome refused: infer-bad-params: temperature"));
 }
 
 TEST_F(WalletCliTest, UnreachableNodeIsAClearError) {
@@ -213,6 +217,88 @@ TEST_F(WalletCliTest, UnreachableNodeIsAClearError) {
                         "u", "--rpc-password", "p", "balance"});
     EXPECT_EQ(r.code, 1);
     EXPECT_THAT(r.err, HasSubstr("rpc-connect-failed"));
+}
+
+// The node names the price; the wallet pays it only within the user's ceilings, and signs
+// nothing otherwise.
+TEST(WalletCliCeilings, APriceAboveTheCeilingsIsRefusedBeforeAnythingIsSigned) {
+    const auto dir = node::testing::fresh_dir("cli_ceiling");
+    node::testing::TestNode expensive(dir, /*price=*/100 * chain::coin);  // 100 coins a byte
+    ASSERT_TRUE(expensive.start_rpc().ok());
+    const auto pass = dir / "pass.txt";
+    std::ofstream(pass) << "hunter2\n";
+    const auto wallet = [&](std::vector<std::string> args) {
+        std::vector<std::string> all = {"--datadir",         expensive.datadir().string(),
+                                        "--wallet",          (dir / "wallet.json").string(),
+                                        "--rpc-port",        std::to_string(expensive.port()),
+                                        "--passphrase-file", pass.string()};
+        all.insert(all.end(), args.begin(), args.end());
+        return run(all);
+    };
+    ASSERT_EQ(wallet({"import", chain::to_hex(test_key(1).bytes()), "--scrypt-n", "1024"}).code, 0);
+
+    auto refused = wallet({"infer", "12+34=", "--max-tokens", "8"});
+    EXPECT_EQ(refused.code, 1);
+    EXPECT_THAT(refused.err, HasSubstr("wallet-price-too-high"));
+    EXPECT_THAT(refused.err, HasSubstr("--max-price"));
+    // A per-byte ceiling that allows it, but not the total.
+    refused = wallet({"infer", "12+34=", "--max-tokens", "8", "--max-price", "100"});
+    EXPECT_EQ(refused.code, 1);
+    EXPECT_THAT(refused.err, HasSubstr("--max-pay"));
+    EXPECT_EQ(expensive.mempool().size(), 0u);
+    EXPECT_THAT(wallet({"history"}).out, HasSubstr("no transactions"));
+    // Both raised: paid.
+    const auto paid =
+        wallet({"infer", "12+34=", "--max-tokens", "8", "--max-price", "100", "--max-pay", "801"});
+    EXPECT_EQ(paid.code, 0) << paid.err;
+    EXPECT_EQ(expensive.mempool().size(), 1u);
+    std::filesystem::remove_all(dir);
+}
+
+// The wallet records the chain it first met and refuses a node of another.
+TEST_F(WalletCliTest, ANodeOfAnotherChainIsRefused) {
+    import_funded_key();
+    const auto first = wallet({"balance"});
+    ASSERT_EQ(first.code, 0) << first.err;
+    EXPECT_THAT(first.err, HasSubstr("wallet bound to chain"));
+    const auto record = dir_ / "wallet.json.network.json";
+    ASSERT_TRUE(std::filesystem::exists(record));
+    // The same wallet pointed at another chain's node (its record altered to play that role).
+    std::ofstream(record) << R"({"chain_id": 4242, "genesis_hash": ")" << std::string(64, 'a')
+                          << "\"}\n";
+    for (const auto& command : std::vector<std::vector<std::string>>{
+             {"balance"},
+             {"send", chain::encode_address(test_key(3).public_key()), "1"},
+             {"infer", "1+1=", "--max-tokens", "1"}}) {
+        const auto r = wallet(command);
+        EXPECT_EQ(r.code, 1) << command[0];
+        EXPECT_THAT(r.err, HasSubstr("wallet-wrong-chain")) << command[0];
+    }
+    EXPECT_EQ(node_->mempool().size(), 0u);
+}
+
+// An answer lost after the node took the payment: the payment is in the history as unknown,
+// and asking again sends that same payment, which the node recognises, instead of a second.
+TEST_F(WalletCliTest, ARetryAfterALostAnswerPaysOnce) {
+    import_funded_key();
+    node_->lose_answers = 1;
+    const auto lost = wallet({"infer", "12+34=", "--max-tokens", "4"});
+    EXPECT_EQ(lost.code, 1);
+    EXPECT_THAT(lost.err, HasSubstr("rpc-timeout"));
+    ASSERT_EQ(node_->mempool().size(), 1u);  // the node took the payment
+    EXPECT_THAT(wallet({"history"}).out, HasSubstr("outcome unknown: rpc-timeout"));
+
+    const auto again = wallet({"infer", "12+34=", "--max-tokens", "4"});
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_THAT(again.err, HasSubstr("sending again the payment"));
+    EXPECT_EQ(again.out.size(), 4u + 1u);
+    EXPECT_EQ(node_->mempool().size(), 1u);  // still one payment
+    const auto history = wallet({"history"}).out;
+    EXPECT_THAT(history, HasSubstr("outcome text received"));
+    // A request that got its text is settled: the next one pays anew.
+    const auto next = wallet({"infer", "12+34=", "--max-tokens", "4"});
+    ASSERT_EQ(next.code, 0) << next.err;
+    EXPECT_EQ(node_->mempool().size(), 2u);
 }
 
 }  // namespace

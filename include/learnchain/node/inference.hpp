@@ -69,6 +69,10 @@ struct InferenceHooks {
     // Admits a transaction to the mempool against the tip's state (and relays it): its txid,
     // or the mempool's reason (bad-tx-signature, bad-tx-nonce-too-low, mempool-*, ...).
     std::function<Result<chain::Hash256>(const chain::Transaction&)> admit;
+    // Whether this exact transaction is in the mempool or the main chain already: a payment
+    // sent again for the same request (its first generation failed, or its answer was lost)
+    // pays for it once, not twice.
+    std::function<bool(const chain::Hash256& txid)> known;
 };
 
 struct InferenceOutcome {

@@ -28,6 +28,7 @@ inline constexpr int invalid_tx = 100;         // context-free tx failure (signa
 inline constexpr int protocol_violation = 20;  // e.g. a message before the handshake ends
 inline constexpr int unconnecting_headers = 20;
 inline constexpr int unrequested = 5;         // a block or certificate nobody asked for
+inline constexpr int stalled = 20;            // asked for blocks and did not deliver them in time
 inline constexpr int useless_headers = 10;    // unasked headers of a chain that cannot beat ours
 inline constexpr int header_branches = 20;    // more header branches than a peer may store
 inline constexpr int oversized_request = 10;  // a getdata naming more blocks than allowed

@@ -125,6 +125,9 @@ public:
 
     [[nodiscard]] chain::BlockIndexEntry best_header() const EXCLUDES(peers_mutex_);
     [[nodiscard]] SyncStats stats() const EXCLUDES(peers_mutex_);
+    // Catching up: a better chain is known and its blocks are on their way (in flight or being
+    // processed). A better header whose body nobody delivers does not count.
+    [[nodiscard]] bool downloading_blocks() const EXCLUDES(chainstate_.cs_main, peers_mutex_);
     // Blocks received and not processed yet (tests and benchmarks wait for 0).
     [[nodiscard]] std::size_t blocks_queued() const EXCLUDES(queue_mutex_);
 

@@ -22,6 +22,11 @@ inline constexpr std::string_view passphrase_env = "LEARNCHAIN_WALLET_PASSPHRASE
 // bytes per transaction).
 inline constexpr chain::Amount default_fee = 1000;
 inline constexpr std::uint32_t default_infer_tokens = 16;
+// Ceilings on what infer pays whatever the node asks: ten times the default price a byte, and
+// a hundredth of a coin a request, fee included. The user raises them with --max-price and
+// --max-pay.
+inline constexpr std::string_view default_max_price = "0.0001";
+inline constexpr std::string_view default_max_pay = "0.01";
 
 // Runs one command; `args` excludes the program name. Returns the process exit status:
 // 0 on success, 1 on an error (printed to `err` as "error: <reason>: <detail>"), and CLI11's

@@ -24,6 +24,14 @@ struct AccountInfo {
     std::optional<std::uint32_t> chain_id;
 };
 
+// Which chain a node is on.
+struct NetworkInfo {
+    std::uint32_t chain_id = 0;
+    std::string genesis_hash;  // hex of the height-0 block
+
+    friend bool operator==(const NetworkInfo&, const NetworkInfo&) = default;
+};
+
 struct InferenceInfo {
     chain::Amount price_per_token = 0;
     chain::PublicKey payment_key;
@@ -62,6 +70,8 @@ public:
     [[nodiscard]] Result<AccountInfo> account(std::string_view address);
     // The chain id: getblockchaininfo's, else getinferenceinfo's. "wallet-chain-id-unknown".
     [[nodiscard]] Result<std::uint32_t> chain_id();
+    // getblockchaininfo's chain id and genesis hash. "wallet-bad-node-reply".
+    [[nodiscard]] Result<NetworkInfo> network();
     // sendrawtransaction [hex]: the txid (checked against the transaction's own).
     [[nodiscard]] Result<chain::Hash256> send(const chain::Transaction& tx);
     // gettransaction [txid]: the node's answer as it came.
