@@ -250,10 +250,15 @@ Result<chain::Amount> fee_of(const Options& o) {
 // Records a signed transaction before it is sent: if recording fails, nothing is sent.
 Status record(const Options& o, const chain::Transaction& tx, std::string memo_kind,
               json request = nullptr) {
-    HistoryEntry entry{tx.txid().hex(), chain::encode_address(tx.to), tx.amount,  tx.fee,
-                       tx.nonce,        std::move(memo_kind),         unix_time()};
-    entry.raw = chain::to_hex(chain::encode(tx));
-    entry.request = std::move(request);
+    const HistoryEntry entry{.txid = tx.txid().hex(),
+                             .to = chain::encode_address(tx.to),
+                             .amount = tx.amount,
+                             .fee = tx.fee,
+                             .nonce = tx.nonce,
+                             .memo_kind = std::move(memo_kind),
+                             .time = unix_time(),
+                             .raw = chain::to_hex(chain::encode(tx)),
+                             .request = std::move(request)};
     return append_history(history_path(wallet_path(o)), entry);
 }
 

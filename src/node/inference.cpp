@@ -139,7 +139,15 @@ Result<InferenceOutcome> InferenceService::infer(const chain::InferenceRequest& 
     auto loaded = generator();
     if (!loaded) return loaded.error();
     auto txid = hooks_.admit(payment);
-    if (!txid && hooks_.known && hooks_.known(payment.txid())) txid = payment.txid();
+    if (!txid && hooks_.known && hooks_.known(payment.txid())) {
+        txid = payment.txid();
+        std::lock_guard lock(answers_mutex_);
+        if (auto it = answers_.find(*txid); it != answers_.end()) {
+            InferenceOutcome replay = it->second;
+            replay.replayed = true;
+            return replay;
+        }
+    }
     if (!txid) return txid.error();
 
     training::SamplingOptions options;
@@ -153,9 +161,18 @@ Result<InferenceOutcome> InferenceService::infer(const chain::InferenceRequest& 
         return make_error(
             ErrorKind::local, "infer-generation-failed",
             "payment " + txid->hex() + " admitted; " + generation.error().to_string());
-    return InferenceOutcome{generation->text(),
-                            std::string(training::to_string(generation->finish)), *txid,
-                            request_hash, (*loaded)->tip};
+    InferenceOutcome outcome{generation->text(),
+                             std::string(training::to_string(generation->finish)), *txid,
+                             request_hash, (*loaded)->tip};
+    std::lock_guard answers_lock(answers_mutex_);
+    if (answers_.emplace(*txid, outcome).second) {
+        answer_order_.push_back(*txid);
+        if (answer_order_.size() > max_answers) {
+            answers_.erase(answer_order_.front());
+            answer_order_.pop_front();
+        }
+    }
+    return outcome;
 }
 
 Result<rpc::json> InferenceService::handle_infer(const rpc::json& params) {
@@ -221,6 +238,7 @@ Result<rpc::json> InferenceService::handle_infer(const rpc::json& params) {
         {"request_hash", outcome->request_hash.hex()},
         {"model_height", outcome->model.height},
         {"model_block", outcome->model.block.hex()},
+        {"replayed", outcome->replayed},
     };
 }
 

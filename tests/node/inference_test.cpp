@@ -82,15 +82,32 @@ TEST_F(InferenceTest, PaidInferenceLandsInMempoolThenInABlock) {
     ASSERT_TRUE(direct.ok());
     EXPECT_EQ(outcome->bytes, direct->text());
 
-    // The same payment cannot buy a second answer.
-    EXPECT_EQ(reason(r, tx), "mempool-duplicate");
+    EXPECT_FALSE(outcome->replayed);
+
+    // The same payment sent again (its answer lost) gets the answer it bought, not a second
+    // generation.
+    auto again = node_.service().infer(r, tx);
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_TRUE(again->replayed);
+    EXPECT_EQ(again->bytes, outcome->bytes);
+    EXPECT_EQ(again->model.block, outcome->model.block);
+    EXPECT_EQ(node_.mempool().size(), 1u);
 
     node_.mine();
     EXPECT_FALSE(node_.mempool().contains(tx.txid()));
     const auto paid = node_.store().account(node_key().public_key());
     EXPECT_EQ(paid.balance, node::default_price_per_token * r.max_tokens);
-    // Mined, the payment's nonce is spent: a replay is stale.
-    EXPECT_EQ(reason(r, tx), "bad-tx-nonce-too-low");
+    // Mined, the payment still answers with what it bought, from the model it bought it on.
+    auto mined = node_.service().infer(r, tx);
+    ASSERT_TRUE(mined.ok()) << mined.error().to_string();
+    EXPECT_TRUE(mined->replayed);
+    EXPECT_EQ(mined->model.height, 0u);
+    // A payment for this request that the node never admitted, reusing the spent nonce, is
+    // stale.
+    auto stale = make_transfer(test_key(1), node_key().public_key(),
+                               node::default_price_per_token * r.max_tokens, 1001, 0,
+                               node_.genesis().chain_id, inference_memo(r));
+    EXPECT_EQ(reason(r, stale), "bad-tx-nonce-too-low");
 }
 
 TEST_F(InferenceTest, RefusesPaymentTooSmall) {

@@ -159,8 +159,26 @@ TEST_F(KeystoreTest, AtomicWriteReplacesWholeFilesAndLeavesNoTemporary) {
 TEST_F(KeystoreTest, HistoryAppends) {
     const auto path = history_path(dir_ / "wallet.json");
     EXPECT_TRUE(load_history(path)->empty());
-    ASSERT_TRUE(append_history(path, {"aa", "lrn1x", 5, 1, 0, "none", 100}).ok());
-    ASSERT_TRUE(append_history(path, {"bb", "lrn1y", 7, 2, 1, "inference", 200}).ok());
+    ASSERT_TRUE(append_history(path, {.txid = "aa",
+                                      .to = "lrn1x",
+                                      .amount = 5,
+                                      .fee = 1,
+                                      .nonce = 0,
+                                      .memo_kind = "none",
+                                      .time = 100,
+                                      .raw = "",
+                                      .request = nullptr})
+                    .ok());
+    ASSERT_TRUE(append_history(path, {.txid = "bb",
+                                      .to = "lrn1y",
+                                      .amount = 7,
+                                      .fee = 2,
+                                      .nonce = 1,
+                                      .memo_kind = "inference",
+                                      .time = 200,
+                                      .raw = "",
+                                      .request = nullptr})
+                    .ok());
     auto entries = load_history(path);
     ASSERT_TRUE(entries.ok());
     ASSERT_EQ(entries->size(), 2u);

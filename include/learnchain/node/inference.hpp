@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,6 +83,7 @@ struct InferenceOutcome {
     chain::Hash256 txid;
     chain::Hash256 request_hash;
     ModelTip model;
+    bool replayed = false;  // the answer already given for this payment, not generated again
 };
 
 // A request's limits as they apply to this model: prompt and output share the context.
@@ -108,7 +111,10 @@ public:
     // infer-wrong-memo, infer-payment-too-small, then admission's (bad-tx-chain-id,
     // bad-tx-signature, bad-tx-nonce-too-low, bad-tx-insufficient-balance, mempool-*), then
     // infer-model-unavailable or infer-generation-failed (after admission: the detail names
-    // the txid).
+    // the txid). A payment already admitted or mined (hooks.known) is answered with the answer
+    // it bought when that is still recorded (`replayed`), so one payment buys one generation;
+    // otherwise (its generation failed, or the record was evicted or lost to a restart) it is
+    // generated once more.
     [[nodiscard]] Result<InferenceOutcome> infer(const chain::InferenceRequest& request,
                                                  const chain::Transaction& payment);
 
@@ -126,6 +132,13 @@ private:
     mutable std::mutex mutex_;  // guards loaded_
     std::shared_ptr<const Loaded> loaded_;
     std::mutex generate_mutex_;  // one generation at a time: each already uses every core
+
+    // Answers by payment txid, oldest evicted first: a lost answer is served again without a
+    // second generation. Each is at most max_tokens bytes, so the record stays within a few MiB.
+    static constexpr std::size_t max_answers = 1024;
+    std::mutex answers_mutex_;
+    std::map<chain::Hash256, InferenceOutcome> answers_;
+    std::deque<chain::Hash256> answer_order_;
 };
 
 // Registers getinferenceinfo and infer (parameter errors answer -32602, other reasons -1).
