@@ -454,23 +454,25 @@ bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHead
     }
     const chain::ChainStore& store = chainstate_.store();
     if (begin == 0 && !store.lookup(headers.back().hash())) {
-        // A chain that does not extend our tip or what this peer showed before is a branch;
-        // each costs storage, so a peer gets a few per tip.
+        // A chain that does not start at our tip or at the end of what this peer showed before
+        // is a branch; each costs storage, so a peer gets a few per tip. (Starting anywhere
+        // below the end of its best chain is a branch too, or siblings would be free.)
         const Hash256& parent = headers.front().header().parent;
         const auto parent_entry = store.lookup(parent);
-        bool extends = parent == store.tip().hash;
-        if (!extends && parent_entry && peer.best_known) {
-            const auto on_best = store.ancestor(*peer.best_known, parent_entry->header.height);
-            extends = on_best && on_best->hash == parent;
-        }
+        const bool extends =
+            parent == store.tip().hash || (peer.best_known && parent == *peer.best_known);
         if (parent_entry && !extends) {
-            if (peer.header_branches >= options_.max_header_branches_per_peer) {
+            std::erase_if(peer.header_branches, [&](const Hash256& first) {
+                const auto record = store.record(first);
+                return !record || record->has(chain::block_status::have_body);
+            });
+            if (peer.header_branches.size() >= options_.max_header_branches_per_peer) {
                 out.misbehaving.emplace_back(id, score::header_branches,
                                              "p2p-too-many-header-branches");
                 peer.headers_requested.reset();
                 return false;
             }
-            ++peer.header_branches;
+            peer.header_branches.insert(headers.front().hash());
         }
     }
     const auto part = std::span(headers).subspan(begin, end - begin);
@@ -537,15 +539,18 @@ void Sync::handle_inv(PeerState& peer, const InvMessage& message, Outbox& out) {
 void Sync::handle_getdata(PeerState& peer, const GetDataMessage& message, Outbox& out) {
     // Queued, not answered at once: a request naming one big block thousands of times, or
     // more blocks than the socket can take, must cost the sender time, not the node memory.
+    // Duplicates (of this request or of one still queued) are dropped and count for nothing.
     std::size_t blocks = 0;
     for (const auto& item : message.items) {
+        if (peer.getdata_queued.contains(item)) continue;
         if (item.type == InvType::block && ++blocks > options_.max_blocks_per_getdata) {
             out.misbehaving.emplace_back(peer.info.id, score::oversized_request,
                                          "p2p-getdata-too-many-blocks");
             break;
         }
         if (peer.getdata.size() >= options_.max_getdata_queue) break;
-        if (peer.getdata_queued.insert(item).second) peer.getdata.push_back(item);
+        peer.getdata_queued.insert(item);
+        peer.getdata.push_back(item);
     }
     serve_getdata(peer, out);
 }
@@ -667,8 +672,9 @@ std::uint64_t Sync::estimated_bytes(const chain::BlockHeader& header) const {
 }
 
 bool Sync::downloading() const {
-    return best_header_.cumulative_work > chainstate_.store().tip().cumulative_work &&
-           (!requested_blocks_.empty() || !processing_.empty());
+    const std::uint64_t tip_time = chainstate_.store().tip().header.time;
+    const bool old_tip = tip_time + options_.catching_up_tip_age_seconds < unix_time();
+    return old_tip && (!requested_blocks_.empty() || !processing_.empty());
 }
 
 void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
@@ -678,14 +684,24 @@ void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
     if (requested) {
         release(peer, hash);
         peer.stalls = 0;
-    } else if (!requested_blocks_.contains(hash)) {
-        out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
-        // Unasked, a block is kept only if it could be the new tip: a side branch with no more
-        // work than ours would only fill the disk.
-        if (!adds_work(block)) {
-            log::debug("p2p: peer {} sent unrequested block {} that adds no work", id, hash.hex());
-            return;
+        if (processing_.contains(hash)) return;  // another peer's copy came first
+    } else {
+        if (!requested_blocks_.contains(hash)) {
+            out.misbehaving.emplace_back(id, score::unrequested, "p2p-unrequested-block");
+            // Unasked, a block is kept only if it could be the new tip: a side branch with no
+            // more work than ours would only fill the disk.
+            if (!adds_work(block)) {
+                log::debug("p2p: peer {} sent unrequested block {} that adds no work", id,
+                           hash.hex());
+                return;
+            }
         }
+        // Asked of another peer (a late delivery after a stall, say) or of nobody: one copy is
+        // enough, and a peer has only a few such blocks waiting at once.
+        if (processing_.contains(hash)) return;
+        if (const auto record = chainstate_.store().record(hash);
+            record && record->has(chain::block_status::have_body))
+            return;
         if (peer.unrequested_queued >= options_.max_unrequested_queued_per_peer) {
             log::debug("p2p: peer {} has {} unrequested blocks waiting, dropping {}", id,
                        peer.unrequested_queued, hash.hex());
@@ -768,10 +784,10 @@ void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<Pee
     chain::ChainStore& store = chainstate_.store();
     const chain::BlockIndexEntry& tip = store.tip();
     if (tip.cumulative_work > best_header_.cumulative_work) best_header_ = tip;
-    // Headers that can no longer beat the tip go, and every peer may show new branches again.
+    // Headers that can no longer beat the tip go (and stop counting against their peers'
+    // branch budgets).
     if (const std::size_t pruned = store.prune_headers(); pruned > 0)
         log::debug("p2p: forgot {} headers that cannot beat the tip", pruned);
-    for (auto& [id, peer] : peer_states_) peer.header_branches = 0;
     update_progress();
     // Announce only when caught up: a node mid-sync would announce every block it connects.
     // Caught up means nothing is on its way; a header nobody delivers does not hold it back.

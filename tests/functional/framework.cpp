@@ -4,6 +4,7 @@
 #include <iostream>
 #include <random>
 
+#include <learnchain/chain/encoding.hpp>
 #include <learnchain/chain/log.hpp>
 
 #include <fcntl.h>
@@ -155,6 +156,36 @@ std::string Daemon::tip() {
 
 std::string Daemon::log_tail() const {
     return tail_of(datadir_.parent_path() / (name_ + ".out"), 40);
+}
+
+std::uint64_t Daemon::rss_bytes() const {
+    if (pid_ < 0) return 0;
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;  // kB
+    return 0;
+}
+
+std::uint64_t Daemon::datadir_bytes() const {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::recursive_directory_iterator(datadir_, ec))
+        if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+    return total;
+}
+
+chain::Block Daemon::block(const std::string& hash) {
+    const json hex = must("getblock", json::array({hash, 0}));
+    auto bytes = chain::from_hex(hex.get<std::string>());
+    EXPECT_TRUE(bytes) << name_ << " getblock " << hash;
+    auto decoded =
+        bytes ? chain::decode<chain::Block>(*bytes) : Result<chain::Block>(bytes.error());
+    EXPECT_TRUE(decoded) << name_ << " getblock " << hash;
+    return decoded ? *decoded : chain::Block{};
+}
+
+chain::Block Daemon::block_at(std::uint64_t height) {
+    return block(must("getblockhash", json::array({height})).get<std::string>());
 }
 
 void Functional::SetUp() {

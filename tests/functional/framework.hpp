@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include <learnchain/chain/block.hpp>
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/chain/result.hpp>
@@ -61,9 +62,18 @@ public:
     [[nodiscard]] std::string tip();
     [[nodiscard]] std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
     [[nodiscard]] std::uint16_t port() const { return port_; }
+    [[nodiscard]] std::uint16_t rpc_port() const { return rpc_port_; }
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] const std::filesystem::path& datadir() const { return datadir_; }
     [[nodiscard]] std::string log_tail() const;
+
+    // Resident memory of the process (VmRSS) and bytes under its datadir, for the bounds the
+    // hostile-peer scenarios assert.
+    [[nodiscard]] std::uint64_t rss_bytes() const;
+    [[nodiscard]] std::uint64_t datadir_bytes() const;
+    // A block of its main chain, decoded from getblock's hex.
+    [[nodiscard]] chain::Block block_at(std::uint64_t height);
+    [[nodiscard]] chain::Block block(const std::string& hash);
 
 private:
     std::string name_;

@@ -17,6 +17,7 @@ struct RawPeer::Impl {
     websocket::stream<beast::tcp_stream> ws{ioc};
     beast::flat_buffer buffer;
     bool open = false;
+    bool closed_by_remote = false;  // open went false because the remote closed or failed
 
     // Runs the io_context until `done` or the deadline; cancels what is left on timeout.
     bool run_until(const bool& done, std::chrono::milliseconds timeout) {
@@ -69,6 +70,7 @@ Status RawPeer::send(std::uint32_t magic, const Message& message) {
 }
 
 Result<Message> RawPeer::receive(std::uint32_t magic, std::chrono::milliseconds timeout) {
+    if (!impl_->open) return make_error(ErrorKind::local, "p2p-closed", "closed or timed out");
     bool done = false;
     beast::error_code ec;
     impl_->ws.async_read(impl_->buffer, [&](beast::error_code e, std::size_t) {
@@ -81,6 +83,7 @@ Result<Message> RawPeer::receive(std::uint32_t magic, std::chrono::milliseconds 
     }
     if (ec) {
         impl_->open = false;
+        impl_->closed_by_remote = true;
         return make_error(ErrorKind::local, "p2p-closed", ec.message());
     }
     const auto data = impl_->buffer.cdata();
@@ -121,7 +124,8 @@ bool RawPeer::closed_within(std::chrono::milliseconds timeout) {
         auto message = receive(0, left);
         if (!message && message.error().reason == "p2p-timeout") return false;
     }
-    return true;
+    // Not open because an earlier receive timed out is not the remote closing.
+    return impl_->closed_by_remote;
 }
 
 void RawPeer::close() {

@@ -26,12 +26,14 @@ public:
     [[nodiscard]] Status connect(const Endpoint& remote, const std::string& local_address = {});
     [[nodiscard]] Status send_bytes(std::span<const std::uint8_t> bytes);
     [[nodiscard]] Status send(std::uint32_t magic, const Message& message);
-    // Next message, within `timeout`. Reasons p2p-closed, p2p-timeout, and decode's.
+    // Next message, within `timeout`. Reasons p2p-closed, p2p-timeout, and decode's. A timed-out
+    // read leaves the stream unusable: every later call fails (wait on a ping's pong instead).
     [[nodiscard]] Result<Message> receive(std::uint32_t magic, std::chrono::milliseconds timeout);
     // Version then verack both ways.
     [[nodiscard]] Status handshake(std::uint32_t magic, const VersionMessage& version,
                                    std::chrono::milliseconds timeout);
-    // True once the remote closed the connection (waits up to `timeout` for it).
+    // True once the remote closed the connection (waits up to `timeout` for it); false when it
+    // did not within `timeout`, or an earlier receive timed out.
     [[nodiscard]] bool closed_within(std::chrono::milliseconds timeout);
     void close();
 

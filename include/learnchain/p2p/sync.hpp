@@ -50,8 +50,9 @@ struct SyncOptions {
     // processed (the estimate is a block's size from its header's work): what one peer can
     // make the node hold at once. One block is always allowed.
     std::uint64_t max_in_flight_bytes_per_peer = 256ull << 20;
-    // Header branches one peer may make the node store per tip: chains that do not extend
-    // what it showed before. More are refused and scored.
+    // Header-only branches one peer may have the node hold at once: chains that start neither
+    // at the tip nor at the end of what it showed before. A branch stops counting once its
+    // first block has a body or its headers are forgotten. More are refused and scored.
     std::size_t max_header_branches_per_peer = 8;
     // getdata: blocks one request may name, items waiting to be served per peer, and how far
     // ahead of its socket blocks are queued (the rest waits for the send queue to drain).
@@ -72,6 +73,10 @@ struct SyncOptions {
     // asked for; more unrequested ones are dropped.
     std::size_t max_unrequested_queued_per_peer = 2;
     std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
+    // A tip whose time is older than this, with blocks on their way, is an initial download:
+    // the node does not announce each block it connects. Claimed work plays no part, so a
+    // header nobody delivers can never silence the node.
+    std::uint64_t catching_up_tip_age_seconds = 3600;
 };
 
 struct SyncStats {
@@ -125,8 +130,9 @@ public:
 
     [[nodiscard]] chain::BlockIndexEntry best_header() const EXCLUDES(peers_mutex_);
     [[nodiscard]] SyncStats stats() const EXCLUDES(peers_mutex_);
-    // Catching up: a better chain is known and its blocks are on their way (in flight or being
-    // processed). A better header whose body nobody delivers does not count.
+    // Catching up (initial block download): the tip is older than catching_up_tip_age_seconds
+    // and blocks are on their way (in flight or being processed). Headers, whatever work they
+    // claim, do not count.
     [[nodiscard]] bool downloading_blocks() const EXCLUDES(chainstate_.cs_main, peers_mutex_);
     // Blocks received and not processed yet (tests and benchmarks wait for 0).
     [[nodiscard]] std::size_t blocks_queued() const EXCLUDES(queue_mutex_);
@@ -166,8 +172,10 @@ private:
         std::optional<Clock::time_point> headers_requested;
         std::set<Hash256> stalled;  // blocks this peer failed to deliver
         int stalls = 0;
-        std::size_t header_branches = 0;  // branches it made us store on this tip
-        std::deque<InvItem> getdata;      // asked for, not served yet
+        // First headers of the branches it made us store that are still header-only: a peer
+        // holds at most max_header_branches_per_peer of them at once.
+        std::set<Hash256> header_branches;
+        std::deque<InvItem> getdata;  // asked for, not served yet
         std::set<InvItem> getdata_queued;
         std::size_t unverified_work_items = 0;  // handed to on_work_item, no verdict yet
         std::size_t recompute_failures = 0;     // its certificates that failed recomputation
@@ -257,7 +265,7 @@ private:
     // A block's size as its header's work says (for the per-peer byte bound).
     [[nodiscard]] std::uint64_t estimated_bytes(const chain::BlockHeader& header) const
         REQUIRES(chainstate_.cs_main);
-    // A download is under way: blocks in flight or being processed.
+    // Catching up: an old tip, and blocks in flight or being processed.
     [[nodiscard]] bool downloading() const REQUIRES(chainstate_.cs_main, peers_mutex_);
     void update_progress() REQUIRES(chainstate_.cs_main, peers_mutex_);
 
