@@ -17,11 +17,12 @@ ctest --preset release -j "$jobs" 2>&1 | tee build/ctest.log
 cmake --preset clang
 cmake --build --preset clang -j "$jobs"
 
-# Fuzz targets: build with clang + libFuzzer + sanitizers, then a few seconds each so they
-# keep compiling and running. Long fuzzing campaigns are run by hand (see README).
+# Fuzz targets: build with clang + libFuzzer + sanitizers, then run every build/fuzz/tests/fuzz/
+# fuzz_* binary for LEARNCHAIN_FUZZ_SECONDS (default 30) so they keep compiling and running.
+# Long fuzzing campaigns are run by hand (see README).
 cmake --preset fuzz
 cmake --build --preset fuzz -j "$jobs"
-fuzz_seconds=${LEARNCHAIN_FUZZ_SECONDS:-10}
+fuzz_seconds=${LEARNCHAIN_FUZZ_SECONDS:-30}
 for target in build/fuzz/tests/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   echo "fuzz smoke: $(basename "$target") for ${fuzz_seconds}s"

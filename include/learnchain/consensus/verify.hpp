@@ -48,9 +48,10 @@ struct VerifyContext {
     Hash256 parent;
 };
 
-// The cheap checks, cheapest first (PROTOCOL.md lists them with their reasons): decode,
-// version, parent, n range, signature, shape, Merkle root, loss, blob size, blob hash, finite
-// values, gradient norm, blob sketch against the BWD sketches.
+// The cheap checks, in PROTOCOL.md §T.11.1's order (it lists them with their reasons): decode,
+// blob hash (mutated: the blob is not the one the certificate commits to), version, parent,
+// n range, signature, shape, Merkle root, loss, blob size, finite values, gradient norm, blob
+// sketch against the BWD sketches.
 [[nodiscard]] Result<CheckedContribution> check_contribution(const VerifyContext& context,
                                                              const UnitPlan& plan,
                                                              std::span<const std::uint8_t> cert,
