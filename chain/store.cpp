@@ -1136,6 +1136,19 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
         LEARNCHAIN_TRY(check_block_context_free(block, genesis_));
         auto entry = check_block_contextual(block.header, *this, genesis_, now);
         if (!entry) return entry.error();
+        // A block that would make its branch the best one gets the checks that need no parent
+        // state before anything is stored, as the tip's fast path does: junk claiming work is
+        // refused at the cost of those checks, and never reaches the disk.
+        if (entry->cumulative_work > tip().cumulative_work) {
+            const Status checked =
+                engine_.check_work(block, WorkContext{&genesis_, block.header.parent,
+                                                      entry->header.height, entry->required_work});
+            if (!checked) {
+                if (existing != index_.end())
+                    LEARNCHAIN_TRY(condemn_known_header(block, checked.error(), now));
+                return checked.error();
+            }
+        }
         BlockRecord record{*entry, block_status::have_body, next_sequence_++, {}};
         rocksdb::WriteBatch batch;
         put_record(batch, record);

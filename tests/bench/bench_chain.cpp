@@ -6,6 +6,12 @@
 //                                     validation CPU time); goal >= 0.8
 //   BENCH reorg_depth10_ms            ms (wall) to reorganise 10 blocks (100 transfers each)
 //                                     away for an 11-block branch
+//   BENCH reorg_junk_tip_ms           ms (wall) to refuse a junk block (max claimed work, a
+//                                     failing certificate) on a 95-block tip
+//   BENCH reorg_junk_deep_ms          ms (wall) to refuse the same junk forking 95 blocks down
+//   BENCH reorg_junk_deep_vs_tip      their ratio (goal: <= 2)
+//   BENCH reorg_junk_deep_unchecked_ms the deep junk with the engine's parent-state-free checks
+//                                     off: 95 disconnections, the failed connect, 95 reconnects
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -222,6 +228,100 @@ BENCHMARK(BM_reorg_depth10)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+// --- junk reorg -----------------------------------------------------------------------------
+
+// A junk block outweighing a 95-block main chain: it claims the most work a block can carry
+// and its certificate fails its check. The branch is checked before anything is disconnected,
+// so refusing it 95 blocks down costs what refusing the same junk on the tip costs (goal:
+// within 2x), not 95 disconnections and reconnections.
+constexpr std::uint64_t junk_depth = 95;
+
+struct JunkReorgFixture {
+    Genesis genesis = bench_genesis();
+    std::vector<Block> main_chain;
+    Block junk_on_tip;
+    Block junk_deep;  // on genesis
+    JunkReorgFixture() {
+        ForkBuilder builder(genesis);
+        main_chain = builder.build_chain(builder.genesis_block.hash(), junk_depth);
+        junk_on_tip = heavy_junk(builder, main_chain.back().hash());
+        junk_deep = heavy_junk(builder, builder.genesis_block.hash());
+        std::uint64_t main_work = 0;
+        for (const auto& block : main_chain) main_work += block.header.work;
+        if (junk_deep.header.work <= main_work) std::abort();  // it must outweigh the chain
+    }
+
+    // A block whose certificate fails verification, claiming max_block_work.
+    Block heavy_junk(ForkBuilder& builder, const Hash256& parent) const {
+        BuildOptions junk;
+        junk.invalid_work = true;
+        Block block = builder.build(parent, {}, junk);
+        block.header.work = max_block_work(genesis.learning);
+        block.header.sign(chain::testing::test_key(junk.proposer));
+        return block;
+    }
+};
+
+// The same engine without the parent-state-free checks: what a junk branch cost before they
+// ran ahead of the disconnections (disconnect 95, fail connecting the junk, reconnect 95).
+struct UncheckedEngine : PersistentTestEngine {
+    Status check_work(const Block&, const WorkContext&) override { return ok_status(); }
+};
+
+enum class Junk { tip, deep, deep_unchecked };
+
+// One iteration: a fresh store holding the main chain, then the timed refusal.
+void junk_reorg(benchmark::State& state, Junk junk) {
+    const bool deep = junk != Junk::tip;
+    static const JunkReorgFixture fixture;
+    const std::uint64_t now = fixture.genesis.time + 1'000'000;
+    int run = 0;
+    double total = 0;
+    for (auto _ : state) {
+        TempDir dir(std::string(deep ? "junk-deep" : "junk-tip") + std::to_string(run++));
+        PersistentTestEngine checked;
+        UncheckedEngine unchecked;
+        PersistentTestEngine& engine = junk == Junk::deep_unchecked ? unchecked : checked;
+        auto store = std::move(ChainStore::open({dir.path}, fixture.genesis, engine).value());
+        for (const auto& block : fixture.main_chain) (void)store->accept_block(block, now);
+        const Hash256 tip = store->tip().hash;
+        const auto start = std::chrono::steady_clock::now();
+        const auto refused =
+            store->accept_block(deep ? fixture.junk_deep : fixture.junk_on_tip, now);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        state.SetIterationTime(seconds);
+        total += seconds;
+        if (refused || store->tip().hash != tip) state.SkipWithError("the junk was accepted");
+    }
+    state.counters["refuse_ms"] = total * 1e3 / static_cast<double>(state.iterations());
+}
+
+void BM_reorg_junk_tip(benchmark::State& state) {
+    junk_reorg(state, Junk::tip);
+}
+void BM_reorg_junk_deep(benchmark::State& state) {
+    junk_reorg(state, Junk::deep);
+}
+void BM_reorg_junk_deep_unchecked(benchmark::State& state) {
+    junk_reorg(state, Junk::deep_unchecked);
+}
+BENCHMARK(BM_reorg_junk_tip)
+    ->Iterations(5)
+    ->Repetitions(2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_reorg_junk_deep)
+    ->Iterations(5)
+    ->Repetitions(2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_reorg_junk_deep_unchecked)
+    ->Iterations(3)
+    ->Repetitions(2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -246,5 +346,13 @@ int main(int argc, char** argv) {
         learnchain::bench::print_line("tx_verify_vs_raw_schnorr", raw / verify, "ratio");
         learnchain::bench::print_line("reorg_depth10_ms",
                                       results.counter("BM_reorg_depth10", "reorg_ms"), "ms");
+        const double tip = results.counter("BM_reorg_junk_tip", "refuse_ms");
+        const double deep = results.counter("BM_reorg_junk_deep", "refuse_ms");
+        learnchain::bench::print_line("reorg_junk_tip_ms", tip, "ms");
+        learnchain::bench::print_line("reorg_junk_deep_ms", deep, "ms");
+        learnchain::bench::print_line("reorg_junk_deep_vs_tip", deep / tip, "x");
+        learnchain::bench::print_line("reorg_junk_deep_unchecked_ms",
+                                      results.counter("BM_reorg_junk_deep_unchecked", "refuse_ms"),
+                                      "ms");
     });
 }

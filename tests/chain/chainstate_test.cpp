@@ -182,7 +182,12 @@ TEST_F(ChainstateTest, AMutatedSideBranchBodyIsDroppedAndTheHeaderStaysValid) {
     ASSERT_TRUE(chainstate_->process_block(branch[1]).ok());
     Block mutated = branch[2];
     mutated.work_items[0].blob = testing::mutated_blob;
-    // The mutated body is stored (it passes the side branch's checks), then fails to connect.
+    // Its header came first (headers-first sync). The mutated body would make the branch the
+    // best, so it meets the checks that need no parent state before it is stored, and fails.
+    {
+        LOCK(chainstate_->cs_main);
+        ASSERT_TRUE(chainstate_->store().accept_header(branch[2].header, builder_.now()).ok());
+    }
     auto refused = chainstate_->process_block(mutated);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().kind, ErrorKind::mutated);

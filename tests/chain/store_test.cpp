@@ -559,7 +559,32 @@ TEST_F(StoreTest, AJunkBranchIsRefusedBeforeAnythingIsDisconnected) {
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.error().reason, "bad-cert-test-invalid");
     EXPECT_EQ(engine_->undos, 0) << "the main chain was disconnected for a junk branch";
-    EXPECT_TRUE(store->record(deep.hash())->invalid());
+    EXPECT_FALSE(store->record(deep.hash())) << "junk that would beat the tip was stored";
+    expect_state_of(*store, main.back().hash());
+}
+
+// Junk stored while its branch could not win (a side block with less work than the tip) is
+// found by the branch check once a descendant makes the branch the best: refused, condemned
+// with its descendant, and still nothing disconnected.
+TEST_F(StoreTest, AJunkAncestorIsFoundBeforeAnythingIsDisconnected) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 30);
+    for (const auto& block : main) (void)accept(*store, block);
+    BuildOptions junk;
+    junk.invalid_work = true;
+    junk.worker = 8;
+    const Block ancestor = builder_.build(main[0].hash(), {}, junk);
+    ASSERT_LT(store->lookup(main[0].hash())->cumulative_work.plus(ancestor.header.work),
+              store->tip().cumulative_work);
+    EXPECT_FALSE(accept(*store, ancestor).new_tip);
+    EXPECT_TRUE(store->record(ancestor.hash()));
+    const Block child = builder_.build(ancestor.hash(), {}, BuildOptions{4000, 8});
+    auto result = store->accept_block(child, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "bad-cert-test-invalid");
+    EXPECT_EQ(engine_->undos, 0) << "the main chain was disconnected for a junk branch";
+    EXPECT_TRUE(store->record(ancestor.hash())->invalid());
     expect_state_of(*store, main.back().hash());
 }
 
@@ -581,7 +606,9 @@ TEST_F(StoreTest, ALocalFailureMidReorgLeavesTheNodeOnItsTip) {
     expect_state_of(*store, main.back().hash());
     for (const auto& block : branch) {
         const auto record = store->record(block.hash());
-        if (record) EXPECT_FALSE(record->invalid());
+        if (record) {
+            EXPECT_FALSE(record->invalid());
+        }
     }
 
     // Once the device works again, the next block of the branch takes the node there.

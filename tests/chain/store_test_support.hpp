@@ -48,7 +48,7 @@ inline Hash256 persistent_next_root(const Hash256& previous, const Hash256& work
     return TaggedHasher(tag::weights).update(previous).update(work_root).finalize();
 }
 
-class PersistentTestEngine final : public WorkEngine {
+class PersistentTestEngine : public WorkEngine {
 public:
     std::string transient_failure;      // when set, verify() fails with it (not a consensus reason)
     std::set<Hash256> fail_locally_at;  // blocks whose verify() fails as a device error would

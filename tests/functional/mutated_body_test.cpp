@@ -42,8 +42,9 @@ TEST_F(Functional, AMutatedBodyPunishesItsSenderAndNeverTheHeader) {
     while (!served_victim && std::chrono::steady_clock::now() < deadline) {
         auto message = h.next(2s);
         if (!message) break;
-        if (std::holds_alternative<p2p::GetHeadersMessage>(*message))
+        if (std::holds_alternative<p2p::GetHeadersMessage>(*message)) {
             ASSERT_TRUE(h.send(p2p::HeadersMessage{headers}));
+        }
         if (const auto* getdata = std::get_if<p2p::GetDataMessage>(&*message))
             for (const auto& item : getdata->items)
                 if (auto it = bodies.find(item.hash); it != bodies.end()) {
