@@ -455,8 +455,8 @@ bool Sync::handle_headers(PeerState& peer, const std::vector<chain::PreparedHead
     const chain::ChainStore& store = chainstate_.store();
     if (begin == 0 && !store.lookup(headers.back().hash())) {
         // A chain that does not start at our tip or at the end of what this peer showed before
-        // is a branch; each costs storage, so a peer gets a few per tip. (Starting anywhere
-        // below the end of its best chain is a branch too, or siblings would be free.)
+        // is a branch; each costs storage, so a peer holds only a few at a time. (Starting
+        // anywhere below the end of its best chain is a branch too, or siblings would be free.)
         const Hash256& parent = headers.front().header().parent;
         const auto parent_entry = store.lookup(parent);
         const bool extends =
@@ -789,8 +789,9 @@ void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<Pee
     if (const std::size_t pruned = store.prune_headers(); pruned > 0)
         log::debug("p2p: forgot {} headers that cannot beat the tip", pruned);
     update_progress();
-    // Announce only when caught up: a node mid-sync would announce every block it connects.
-    // Caught up means nothing is on its way; a header nobody delivers does not hold it back.
+    // Announce unless catching up (downloading()): a node mid-sync would announce every block
+    // it connects. Claimed header work plays no part, so a header nobody delivers cannot
+    // silence the node.
     if (downloading() || tip.hash == announced_tip_) return;
     announced_tip_ = tip.hash;
     out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::block, announced_tip_}}}, from);

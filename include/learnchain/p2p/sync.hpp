@@ -236,7 +236,7 @@ private:
     void handle_tx(PeerState& peer, const chain::Transaction& tx, Outbox& out)
         REQUIRES(chainstate_.cs_main, peers_mutex_);
     void handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out)
-        REQUIRES(peers_mutex_);
+        REQUIRES(chainstate_.cs_main, peers_mutex_);
 
     // The block-processing thread, and what follows a processed block.
     void process_blocks() EXCLUDES(chainstate_.cs_main, peers_mutex_, queue_mutex_);
