@@ -300,8 +300,10 @@ Status validate_learning(const LearningParams& p) {
     LEARNCHAIN_TRY(require(p.sections >= 1, "sections", "learning.sections", "must be >= 1"));
     LEARNCHAIN_TRY(require(p.head_groups >= 1 && m.heads % p.head_groups == 0, "head_groups",
                            "learning.head_groups", "must be >= 1 and divide heads"));
-    LEARNCHAIN_TRY(require(p.sketch_rows >= 1 && p.sketch_rows <= 4096, "sketch_rows",
-                           "learning.sketch_rows", "must be in [1, 4096]"));
+    // Gradient sketches use blocks of 4 rows (consensus/PROTOCOL.md §T.7.1).
+    LEARNCHAIN_TRY(require(p.sketch_rows >= 4 && p.sketch_rows <= 4096 && p.sketch_rows % 4 == 0,
+                           "sketch_rows", "learning.sketch_rows",
+                           "must be a multiple of 4 in [4, 4096]"));
     LEARNCHAIN_TRY(require(finite(p.tolerance) && p.tolerance > 0 && p.tolerance < 1, "tolerance",
                            "learning.tolerance", "must be in (0, 1)"));
     LEARNCHAIN_TRY(

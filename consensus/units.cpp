@@ -57,6 +57,12 @@ Hash256 gradient_sketch_seed(const Hash256& contribution_seed, const Hash256& gr
         .finalize();
 }
 
+std::vector<float> gradient_sketch(std::span<const float> values, const Hash256& gradient_seed,
+                                   std::uint32_t sketch_rows, std::uint64_t index_offset) {
+    return sketch(values, gradient_seed, sketch_rows, index_offset,
+                  gradient_sketch_blocks(sketch_rows));
+}
+
 Hash256 Leaf::hash() const {
     return chain::tagged_hash(chain::tag::unit, chain::encode(*this));
 }
@@ -66,9 +72,10 @@ Result<UnitPlan> UnitPlan::create(const ModelLayout& layout, const LearningParam
     if (params.head_groups == 0 || model.heads % params.head_groups != 0)
         return make_error(ErrorKind::malformed, "pol-params-invalid",
                           "head_groups must be >= 1 and divide heads");
-    if (params.sketch_rows == 0 || params.sketch_rows > 32768)
+    if (params.sketch_rows == 0 || params.sketch_rows > 32768 ||
+        params.sketch_rows % gradient_sketch_block_rows != 0)
         return make_error(ErrorKind::malformed, "pol-params-invalid",
-                          "sketch_rows must be in [1, 32768]");
+                          "sketch_rows must be a multiple of 4 in [4, 32768]");
     if (params.micro_batches == 0 || params.micro_batch_size == 0)
         return make_error(ErrorKind::malformed, "pol-params-invalid", "empty micro-batches");
     auto sections = make_sections(layout, params.sections);
@@ -99,7 +106,8 @@ std::vector<SketchPattern> backward_patterns(const UnitPlan& plan, const Hash256
     std::vector<std::unique_ptr<SketchPattern>> built(sections.size());
     parallel_jobs(sections.size(), [&](std::size_t s) {
         built[s] = std::make_unique<SketchPattern>(gradient_seed, plan.sketch_rows(),
-                                                   sections[s].offset, sections[s].size);
+                                                   sections[s].offset, sections[s].size,
+                                                   gradient_sketch_blocks(plan.sketch_rows()));
     });
     std::vector<SketchPattern> out;
     for (auto& p : built) out.push_back(std::move(*p));

@@ -188,7 +188,7 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
     for (std::uint32_t r = 0; r < rows; ++r)
         claimed[r] = static_cast<float>(sum[r] / static_cast<double>(cert.micro_batches));
     const auto actual =
-        sketch(*gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), rows);
+        gradient_sketch(*gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), rows);
     const double distance = relative_l2(claimed, actual);
     if (!within(distance, params.tolerance))
         return fail(cert, ErrorKind::invalid, "bad-cert-gradient-sketch",

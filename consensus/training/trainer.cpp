@@ -277,7 +277,8 @@ Trainer::~Trainer() = default;
 Result<Trainer> Trainer::create(const ModelConfig& config, const std::string& device, int threads) {
     auto layout = ModelLayout::from_config(config);
     if (!layout) return layout.error();
-    auto impl = std::make_unique<Impl>(Impl{std::move(layout).value()});
+    auto impl = std::make_unique<Impl>();
+    impl->layout = std::move(layout).value();
     try {
         impl->device = at::Device(device);
     } catch (const std::exception&) {

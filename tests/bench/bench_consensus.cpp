@@ -6,6 +6,10 @@
 //   BENCH verify_all_cost                 verify under `all` / compute_contribution
 //   BENCH verify_sample_0.05_cost         verify under `sample:0.05` / compute_contribution
 //   BENCH contribution_tokens_per_sec, bare_gradient_tokens_per_sec
+//   BENCH gradient_sketch_share           one devnet micro-batch's gradient sketches (sparse JL,
+//                                         m/4 blocks) and a 1/M share of building their
+//                                         patterns, over that micro-batch's bare gradient
+//                                         (B x T tokens at the measured rate); goal < 0.02
 // Times are process CPU time (all libtorch threads), fastest repetition.
 #include <cstdio>
 #include <memory>
@@ -16,6 +20,7 @@
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
+#include <learnchain/consensus/units.hpp>
 #include <learnchain/consensus/verify.hpp>
 
 #include "bench/bench_report.hpp"
@@ -134,7 +139,37 @@ void BM_VerifySample(benchmark::State& state) {
     verify_with(state, "sample:0.05");
 }
 
+// The gradient sketch (sparse JL, m/4 blocks; PROTOCOL.md §T.7.1): one micro-batch's BWD
+// outputs through prebuilt patterns, and building the patterns, once per contribution.
+void BM_GradientSketchMicroBatch(benchmark::State& state) {
+    auto& s = setup();
+    const auto plan = UnitPlan::create(s.weights.layout, s.params).value();
+    const auto patterns =
+        backward_patterns(plan, chain::sha256(std::string_view("bench gradient seed")));
+    const std::vector<float>& gradient = s.weights.values;  // any values: the cost is the same
+    for (auto _ : state) {
+        for (std::size_t k = 0; k < plan.sections().size(); ++k) {
+            const auto& section = plan.sections()[k];
+            auto sketched = patterns[k].sketch(
+                std::span<const float>(gradient).subspan(section.offset, section.size));
+            benchmark::DoNotOptimize(sketched.data());
+        }
+    }
+}
+
+void BM_GradientPatterns(benchmark::State& state) {
+    auto& s = setup();
+    const auto plan = UnitPlan::create(s.weights.layout, s.params).value();
+    std::uint64_t n = 0;
+    for (auto _ : state) {
+        auto patterns = backward_patterns(plan, chain::sha256("bench seed " + std::to_string(n++)));
+        benchmark::DoNotOptimize(patterns.data());
+    }
+}
+
 BENCHMARK(BM_BareGradient)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_GradientSketchMicroBatch)->Iterations(20)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_GradientPatterns)->Iterations(5)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_Contribution)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_VerifyAll)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_VerifySample)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
@@ -161,5 +196,19 @@ int main(int argc, char** argv) {
         print_line("contribution_vs_bare_gradient", bare / contribution, "ratio");
         print_line("verify_all_cost", all / contribution, "ratio");
         print_line("verify_sample_0.05_cost", sample / contribution, "ratio");
+        // Per devnet micro-batch (B x T tokens; the patterns are built once for its M): the BWD
+        // sketches plus a 1/M share of the patterns, against that micro-batch's bare gradient
+        // at the measured rate (goal < 0.02). The sketch's cost does not depend on B.
+        const auto devnet =
+            chain::load_genesis(std::string(LEARNCHAIN_SOURCE_DIR) + "/genesis/devnet.json")
+                .value()
+                .learning;
+        const double tokens = static_cast<double>(devnet.micro_batch_size) * devnet.model.context;
+        const double per_micro_batch =
+            r.seconds_per_iteration("BM_GradientSketchMicroBatch") +
+            r.seconds_per_iteration("BM_GradientPatterns") / devnet.micro_batches;
+        const double bare_rate = r.counter("BM_BareGradient", "tokens_per_second");
+        print_line("gradient_sketch_ms_per_micro_batch", per_micro_batch * 1e3, "ms");
+        print_line("gradient_sketch_share", per_micro_batch / (tokens / bare_rate), "ratio");
     });
 }

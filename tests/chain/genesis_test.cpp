@@ -251,6 +251,7 @@ TEST(Genesis, EveryFieldIsValidated) {
         {[](json& j) { j["learning"]["sections"] = 0; }, "bad-genesis-sections"},
         {[](json& j) { j["learning"]["head_groups"] = 3; }, "bad-genesis-head-groups"},
         {[](json& j) { j["learning"]["sketch_rows"] = 0; }, "bad-genesis-sketch-rows"},
+        {[](json& j) { j["learning"]["sketch_rows"] = 18; }, "bad-genesis-sketch-rows"},
         {[](json& j) { j["learning"]["tolerance"] = 0; }, "bad-genesis-tolerance"},
         {[](json& j) { j["learning"]["tolerance"] = 1; }, "bad-genesis-tolerance"},
         {[](json& j) { j["learning"]["micro_batches"] = 0; }, "bad-genesis-micro-batches"},

@@ -163,7 +163,7 @@ TEST(Certificate, BlobSketchIsTheMeanOfBackwardSketches) {
     std::vector<float> mean(64);
     for (std::size_t r = 0; r < 64; ++r) mean[r] = static_cast<float>(sum[r] / 4);
     const auto blob_sketch =
-        sketch(c.gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), 64);
+        gradient_sketch(c.gradient, gradient_sketch_seed(cert.seed(), cert.gradient_hash), 64);
     const double d = relative_l2(mean, blob_sketch);
     std::cout << "blob sketch vs mean BWD sketch: relative L2 " << d << "\n";
     EXPECT_LT(d, 1e-6);  // float rounding only

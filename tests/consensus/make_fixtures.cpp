@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
     if (mode == "golden" && argc == 4) {
         auto genesis = chain::load_genesis(argv[2]);
         if (!genesis) return fail(genesis.error().to_string());
-        auto engine = consensus::PolWorkEngine::create(
-            *genesis, {.make_tracer = training::tracer_factory(genesis->learning.model)});
+        consensus::EngineOptions options;
+        options.make_tracer = training::tracer_factory(genesis->learning.model);
+        auto engine = consensus::PolWorkEngine::create(*genesis, options);
         if (!engine) return fail(engine.error().to_string());
         std::array<std::uint8_t, 32> secret{};
         secret.fill(0x11);

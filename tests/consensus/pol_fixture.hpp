@@ -83,8 +83,8 @@ inline void resketch_backward(Certificate& cert, const UnitPlan& plan,
         if (leaf.kind != UnitKind::backward) continue;
         const auto& s = plan.sections()[leaf.index];
         const auto& g = traces[leaf.micro_batch].gradient;
-        leaf.sketch_out = sketch(std::span<const float>(g).subspan(s.offset, s.size), seed,
-                                 plan.sketch_rows(), s.offset);
+        leaf.sketch_out = gradient_sketch(std::span<const float>(g).subspan(s.offset, s.size), seed,
+                                          plan.sketch_rows(), s.offset);
     }
 }
 

@@ -127,6 +127,43 @@ TEST(SketchPattern, BitEqualToSketchForEveryLengthAndOffset) {
     }
 }
 
+// The gradient sketch's blocks: each element lands in exactly one row of every block, with the
+// pattern path bit-equal to sketch(), slices from their offsets adding up to the whole, and one
+// block the plain count-sketch.
+TEST(SketchPattern, BlocksAreBitEqualAndOneRowPerBlock) {
+    const auto values = random_values(777, 21);
+    const std::span<const float> all(values);
+    for (const auto& [rows, blocks] :
+         {std::pair{64u, 16u}, std::pair{16u, 4u}, std::pair{12u, 3u}}) {
+        const SketchPattern pattern(seed_of(13), rows, 5, values.size(), blocks);
+        EXPECT_EQ(pattern.size(), values.size());
+        const auto expected = sketch(all, seed_of(13), rows, 5, blocks);
+        const auto got = pattern.sketch(all);
+        for (std::size_t r = 0; r < rows; ++r)
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(got[r]),
+                      std::bit_cast<std::uint32_t>(expected[r]))
+                << rows << "/" << blocks << " row " << r;
+        std::vector<double> parts(rows, 0.0);
+        sketch_accumulate(all.subspan(0, 300), seed_of(13), 5, parts, blocks);
+        sketch_accumulate(all.subspan(300), seed_of(13), 305, parts, blocks);
+        for (std::size_t r = 0; r < rows; ++r)
+            ASSERT_EQ(static_cast<float>(parts[r]), expected[r]) << rows << "/" << blocks;
+        // A single 1: +-1 in one row of each block, 0 elsewhere.
+        const std::vector<float> one = {1.0f};
+        const auto s = sketch(one, seed_of(14), rows, 0, blocks);
+        const std::uint32_t b = rows / blocks;
+        for (std::uint32_t t = 0; t < blocks; ++t) {
+            int hits = 0;
+            for (std::uint32_t r = t * b; r < (t + 1) * b; ++r) {
+                if (s[r] != 0.0f) ++hits;
+                EXPECT_TRUE(s[r] == 0.0f || std::abs(s[r]) == 1.0f);
+            }
+            EXPECT_EQ(hits, 1) << rows << "/" << blocks << " block " << t;
+        }
+    }
+    EXPECT_EQ(sketch(all, seed_of(15), 64, 0, 1), sketch(all, seed_of(15), 64));
+}
+
 TEST(RelativeL2, Definition) {
     const std::vector<float> a{3, 4}, b{3, 4}, c{0, 0}, d{3, 5};
     EXPECT_EQ(relative_l2(a, b), 0.0);

@@ -46,6 +46,22 @@ enum class SketchSlot : std::uint8_t { input = 0, output = 1 };
 [[nodiscard]] Hash256 gradient_sketch_seed(const Hash256& contribution_seed,
                                            const Hash256& gradient_hash);
 
+// Parameter gradients are sketched with the sparse JL sketch: sketch_rows / 4 blocks of 4 rows,
+// so that a blob differing from the honest one by any nonzero vector escapes check 15 with
+// probability at most 8^(-sketch_rows / 4) per seed, however the worker re-rolls it
+// (consensus/PROTOCOL.md §T.7.1). sketch_rows is a multiple of 4.
+inline constexpr std::uint32_t gradient_sketch_block_rows = 4;
+[[nodiscard]] constexpr std::uint32_t gradient_sketch_blocks(std::uint32_t sketch_rows) {
+    return sketch_rows / gradient_sketch_block_rows;
+}
+
+// The sketch of a gradient's elements [index_offset, index_offset + values.size()) under the
+// contribution's gradient seed: the blob (offset 0), or one section of a micro-batch's gradient.
+[[nodiscard]] std::vector<float> gradient_sketch(std::span<const float> values,
+                                                 const Hash256& gradient_seed,
+                                                 std::uint32_t sketch_rows,
+                                                 std::uint64_t index_offset = 0);
+
 // One leaf of a certificate's Merkle tree.
 struct Leaf {
     UnitKind kind = UnitKind::forward;
