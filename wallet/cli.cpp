@@ -489,6 +489,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     CLI::App app("learnchain wallet: keys, payments and paid inference", "learnchain-wallet");
     app.set_help_all_flag("--help-all", "Help for every command");
     app.require_subcommand(1);
+    // Global options before or after the command: `create --datadir D` as `--datadir D create`.
+    app.fallthrough();
     app.add_option("--datadir", o.datadir, "Node data directory (RPC cookie, default wallet)")
         ->capture_default_str();
     app.add_option("--wallet", o.wallet, "Keystore file (default <datadir>/wallet.json)");

@@ -73,6 +73,22 @@ TEST(CliHelp, EveryCommandHasHelp) {
     EXPECT_NE(run({"frobnicate"}).code, 0);
 }
 
+TEST(CliOptions, GlobalOptionsGoBeforeOrAfterTheCommand) {
+    const auto dir = node::testing::fresh_dir("cli_option_order");
+    const auto wallet = (dir / "wallet.json").string();
+    const auto pass = (dir / "pass.txt").string();
+    std::ofstream(pass) << "hunter2\n";
+    const auto created = run({"create", "--scrypt-n", "1024", "--wallet", wallet,
+                              "--passphrase-file", pass, "--datadir", dir.string()});
+    ASSERT_EQ(created.code, 0) << created.err;
+    const auto after = run({"address", "--wallet", wallet});
+    const auto before = run({"--wallet", wallet, "address"});
+    EXPECT_EQ(after.code, 0) << after.err;
+    EXPECT_EQ(after.out, before.out);
+    EXPECT_THAT(after.out, HasSubstr("lrn1"));
+    std::filesystem::remove_all(dir);
+}
+
 class WalletCliTest : public ::testing::Test {
 protected:
     void SetUp() override {
