@@ -8,6 +8,8 @@
 #include <learnchain/chain/validation.hpp>
 #include <learnchain/node/miner.hpp>
 
+#include <fmt/format.h>
+
 namespace learnchain::node {
 
 using consensus::compute_contribution;
@@ -264,8 +266,24 @@ void Miner::compute_own() {
     const PublicKey worker = keys_.worker.public_key();
     if (pooled_ids_.contains({worker, n})) return;  // a peer relayed ours back
     const auto start = std::chrono::steady_clock::now();
+    // A contribution takes about 30 s on the devnet: its progress is logged every 10 s, with
+    // the rate and an ETA. keep_going runs before each micro-batch, so its calls count them.
+    const auto& learning = genesis_.learning;
+    log::Progress progress(fmt::format("miner: contribution n={}", n), "micro-batches",
+                           learning.micro_batches, std::chrono::seconds(10));
+    const double tokens_per_micro_batch =
+        static_cast<double>(learning.micro_batch_size) * learning.model.context;
+    std::uint32_t micro_batches_done = 0;
     // Work for a tip that is no longer the tip earns nothing, and a stop should not wait.
-    const auto keep_going = [this] {
+    const auto keep_going = [&] {
+        if (micro_batches_done > 0) {
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            progress.update(micro_batches_done,
+                            fmt::format("{:.0f} tokens/s",
+                                        micro_batches_done * tokens_per_micro_batch / elapsed));
+        }
+        ++micro_batches_done;
         LOCK(mutex_);
         return !stopping_ && !tip_changed_;
     };
