@@ -62,12 +62,32 @@ Error RpcError::from_json(const json& error_object) {
     return make_error(ErrorKind::local, "rpc-error-" + std::to_string(number), message);
 }
 
-Status Dispatcher::register_method(std::string name, Handler handler) {
+Status Dispatcher::register_method(std::string name, Handler handler, std::string help) {
     if (name.empty() || !handler)
         return make_error(ErrorKind::malformed, "rpc-bad-method", "empty name or handler");
-    if (methods_.contains(name)) return make_error(ErrorKind::local, "rpc-duplicate-method", name);
-    methods_.emplace(std::move(name), std::move(handler));
+    if (methods_.contains(name) || name == "help")
+        return make_error(ErrorKind::local, "rpc-duplicate-method", name);
+    if (help.empty()) help = name;
+    methods_.emplace(std::move(name), Method{std::move(handler), std::move(help)});
     return ok_status();
+}
+
+Result<json> Dispatcher::help(const json& params) const {
+    const json* command = nullptr;
+    if (params.is_array() && !params.empty()) command = &params[0];
+    if (params.is_object() && params.contains("command")) command = &params["command"];
+    if (command == nullptr || command->is_null()) {
+        std::string out = "help [command]\n  This list, or one command's help.\n";
+        for (const auto& [name, method] : methods_)
+            out += method.help.substr(0, method.help.find('\n')) + "\n";
+        return json(out);
+    }
+    if (!command->is_string()) return invalid_params("command must be a string");
+    const auto& name = command->get_ref<const std::string&>();
+    if (name == "help") return json("help [command]\n  This list, or one command's help.\n");
+    const auto it = methods_.find(name);
+    if (it == methods_.end()) return make_error(ErrorKind::malformed, "rpc-unknown-method", name);
+    return json(it->second.help + "\n");
 }
 
 void Dispatcher::set_error_code(std::string reason_code, int rpc_code) {
@@ -75,7 +95,7 @@ void Dispatcher::set_error_code(std::string reason_code, int rpc_code) {
 }
 
 bool Dispatcher::has_method(std::string_view name) const {
-    return methods_.find(name) != methods_.end();
+    return name == "help" || methods_.find(name) != methods_.end();
 }
 
 int Dispatcher::code_for(const Error& error) const {
@@ -116,7 +136,7 @@ std::optional<json> Dispatcher::handle_one(const json& request) const {
 
     const auto& name = method->get_ref<const std::string&>();
     const auto handler = methods_.find(name);
-    if (handler == methods_.end()) {
+    if (handler == methods_.end() && name != "help") {
         if (notification) return std::nullopt;
         return error_response(id, code::method_not_found, reason::method_not_found, name);
     }
@@ -124,7 +144,7 @@ std::optional<json> Dispatcher::handle_one(const json& request) const {
     // A handler is arbitrary code: whatever it throws becomes -32603 for this one request.
     std::optional<Result<json>> result;
     try {
-        result.emplace(handler->second(params));
+        result.emplace(handler == methods_.end() ? help(params) : handler->second.handler(params));
     } catch (const std::exception& e) {
         result.emplace(make_error(ErrorKind::local, std::string(reason::internal_error),
                                   name + ": " + e.what()));

@@ -273,11 +273,11 @@ RpcServer::~RpcServer() {
     stop();
 }
 
-Status RpcServer::register_method(std::string name, Handler handler) {
+Status RpcServer::register_method(std::string name, Handler handler, std::string help) {
     if (impl_->started)
         return make_error(ErrorKind::local, "rpc-server-running",
                           "register methods before start()");
-    return impl_->dispatcher.register_method(std::move(name), std::move(handler));
+    return impl_->dispatcher.register_method(std::move(name), std::move(handler), std::move(help));
 }
 
 Status RpcServer::set_error_code(std::string reason_code, int rpc_code) {

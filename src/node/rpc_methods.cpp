@@ -522,27 +522,58 @@ private:
 
 Status register_node_methods(rpc::RpcServer& server, Node& node) {
     auto methods = std::make_shared<Methods>(node);
-    const auto bind = [&](const char* name, Result<json> (Methods::*method)(const json&)) {
+    // Each method with its help: the usage line, then what it does (`help`, learnchain-cli).
+    const auto bind = [&](const char* name, Result<json> (Methods::*method)(const json&),
+                          std::string help) {
         return server.register_method(
-            name, [methods, method](const json& params) { return ((*methods).*method)(params); });
+            name, [methods, method](const json& params) { return ((*methods).*method)(params); },
+            std::move(help));
     };
-    LEARNCHAIN_TRY(bind("getblockchaininfo", &Methods::getblockchaininfo));
-    LEARNCHAIN_TRY(bind("getblockcount", &Methods::getblockcount));
-    LEARNCHAIN_TRY(bind("getbestblockhash", &Methods::getbestblockhash));
-    LEARNCHAIN_TRY(bind("getblockhash", &Methods::getblockhash));
-    LEARNCHAIN_TRY(bind("getblockheader", &Methods::getblockheader));
-    LEARNCHAIN_TRY(bind("getblock", &Methods::getblock));
-    LEARNCHAIN_TRY(bind("gettransaction", &Methods::gettransaction));
-    LEARNCHAIN_TRY(bind("getaccount", &Methods::getaccount));
-    LEARNCHAIN_TRY(bind("sendrawtransaction", &Methods::sendrawtransaction));
-    LEARNCHAIN_TRY(bind("getmempoolinfo", &Methods::getmempoolinfo));
-    LEARNCHAIN_TRY(bind("getmininginfo", &Methods::getmininginfo));
-    LEARNCHAIN_TRY(bind("setmining", &Methods::setmining));
-    LEARNCHAIN_TRY(bind("getmodelinfo", &Methods::getmodelinfo));
-    LEARNCHAIN_TRY(bind("getpeerinfo", &Methods::getpeerinfo));
-    LEARNCHAIN_TRY(bind("listbanned", &Methods::listbanned));
-    LEARNCHAIN_TRY(bind("addnode", &Methods::addnode));
-    LEARNCHAIN_TRY(bind("stop", &Methods::stop));
+    LEARNCHAIN_TRY(bind("getblockchaininfo", &Methods::getblockchaininfo,
+                        "getblockchaininfo\n  The chain: height, tip, cumulative and required "
+                        "work, headers, sync state."));
+    LEARNCHAIN_TRY(
+        bind("getblockcount", &Methods::getblockcount, "getblockcount\n  The height of the tip."));
+    LEARNCHAIN_TRY(bind("getbestblockhash", &Methods::getbestblockhash,
+                        "getbestblockhash\n  The hash of the tip."));
+    LEARNCHAIN_TRY(bind("getblockhash", &Methods::getblockhash,
+                        "getblockhash height\n  The hash of the main-chain block at `height`."));
+    LEARNCHAIN_TRY(bind(
+        "getblockheader", &Methods::getblockheader,
+        "getblockheader hash\n  The header of block `hash`, with its height and cumulative work."));
+    LEARNCHAIN_TRY(bind("getblock", &Methods::getblock,
+                        "getblock hash ( verbosity )\n  Block `hash`: verbosity 0 is its hex, 1 "
+                        "(default) a JSON object with its\n  transactions and certificates."));
+    LEARNCHAIN_TRY(bind("gettransaction", &Methods::gettransaction,
+                        "gettransaction txid\n  A transaction from the mempool or the main chain, "
+                        "with where it is."));
+    LEARNCHAIN_TRY(bind(
+        "getaccount", &Methods::getaccount,
+        "getaccount address\n  The balance and next nonce of `address` (lrn1...) at the tip."));
+    LEARNCHAIN_TRY(bind("sendrawtransaction", &Methods::sendrawtransaction,
+                        "sendrawtransaction hex\n  Admits a signed transaction (hex of its "
+                        "encoding) to the mempool and relays it;\n  returns its txid."));
+    LEARNCHAIN_TRY(
+        bind("getmempoolinfo", &Methods::getmempoolinfo,
+             "getmempoolinfo\n  Transactions waiting in the mempool, their size and fees."));
+    LEARNCHAIN_TRY(bind("getmininginfo", &Methods::getmininginfo,
+                        "getmininginfo\n  The miner: whether it runs, its key, tokens/s, loss, "
+                        "pooled work, blocks."));
+    LEARNCHAIN_TRY(bind("setmining", &Methods::setmining,
+                        "setmining mining ( mine_to )\n  Starts (true) or stops (false) the miner; "
+                        "`mine_to` (lrn1...) sets where rewards go."));
+    LEARNCHAIN_TRY(bind("getmodelinfo", &Methods::getmodelinfo,
+                        "getmodelinfo ( blocks )\n  The model at the tip: parameters, tokens "
+                        "trained, and the loss of the last\n  `blocks` blocks."));
+    LEARNCHAIN_TRY(
+        bind("getpeerinfo", &Methods::getpeerinfo,
+             "getpeerinfo\n  Connected peers: address, direction, version, height, score."));
+    LEARNCHAIN_TRY(bind("listbanned", &Methods::listbanned,
+                        "listbanned\n  Banned addresses, until when and why."));
+    LEARNCHAIN_TRY(bind("addnode", &Methods::addnode,
+                        "addnode node ( command )\n  Connects to `node` (HOST:PORT): command "
+                        "\"add\" (default) keeps it connected,\n  \"onetry\" dials once."));
+    LEARNCHAIN_TRY(bind("stop", &Methods::stop, "stop\n  Shuts the node down cleanly."));
     return ok_status();
 }
 

@@ -68,8 +68,9 @@ class Dispatcher {
 public:
     explicit Dispatcher(DispatchLimits limits = {}) : limits_(limits) {}
 
-    // Not thread-safe against handle(): register everything before serving.
-    [[nodiscard]] Status register_method(std::string name, Handler handler);
+    // Not thread-safe against handle(): register everything before serving. `help` is the
+    // method's usage line, then what it does (served by the built-in `help` method).
+    [[nodiscard]] Status register_method(std::string name, Handler handler, std::string help = {});
     // Maps a handler's Error reason to an application code other than application_error.
     void set_error_code(std::string reason_code, int rpc_code);
 
@@ -84,9 +85,17 @@ public:
 
     [[nodiscard]] int code_for(const Error& error) const;
 
+    // The built-in `help` method: [] lists every method with its usage line; [name] (or
+    // {"command": name}) is that method's whole help text. Reason rpc-unknown-method.
+    [[nodiscard]] Result<json> help(const json& params) const;
+
 private:
+    struct Method {
+        Handler handler;
+        std::string help;
+    };
     DispatchLimits limits_;
-    std::map<std::string, Handler, std::less<>> methods_;
+    std::map<std::string, Method, std::less<>> methods_;
     std::map<std::string, int, std::less<>> error_codes_;
 };
 

@@ -46,7 +46,7 @@ public:
     RpcServer& operator=(const RpcServer&) = delete;
 
     // Methods are registered before start(); afterwards this fails with rpc-server-running.
-    [[nodiscard]] Status register_method(std::string name, Handler handler);
+    [[nodiscard]] Status register_method(std::string name, Handler handler, std::string help = {});
     [[nodiscard]] Status set_error_code(std::string reason_code, int rpc_code);
 
     // Writes the cookie, binds, listens, starts the worker threads.
