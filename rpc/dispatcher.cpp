@@ -73,18 +73,20 @@ Status Dispatcher::register_method(std::string name, Handler handler, std::strin
 }
 
 Result<json> Dispatcher::help(const json& params) const {
+    static constexpr std::string_view own_help =
+        "help [command]\n  This list, or one command's help.\n";
     const json* command = nullptr;
     if (params.is_array() && !params.empty()) command = &params[0];
     if (params.is_object() && params.contains("command")) command = &params["command"];
     if (command == nullptr || command->is_null()) {
-        std::string out = "help [command]\n  This list, or one command's help.\n";
+        std::string out(own_help);
         for (const auto& [name, method] : methods_)
             out += method.help.substr(0, method.help.find('\n')) + "\n";
         return json(out);
     }
     if (!command->is_string()) return invalid_params("command must be a string");
     const auto& name = command->get_ref<const std::string&>();
-    if (name == "help") return json("help [command]\n  This list, or one command's help.\n");
+    if (name == "help") return json(std::string(own_help));
     const auto it = methods_.find(name);
     if (it == methods_.end()) return make_error(ErrorKind::malformed, "rpc-unknown-method", name);
     return json(it->second.help + "\n");
