@@ -826,7 +826,7 @@ Status ChainStore::drop_body(const Hash256& hash) {
 // that fails validation is marked and the search starts over from the best valid chain.
 Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
                                        std::optional<Error>& new_block_error,
-                                       const Block* new_block) {
+                                       const Block* new_block, bool new_block_checked) {
     const Hash256 new_hash = new_block != nullptr ? new_block->hash() : Hash256{};
     std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // disconnected, tip first
     // What a failed block does (failed_block_action); false when it was the node's own failure.
@@ -885,6 +885,7 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
         if (height() > fork) {
             std::optional<std::pair<Hash256, Error>> failed;
             for (auto it = path.rbegin(); it != path.rend() && !failed; ++it) {
+                if (new_block_checked && *it == new_hash) continue;
                 auto block = body_of(*it);
                 if (!block) return fail(block.error());
                 const BlockIndexEntry& entry = index_.at(*it).entry;
@@ -1139,7 +1140,8 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
         // A block that would make its branch the best one gets the checks that need no parent
         // state before anything is stored, as the tip's fast path does: junk claiming work is
         // refused at the cost of those checks, and never reaches the disk.
-        if (entry->cumulative_work > tip().cumulative_work) {
+        const bool beats_tip = entry->cumulative_work > tip().cumulative_work;
+        if (beats_tip) {
             const Status checked =
                 engine_.check_work(block, WorkContext{&genesis_, block.header.parent,
                                                       entry->header.height, entry->required_work});
@@ -1164,7 +1166,7 @@ Result<AcceptResult> ChainStore::accept_block(const Block& block, std::uint64_t 
         }
         header_only_.erase(hash);
         add_candidates_from(hash);
-        LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block));
+        LEARNCHAIN_TRY(activate_best_chain(now, result, new_block_error, &block, beats_tip));
         if (new_block_error) return *new_block_error;
     }
     result.tip = main_chain_.back();

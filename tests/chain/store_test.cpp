@@ -563,6 +563,19 @@ TEST_F(StoreTest, AJunkBranchIsRefusedBeforeAnythingIsDisconnected) {
     expect_state_of(*store, main.back().hash());
 }
 
+// The block that makes a branch the best is checked before it is stored, and the branch check
+// before the reorganisation does not run again on it: every block is checked once.
+TEST_F(StoreTest, EveryBlockOfAWinningBranchIsCheckedOnce) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    for (const auto& block : builder_.build_chain(genesis, 3)) (void)accept(*store, block);
+    const auto branch = builder_.build_chain(genesis, 4, 0, 8);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_FALSE(accept(*store, branch[i]).new_tip);
+    EXPECT_TRUE(accept(*store, branch[3]).new_tip);
+    for (const auto& block : branch)
+        EXPECT_EQ(engine_->work_checks[block.hash()], 1) << "height " << block.header.height;
+}
+
 // Junk stored while its branch could not win (a side block with less work than the tip) is
 // found by the branch check once a descendant makes the branch the best: refused, condemned
 // with its descendant, and still nothing disconnected.

@@ -53,6 +53,7 @@ public:
     std::string transient_failure;      // when set, verify() fails with it (not a consensus reason)
     std::set<Hash256> fail_locally_at;  // blocks whose verify() fails as a device error would
     int undos = 0;                      // undo() calls: blocks disconnected
+    std::map<Hash256, int> work_checks;  // check_work() calls by block
 
     Result<BlockWork> verify(const Block& block, const WorkContext& context) override {
         if (!transient_failure.empty()) return make_error(ErrorKind::local, transient_failure);
@@ -63,6 +64,7 @@ public:
 
     // The whole of verify() needs no parent state here.
     Status check_work(const Block& block, const WorkContext&) override {
+        ++work_checks[block.hash()];
         auto work = check_items(block);
         return work ? ok_status() : Status(work.error());
     }

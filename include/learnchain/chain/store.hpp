@@ -287,9 +287,12 @@ private:
     // `disconnected` (tip first, as they came off).
     [[nodiscard]] Status restore_chain(const std::vector<Hash256>& disconnected, std::uint64_t fork,
                                        std::uint64_t now);
+    // `new_block_checked`: new_block already passed the branch checks that need no parent
+    // state (accept_block ran them before storing it), so they are not run on it again.
     [[nodiscard]] Status activate_best_chain(std::uint64_t now, AcceptResult& result,
                                              std::optional<Error>& new_block_error,
-                                             const Block* new_block);
+                                             const Block* new_block,
+                                             bool new_block_checked = false);
 
     Genesis genesis_;
     WorkEngine& engine_;
