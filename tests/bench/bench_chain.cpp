@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench/bench_report.hpp"
+#include "bench/bench_transfers.hpp"
 #include "chain/store_test_support.hpp"
 
 namespace {
@@ -36,45 +37,15 @@ using chain::testing::BuildOptions;
 using chain::testing::ForkBuilder;
 using chain::testing::PersistentTestEngine;
 
-constexpr std::size_t senders = 1000;
+constexpr std::size_t senders = bench::transfer_senders;
 constexpr std::size_t connect_blocks = 16;
-
-SecretKey bench_key(std::size_t i) {
-    return SecretKey::from_bytes(sha256("learnchain-bench-key-" + std::to_string(i)).span())
-        .value();
-}
-
-const std::vector<SecretKey>& keys() {
-    static const std::vector<SecretKey> all = [] {
-        std::vector<SecretKey> out;
-        for (std::size_t i = 0; i < senders; ++i) out.push_back(bench_key(i));
-        return out;
-    }();
-    return all;
-}
+using bench::transfers;
 
 Genesis bench_genesis() {
     Genesis genesis = chain::testing::load_test_genesis();
     genesis.allocations.clear();
-    for (const auto& key : keys()) genesis.allocations.push_back({key.public_key(), 1000 * coin});
+    bench::fund_senders(genesis);
     return genesis;
-}
-
-// One transfer from each of the first `count` senders, at the nonce `round`.
-std::vector<Transaction> transfers(const Genesis& genesis, std::size_t count, std::uint64_t round) {
-    std::vector<Transaction> txs;
-    for (std::size_t i = 0; i < count; ++i) {
-        Transaction tx;
-        tx.chain_id = genesis.chain_id;
-        tx.from = keys()[i].public_key();
-        tx.to = keys()[(i + 1) % senders].public_key();
-        tx.amount = coin / 100;
-        tx.fee = 1000;
-        tx.nonce = round;
-        tx.sign(keys()[i]);
-        txs.push_back(std::move(tx));
-    }
-    return txs;
 }
 
 struct TempDir {

@@ -15,6 +15,7 @@
 #include <learnchain/chain/log.hpp>
 
 #include "bench/bench_report.hpp"
+#include "bench/bench_transfers.hpp"
 #include "p2p/p2p_test_support.hpp"
 #include "p2p/raw_peer.hpp"
 
@@ -23,15 +24,8 @@ namespace {
 using namespace learnchain;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t senders = 1000;
 constexpr int flood_messages = 9;  // a tenth costs the peer its connection (score 10 each)
 constexpr int flood_runs = 5;
-
-chain::SecretKey sender_key(std::size_t i) {
-    return chain::SecretKey::from_bytes(
-               chain::sha256("learnchain-bench-hostile-" + std::to_string(i)).span())
-        .value();
-}
 
 // VmHWM (peak) or VmRSS of this process, in bytes.
 std::uint64_t memory(const char* field) {
@@ -67,22 +61,10 @@ bool round_trip(p2p::testing::RawPeer& peer, std::uint32_t magic, const p2p::Mes
 int main() {
     (void)log::set_level("error");
     chain::Genesis genesis = chain::testing::store_test_genesis();
-    for (std::size_t i = 0; i < senders; ++i)
-        genesis.allocations.push_back({sender_key(i).public_key(), 1000 * chain::coin});
+    bench::fund_senders(genesis);
     chain::testing::ForkBuilder builder(genesis);
     auto blocks = builder.build_chain(builder.genesis_block.hash(), 20);
-    std::vector<chain::Transaction> txs;
-    for (std::size_t i = 0; i < senders; ++i) {
-        chain::Transaction tx;
-        tx.chain_id = genesis.chain_id;
-        tx.from = sender_key(i).public_key();
-        tx.to = sender_key((i + 1) % senders).public_key();
-        tx.amount = chain::coin / 100;
-        tx.fee = 1000;
-        tx.nonce = 0;
-        tx.sign(sender_key(i));
-        txs.push_back(std::move(tx));
-    }
+    auto txs = bench::transfers(genesis, bench::transfer_senders, 0);
     blocks.push_back(builder.build(blocks.back().hash(), std::move(txs)));
     const chain::Block& big = blocks.back();
 

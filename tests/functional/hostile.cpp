@@ -25,17 +25,22 @@ chain::BlockHeader forged_header(const chain::BlockHeader& parent, std::uint64_t
     return header;
 }
 
-chain::Block forged_block(const chain::BlockHeader& parent, std::uint64_t work,
-                          std::size_t certificate_bytes, std::size_t blob_bytes,
-                          std::uint64_t seed) {
-    chain::Block block;
+chain::WorkItem junk_work_item(std::size_t certificate_bytes, std::size_t blob_bytes,
+                               std::uint64_t seed) {
     chain::WorkItem item;
     consensus::SplitMix64 rng(seed);
     item.certificate.resize(certificate_bytes);
     for (auto& b : item.certificate) b = static_cast<std::uint8_t>(rng.next());
     item.blob.resize(blob_bytes);
     for (auto& b : item.blob) b = static_cast<std::uint8_t>(rng.next());
-    block.work_items.push_back(std::move(item));
+    return item;
+}
+
+chain::Block forged_block(const chain::BlockHeader& parent, std::uint64_t work,
+                          std::size_t certificate_bytes, std::size_t blob_bytes,
+                          std::uint64_t seed) {
+    chain::Block block;
+    block.work_items.push_back(junk_work_item(certificate_bytes, blob_bytes, seed));
     block.header = forged_header(parent, work);
     block.header.work_root =
         chain::compute_work_root({chain::certificate_root(block.work_items[0].certificate)});

@@ -27,8 +27,12 @@ namespace learnchain::functional {
 [[nodiscard]] chain::BlockHeader forged_header(const chain::BlockHeader& parent, std::uint64_t work,
                                                std::uint64_t time_offset = 1);
 
-// A block on `parent` claiming `work` whose one work item is `certificate_bytes` and
-// `blob_bytes` of junk; its tx and work roots match its body, so it fails only inside.
+// A work item of `certificate_bytes` and `blob_bytes` of random junk (seeded).
+[[nodiscard]] chain::WorkItem junk_work_item(std::size_t certificate_bytes, std::size_t blob_bytes,
+                                             std::uint64_t seed);
+
+// A block on `parent` claiming `work` whose one work item is junk_work_item(certificate_bytes,
+// blob_bytes, seed); its tx and work roots match its body, so it fails only inside.
 [[nodiscard]] chain::Block forged_block(const chain::BlockHeader& parent, std::uint64_t work,
                                         std::size_t certificate_bytes, std::size_t blob_bytes,
                                         std::uint64_t seed);

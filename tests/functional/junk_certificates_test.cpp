@@ -10,12 +10,6 @@
 namespace learnchain::functional {
 namespace {
 
-chain::WorkItem junk_item(std::size_t certificate_bytes, std::size_t blob_bytes,
-                          std::uint64_t seed) {
-    chain::BlockHeader parent;
-    return std::move(forged_block(parent, 1, certificate_bytes, blob_bytes, seed).work_items[0]);
-}
-
 TEST_F(Functional, JunkCertificatesAreRefusedAndTheirSendersBanned) {
     Daemon& m = daemon("m");
     m.start({"--mine"});
@@ -28,7 +22,7 @@ TEST_F(Functional, JunkCertificatesAreRefusedAndTheirSendersBanned) {
     // Oversized: 16 MiB of blob, refused on its size.
     HostilePeer big;
     ASSERT_TRUE(big.join(m, "127.0.0.2"));
-    ASSERT_TRUE(big.send(p2p::WorkItemMessage{junk_item(certificate, 16 * 1024 * 1024, 1)}));
+    ASSERT_TRUE(big.send(p2p::WorkItemMessage{junk_work_item(certificate, 16 * 1024 * 1024, 1)}));
     EXPECT_TRUE(big.raw.closed_within(10s));
     EXPECT_TRUE(eventually([&] { return is_banned(m, "127.0.0.2"); }, 5s));
 
@@ -36,7 +30,7 @@ TEST_F(Functional, JunkCertificatesAreRefusedAndTheirSendersBanned) {
     HostilePeer junk;
     ASSERT_TRUE(junk.join(m, "127.0.0.3"));
     for (int i = 0; i < 64; ++i)
-        if (!junk.send(p2p::WorkItemMessage{junk_item(certificate, blob, 10 + i)})) break;
+        if (!junk.send(p2p::WorkItemMessage{junk_work_item(certificate, blob, 10 + i)})) break;
     EXPECT_TRUE(junk.raw.closed_within(10s));
     EXPECT_TRUE(eventually([&] { return is_banned(m, "127.0.0.3"); }, 5s));
 

@@ -19,11 +19,8 @@ TEST_F(Functional, ARelayForwardsNoJunkCertificateAndTheMinerBansNobody) {
 
     // Right-sized junk: it fails decoding, a cheap check.
     const auto& params = genesis_.learning;
-    chain::BlockHeader nowhere;
-    chain::WorkItem junk =
-        std::move(forged_block(nowhere, 1, chain::certificate_encoded_size(params),
-                               4 * chain::model_parameter_count(params.model), 3)
-                      .work_items[0]);
+    const chain::WorkItem junk = junk_work_item(chain::certificate_encoded_size(params),
+                                                4 * chain::model_parameter_count(params.model), 3);
     HostilePeer h;
     ASSERT_TRUE(h.join(r, "127.0.0.2"));
     ASSERT_TRUE(h.send(p2p::WorkItemMessage{junk}));

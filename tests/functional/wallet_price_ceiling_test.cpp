@@ -2,12 +2,12 @@
 // nothing otherwise, so a greedy or hostile node gets nothing; within raised ceilings it pays,
 // and what it signed is in its history.
 #include <fstream>
-#include <sstream>
 
 #include <learnchain/chain/encoding.hpp>
 #include <learnchain/wallet/cli.hpp>
 
 #include "functional/framework.hpp"
+#include "support/cli_run.hpp"
 
 namespace learnchain::functional {
 namespace {
@@ -23,27 +23,24 @@ TEST_F(Functional, AnOverchargingNodeIsRefusedBeforeAnythingIsSigned) {
                                         "--rpc-port",        std::to_string(node.rpc_port()),
                                         "--passphrase-file", passphrase.string()};
         all.insert(all.end(), args.begin(), args.end());
-        std::ostringstream out, err;
-        const int code = wallet::run_cli(all, out, err);
-        return std::tuple{code, out.str(), err.str()};
+        return learnchain::testing::run_captured(wallet::run_cli, all);
     };
-    const auto [imported, imported_out, imported_err] =
+    const auto imported =
         wallet({"import", chain::to_hex(funded_key().bytes()), "--scrypt-n", "1024"});
-    ASSERT_EQ(imported, 0) << imported_err;
+    ASSERT_EQ(imported.code, 0) << imported.err;
 
-    const auto [refused, refused_out, refused_err] =
-        wallet({"infer", "12+34=", "--max-tokens", "8"});
-    EXPECT_EQ(refused, 1);
-    EXPECT_NE(refused_err.find("wallet-price-too-high"), std::string::npos) << refused_err;
+    const auto refused = wallet({"infer", "12+34=", "--max-tokens", "8"});
+    EXPECT_EQ(refused.code, 1);
+    EXPECT_NE(refused.err.find("wallet-price-too-high"), std::string::npos) << refused.err;
     EXPECT_EQ(node.must("getmempoolinfo")["size"].get<std::uint64_t>(), 0u);
-    const auto [listed, history, listed_err] = wallet({"history"});
+    const auto history = wallet({"history"}).out;
     EXPECT_NE(history.find("no transactions"), std::string::npos) << history;
 
-    const auto [paid, answer, paid_err] =
+    const auto paid =
         wallet({"infer", "12+34=", "--max-tokens", "8", "--max-price", "100", "--max-pay", "801"});
-    EXPECT_EQ(paid, 0) << paid_err;
+    EXPECT_EQ(paid.code, 0) << paid.err;
     EXPECT_EQ(node.must("getmempoolinfo")["size"].get<std::uint64_t>(), 1u);
-    const auto [listed_again, history_again, listed_again_err] = wallet({"history"});
+    const auto history_again = wallet({"history"}).out;
     EXPECT_EQ(history_again.find("no transactions"), std::string::npos) << history_again;
 }
 

@@ -3,13 +3,14 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include <learnchain/rpc/cli.hpp>
 #include <learnchain/rpc/server.hpp>
 
 #include <gtest/gtest.h>
+
+#include "support/cli_run.hpp"
 
 namespace learnchain::rpc {
 namespace {
@@ -40,10 +41,7 @@ TEST(CliParams, JsonWhenItIsJsonElseAString) {
     EXPECT_EQ(parse_cli_params({"a b=1"}), json::parse("[\"a b=1\"]"));
 }
 
-struct CliRun {
-    int code = 0;
-    std::string out, err;
-};
+using learnchain::testing::CliRun;
 
 class CliTest : public ::testing::Test {
 protected:
@@ -90,12 +88,7 @@ protected:
             all.push_back(std::to_string(port_));
         }
         all.insert(all.end(), args.begin(), args.end());
-        std::ostringstream out, err;
-        CliRun r;
-        r.code = run_rpc_cli(all, out, err);
-        r.out = out.str();
-        r.err = err.str();
-        return r;
+        return learnchain::testing::run_captured(run_rpc_cli, all);
     }
 
     std::filesystem::path dir_;

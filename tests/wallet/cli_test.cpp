@@ -1,7 +1,6 @@
 // The wallet CLI: amount and URL parsing, help, and every command end to end against a real
 // in-process RPC server over a test node (ChainStore + Mempool + the inference service).
 #include <fstream>
-#include <sstream>
 
 #include <learnchain/chain/address.hpp>
 #include <learnchain/wallet/cli.hpp>
@@ -12,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "node/inference_fixture.hpp"
+#include "support/cli_run.hpp"
 
 namespace learnchain::wallet {
 namespace {
@@ -45,18 +45,10 @@ TEST(CliUrl, ParsesHostAndPort) {
     EXPECT_EQ(parse_rpc_url("host:8/wallet", 9).error().reason, "wallet-bad-rpc-url");
 }
 
-struct CliRun {
-    int code = 0;
-    std::string out, err;
-};
+using learnchain::testing::CliRun;
 
 CliRun run(const std::vector<std::string>& args) {
-    std::ostringstream out, err;
-    CliRun r;
-    r.code = run_cli(args, out, err);
-    r.out = out.str();
-    r.err = err.str();
-    return r;
+    return learnchain::testing::run_captured(run_cli, args);
 }
 
 TEST(CliHelp, EveryCommandHasHelp) {

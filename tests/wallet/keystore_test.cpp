@@ -156,29 +156,25 @@ TEST_F(KeystoreTest, AtomicWriteReplacesWholeFilesAndLeavesNoTemporary) {
     EXPECT_EQ(read(path), "new contents");
 }
 
+// A history entry with the fields these tests look at; no raw transaction or request.
+HistoryEntry entry(std::string txid, std::string to, chain::Amount amount, chain::Amount fee,
+                   std::uint64_t nonce, std::string memo_kind, std::uint64_t time) {
+    HistoryEntry e;
+    e.txid = std::move(txid);
+    e.to = std::move(to);
+    e.amount = amount;
+    e.fee = fee;
+    e.nonce = nonce;
+    e.memo_kind = std::move(memo_kind);
+    e.time = time;
+    return e;
+}
+
 TEST_F(KeystoreTest, HistoryAppends) {
     const auto path = history_path(dir_ / "wallet.json");
     EXPECT_TRUE(load_history(path)->empty());
-    ASSERT_TRUE(append_history(path, {.txid = "aa",
-                                      .to = "lrn1x",
-                                      .amount = 5,
-                                      .fee = 1,
-                                      .nonce = 0,
-                                      .memo_kind = "none",
-                                      .time = 100,
-                                      .raw = "",
-                                      .request = nullptr})
-                    .ok());
-    ASSERT_TRUE(append_history(path, {.txid = "bb",
-                                      .to = "lrn1y",
-                                      .amount = 7,
-                                      .fee = 2,
-                                      .nonce = 1,
-                                      .memo_kind = "inference",
-                                      .time = 200,
-                                      .raw = "",
-                                      .request = nullptr})
-                    .ok());
+    ASSERT_TRUE(append_history(path, entry("aa", "lrn1x", 5, 1, 0, "none", 100)).ok());
+    ASSERT_TRUE(append_history(path, entry("bb", "lrn1y", 7, 2, 1, "inference", 200)).ok());
     auto entries = load_history(path);
     ASSERT_TRUE(entries.ok());
     ASSERT_EQ(entries->size(), 2u);

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <learnchain/chain/address.hpp>
@@ -24,15 +23,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/cli_run.hpp"
+
 extern char** environ;
 
 namespace learnchain::wallet {
 namespace {
 
-struct CliRun {
-    int code = 0;
-    std::string out, err;
-};
+using learnchain::testing::CliRun;
 
 // A port nothing listens on right now (the daemon needs one it can be told in advance).
 std::uint16_t free_port() {
@@ -82,12 +80,7 @@ protected:
                                         "--wallet",   (dir_ / "wallet.json").string(),
                                         "--rpc-port", std::to_string(rpc_port_)};
         all.insert(all.end(), args.begin(), args.end());
-        std::ostringstream out, err;
-        CliRun r;
-        r.code = run_cli(all, out, err);
-        r.out = out.str();
-        r.err = err.str();
-        return r;
+        return learnchain::testing::run_captured(run_cli, all);
     }
 
     // genesis/test.json retargets every 4 blocks and allows 10 s of clock lead: a loopback
