@@ -2,6 +2,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -137,6 +138,11 @@ bool Authenticator::check(std::string_view header) const {
         match |= CRYPTO_memcmp(presented.data(), (*expected)->data(), chain::Hash256::size) == 0;
     }
     return match;
+}
+
+std::filesystem::path default_datadir() {
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home != nullptr && *home != '\0' ? home : ".") / ".learnchain";
 }
 
 }  // namespace learnchain::rpc

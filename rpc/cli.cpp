@@ -15,14 +15,8 @@
 namespace learnchain::rpc {
 namespace {
 
-// The daemon's defaults (src/node/NODE.md); the CLI cannot link the node library.
-constexpr std::uint16_t daemon_rpc_port = 19445;
+// The daemon's config file (src/node/NODE.md); the CLI cannot link the node library.
 constexpr const char* daemon_config_file = "learnchain.conf";
-
-std::string default_datadir() {
-    const char* home = std::getenv("HOME");
-    return std::string(home != nullptr ? home : ".") + "/.learnchain";
-}
 
 bool is_name(std::string_view text) {
     if (text.empty()) return false;
@@ -89,7 +83,7 @@ nlohmann::json parse_cli_params(const std::vector<std::string>& args) {
 }
 
 int run_rpc_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-    std::string datadir = default_datadir();
+    std::string datadir = default_datadir().string();
     std::string conf;
     std::string connect;
     std::optional<std::uint16_t> port;
@@ -110,7 +104,8 @@ int run_rpc_cli(const std::vector<std::string>& args, std::ostream& out, std::os
                    "Node config file for rpc-port and rpc-bind "
                    "(default <datadir>/learnchain.conf)");
     app.add_option("--rpcconnect", connect, "Node RPC address (default 127.0.0.1)");
-    app.add_option("--rpcport", port, "Node RPC port (default 19445)");
+    app.add_option("--rpcport", port,
+                   "Node RPC port (default " + std::to_string(default_rpc_port) + ")");
     app.add_option("--rpcuser", user, "RPC user (instead of the cookie)");
     app.add_option("--rpcpassword", password, "RPC password (instead of the cookie)");
     app.add_flag("--rpcwait", wait, "Wait for the node to answer (it may still be starting)");
@@ -149,7 +144,7 @@ int run_rpc_cli(const std::vector<std::string>& args, std::ostream& out, std::os
         }
         options.port = static_cast<std::uint16_t>(value);
     } else {
-        options.port = daemon_rpc_port;
+        options.port = default_rpc_port;
     }
     if (!user.empty() || !password.empty())
         options.credentials = user + ":" + password;

@@ -9,6 +9,7 @@
 #include <learnchain/chain/address.hpp>
 #include <learnchain/chain/encoding.hpp>
 #include <learnchain/chain/time.hpp>
+#include <learnchain/rpc/auth.hpp>
 #include <learnchain/wallet/cli.hpp>
 #include <learnchain/wallet/history.hpp>
 #include <learnchain/wallet/keystore.hpp>
@@ -48,11 +49,6 @@ struct Options {
     std::string max_pay = std::string(default_max_pay);      // coins, payment and fee together
     std::uint64_t scrypt_n = ScryptParams{}.n;
 };
-
-std::string default_datadir() {
-    const char* home = std::getenv("HOME");
-    return std::string(home != nullptr ? home : ".") + "/.learnchain";
-}
 
 std::filesystem::path wallet_path(const Options& o) {
     return o.wallet.empty() ? std::filesystem::path(o.datadir) / "wallet.json"
@@ -152,7 +148,7 @@ Status check_network(const Options& o, NodeClient& node, std::ostream& err) {
 }
 
 Result<NodeClient*> connect(const Options& o, std::optional<NodeClient>& slot) {
-    auto endpoint = parse_rpc_url(o.rpc_url, default_rpc_port);
+    auto endpoint = parse_rpc_url(o.rpc_url, rpc::default_rpc_port);
     if (!endpoint) return endpoint.error();
     rpc::ClientOptions options;
     options.host = endpoint->first;
@@ -485,7 +481,7 @@ Result<std::string> read_passphrase_file(const std::string& path) {
 
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     Options o;
-    o.datadir = default_datadir();
+    o.datadir = rpc::default_datadir().string();
     CLI::App app("learnchain wallet: keys, payments and paid inference", "learnchain-wallet");
     app.set_help_all_flag("--help-all", "Help for every command");
     app.require_subcommand(1);
@@ -496,9 +492,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     app.add_option("--wallet", o.wallet, "Keystore file (default <datadir>/wallet.json)");
     app.add_option("--rpc-url", o.rpc_url, "Node RPC address: [http://]host[:port]")
         ->capture_default_str();
-    app.add_option(
-        "--rpc-port", o.rpc_port,
-        "Node RPC port (overrides the URL's; default " + std::to_string(default_rpc_port) + ")");
+    app.add_option("--rpc-port", o.rpc_port,
+                   "Node RPC port (overrides the URL's; default " +
+                       std::to_string(rpc::default_rpc_port) + ")");
     app.add_option("--rpc-user", o.rpc_user, "RPC user (instead of the cookie)");
     app.add_option("--rpc-password", o.rpc_password, "RPC password (instead of the cookie)");
     app.add_option("--rpc-timeout", o.rpc_timeout, "Seconds to wait for the node")

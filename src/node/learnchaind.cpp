@@ -16,6 +16,7 @@
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/verify.hpp>
 #include <learnchain/node/node.hpp>
+#include <learnchain/rpc/auth.hpp>
 
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -51,11 +52,6 @@ struct Flags {
         learnchain::chain::format_amount(learnchain::node::default_price_per_token);
 };
 
-std::filesystem::path default_datadir() {
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home != nullptr && *home != '\0' ? home : ".") / ".learnchain";
-}
-
 // The config file's default location depends on --datadir, so find it before CLI11 parses.
 std::filesystem::path datadir_from_argv(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
@@ -63,7 +59,7 @@ std::filesystem::path datadir_from_argv(int argc, char** argv) {
         if (arg == "--datadir" && i + 1 < argc) return argv[i + 1];
         if (arg.starts_with("--datadir=")) return std::string(arg.substr(10));
     }
-    return default_datadir();
+    return learnchain::rpc::default_datadir();
 }
 
 [[noreturn]] void fail(const std::string& message) {

@@ -28,6 +28,7 @@
 #include <learnchain/node/inference.hpp>
 #include <learnchain/p2p/connection_manager.hpp>
 #include <learnchain/p2p/sync.hpp>
+#include <learnchain/rpc/auth.hpp>
 
 namespace learnchain::consensus {
 class PolWorkEngine;
@@ -44,7 +45,7 @@ using chain::Hash256;
 class Miner;
 
 inline constexpr std::uint16_t default_p2p_port = 19444;
-inline constexpr std::uint16_t default_rpc_port = 19445;
+inline constexpr std::uint16_t default_rpc_port = rpc::default_rpc_port;
 inline constexpr std::string_view lock_file_name = ".lock";
 inline constexpr std::string_view miner_key_file_name = "miner.key";
 inline constexpr std::string_view chain_dir_name = "chain";

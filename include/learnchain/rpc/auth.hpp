@@ -2,6 +2,7 @@
 // any local process able to read the file can use, and optionally a static user:password.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -14,6 +15,12 @@ namespace learnchain::rpc {
 
 inline constexpr std::string_view cookie_user = "__cookie__";
 inline constexpr std::string_view cookie_file_name = ".cookie";
+
+// Where a node and its clients (learnchain-wallet, learnchain-cli) meet by default: the RPC port
+// on loopback, and the data directory that holds the cookie, $HOME/.learnchain (./.learnchain
+// without a HOME).
+inline constexpr std::uint16_t default_rpc_port = 19445;
+[[nodiscard]] std::filesystem::path default_datadir();
 
 // Writes `<datadir>/.cookie` = "__cookie__:<64 hex chars>" with mode 0600, atomically
 // (temporary file, fsync, rename), and returns the "user:password" it holds.

@@ -13,9 +13,6 @@
 
 namespace learnchain::wallet {
 
-// The daemon's default RPC port (loopback); node::default_rpc_port, which the wallet cannot
-// include without depending on the node.
-inline constexpr std::uint16_t default_rpc_port = 19445;
 // For scripts: the passphrase, when neither --passphrase-file nor a terminal is used.
 inline constexpr std::string_view passphrase_env = "LEARNCHAIN_WALLET_PASSPHRASE";
 // Default fee: comfortably above the mempool's relay floor (1 unit per byte, at most 224
