@@ -204,7 +204,7 @@ void Functional::edit_genesis(const json& fields) {
         std::ifstream in(genesis_path_);
         genesis = json::parse(in);
     }
-    for (const auto& [key, value] : fields.items()) genesis[key] = value;
+    genesis.merge_patch(fields);
     std::ofstream(genesis_path_) << genesis.dump(2);
     auto parsed = chain::load_genesis(genesis_path_);
     ASSERT_TRUE(parsed) << parsed.error().to_string();

@@ -94,7 +94,8 @@ protected:
     Daemon& daemon(const std::string& name);
     // Every daemon's tip equals the first one's.
     [[nodiscard]] bool converged(std::initializer_list<Daemon*> nodes);
-    // Rewrites fields of the scenario's genesis copy (before any daemon starts).
+    // Rewrites fields of the scenario's genesis copy (before any daemon starts), as a JSON merge
+    // patch (RFC 7386): nested objects such as "learning" are merged, not replaced.
     void edit_genesis(const json& fields);
 
     std::filesystem::path root_;
