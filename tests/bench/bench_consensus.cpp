@@ -10,8 +10,17 @@
 //                                         m/4 blocks) and a 1/M share of building their
 //                                         patterns, over that micro-batch's bare gradient
 //                                         (B x T tokens at the measured rate); goal < 0.02
+//   BENCH arbiter_microbatch_s            one ReferenceTracer::trace of one devnet micro-batch
+//                                         (genesis/devnet.json, 128 x 64 tokens); goal <= 60 s
+//                                         on 2 cores (on an idle machine its wall time is at
+//                                         most this CPU time of all its threads;
+//                                         arbiter_microbatch_wall_s is printed beside it)
+//   BENCH arbiter_vs_libtorch_microbatch  that time / Trainer::trace's on the same micro-batch
+//                                         (its sketch patterns cached, as for a contribution's
+//                                         later micro-batches)
 // Times are process CPU time (all libtorch threads), fastest repetition.
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +28,7 @@
 #include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/log.hpp>
 #include <learnchain/consensus/certificate.hpp>
+#include <learnchain/consensus/reference_tracer.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/units.hpp>
 #include <learnchain/consensus/verify.hpp>
@@ -167,12 +177,69 @@ void BM_GradientPatterns(benchmark::State& state) {
     }
 }
 
+// The reference arbiter and libtorch on the same devnet micro-batch (the genesis weights; the
+// arbiter's cost does not depend on their values but for a few erf terms).
+struct ArbiterSetup {
+    chain::LearningParams params;
+    ModelWeights weights;
+    UnitPlan plan;
+    Batch batch;
+    Hash256 seed;
+    ReferenceTracer arbiter;
+    training::Trainer trainer;
+};
+
+ArbiterSetup& arbiter_setup() {
+    static std::unique_ptr<ArbiterSetup> s = [] {
+        auto p = chain::load_genesis(std::string(LEARNCHAIN_SOURCE_DIR) + "/genesis/devnet.json")
+                     .value()
+                     .learning;
+        auto weights = genesis_weights(p.model).value();
+        auto plan = UnitPlan::create(weights.layout, p).value();
+        const auto dataset = Dataset::open(p.dataset).value();
+        const Hash256 seed = chain::sha256(std::string_view("bench arbiter"));
+        auto batch =
+            make_micro_batch(dataset, seed, 0, p.micro_batch_size, p.model.context).value();
+        auto arbiter = ReferenceTracer::create(p.model).value();
+        auto trainer = training::Trainer::create(p.model).value();
+        return std::make_unique<ArbiterSetup>(ArbiterSetup{p, std::move(weights), std::move(plan),
+                                                           std::move(batch), seed,
+                                                           std::move(arbiter), std::move(trainer)});
+    }();
+    return *s;
+}
+
+void trace_with(benchmark::State& state, Tracer& tracer) {
+    auto& s = arbiter_setup();
+    for (auto _ : state) {
+        auto trace = tracer.trace(s.weights, s.batch, TraceSpec{s.seed, &s.plan});
+        if (!trace) state.SkipWithError(trace.error().to_string().c_str());
+        benchmark::DoNotOptimize(trace);
+    }
+}
+void BM_ArbiterMicroBatch(benchmark::State& state) {
+    trace_with(state, arbiter_setup().arbiter);
+}
+void BM_LibtorchTraceMicroBatch(benchmark::State& state) {
+    trace_with(state, arbiter_setup().trainer);
+}
+
 BENCHMARK(BM_BareGradient)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_GradientSketchMicroBatch)->Iterations(20)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_GradientPatterns)->Iterations(5)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_Contribution)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_VerifyAll)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
 BENCHMARK(BM_VerifySample)->Iterations(2)->Repetitions(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_ArbiterMicroBatch)
+    ->Iterations(1)
+    ->Repetitions(2)
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kSecond);
+BENCHMARK(BM_LibtorchTraceMicroBatch)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
@@ -210,5 +277,15 @@ int main(int argc, char** argv) {
         const double bare_rate = r.counter("BM_BareGradient", "tokens_per_second");
         print_line("gradient_sketch_ms_per_micro_batch", per_micro_batch * 1e3, "ms");
         print_line("gradient_sketch_share", per_micro_batch / (tokens / bare_rate), "ratio");
+        const double arbiter = r.seconds_per_iteration("BM_ArbiterMicroBatch");
+        const auto* arbiter_run = r.find("BM_ArbiterMicroBatch");
+        print_line("arbiter_microbatch_s", arbiter, "s");
+        print_line("arbiter_microbatch_wall_s",
+                   arbiter_run ? arbiter_run->real_accumulated_time /
+                                     static_cast<double>(arbiter_run->iterations)
+                               : std::numeric_limits<double>::quiet_NaN(),
+                   "s");
+        print_line("arbiter_vs_libtorch_microbatch",
+                   arbiter / r.seconds_per_iteration("BM_LibtorchTraceMicroBatch"), "x");
     });
 }
