@@ -176,10 +176,12 @@ Status read_learning(ObjectReader in, LearningParams& learning) {
     GENESIS_READ(learning.head_groups, in, u32, "head_groups");
     GENESIS_READ(learning.sketch_rows, in, u32, "sketch_rows");
     GENESIS_READ(learning.tolerance, in, f64, "tolerance");
+    GENESIS_READ(learning.fast_tolerance, in, f64, "fast_tolerance");
     GENESIS_READ(learning.micro_batches, in, u32, "micro_batches");
     GENESIS_READ(learning.micro_batch_size, in, u32, "micro_batch_size");
     GENESIS_READ(learning.max_per_worker, in, u32, "max_per_worker");
     GENESIS_READ(learning.max_gradient_norm, in, f64, "max_gradient_norm");
+    GENESIS_READ(learning.max_micro_batch_gradient_norm, in, f64, "max_micro_batch_gradient_norm");
     return in.finish();
 }
 
@@ -307,6 +309,9 @@ Status validate_learning(const LearningParams& p) {
     LEARNCHAIN_TRY(require(finite(p.tolerance) && p.tolerance > 0 && p.tolerance < 1, "tolerance",
                            "learning.tolerance", "must be in (0, 1)"));
     LEARNCHAIN_TRY(
+        require(finite(p.fast_tolerance) && p.fast_tolerance > 0 && p.fast_tolerance <= p.tolerance,
+                "fast_tolerance", "learning.fast_tolerance", "must be in (0, tolerance]"));
+    LEARNCHAIN_TRY(
         require(p.micro_batches >= 1, "micro_batches", "learning.micro_batches", "must be >= 1"));
     LEARNCHAIN_TRY(require(p.micro_batch_size >= 1, "micro_batch_size", "learning.micro_batch_size",
                            "must be >= 1"));
@@ -318,6 +323,9 @@ Status validate_learning(const LearningParams& p) {
                            "must be >= 1"));
     LEARNCHAIN_TRY(require(finite(p.max_gradient_norm) && p.max_gradient_norm > 0,
                            "max_gradient_norm", "learning.max_gradient_norm", "must be > 0"));
+    LEARNCHAIN_TRY(require(
+        finite(p.max_micro_batch_gradient_norm) && p.max_micro_batch_gradient_norm > 0,
+        "max_micro_batch_gradient_norm", "learning.max_micro_batch_gradient_norm", "must be > 0"));
     return ok_status();
 }
 
@@ -491,10 +499,12 @@ std::string genesis_to_json(const Genesis& g) {
                         {"head_groups", p.head_groups},
                         {"sketch_rows", p.sketch_rows},
                         {"tolerance", p.tolerance},
+                        {"fast_tolerance", p.fast_tolerance},
                         {"micro_batches", p.micro_batches},
                         {"micro_batch_size", p.micro_batch_size},
                         {"max_per_worker", p.max_per_worker},
-                        {"max_gradient_norm", p.max_gradient_norm}};
+                        {"max_gradient_norm", p.max_gradient_norm},
+                        {"max_micro_batch_gradient_norm", p.max_micro_batch_gradient_norm}};
     const json root{{"name", g.name},
                     {"chain_id", g.chain_id},
                     {"time", g.time},

@@ -16,7 +16,7 @@ namespace {
 
 std::string format_double(double v) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3g", v);
+    std::snprintf(buf, sizeof buf, "%.4g", v);
     return buf;
 }
 
@@ -194,6 +194,26 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
         return fail(cert, ErrorKind::invalid, "bad-cert-gradient-sketch",
                     "blob sketch vs mean BWD sketch: relative L2 " + format_double(distance) +
                         " > tau " + format_double(params.tolerance));
+    // Each micro-batch's gradient norm, estimated from its BWD output sketches: a gradient
+    // element adds +-itself to one row of each of the m / 4 blocks, so E|sketch|^2 is m / 4
+    // times |gradient|^2 (§T.7.2). Under sampling nothing else bounds a micro-batch that is not
+    // recomputed, and with this one it moves the blob by about its 1/M share.
+    const double blocks = gradient_sketch_blocks(rows);
+    const std::uint32_t units = plan.units_per_micro_batch();
+    for (std::uint32_t b = 0; b < cert.micro_batches; ++b) {
+        double sum2 = 0;
+        for (std::uint32_t j = 0; j < units; ++j) {
+            const Leaf& leaf = cert.leaves[std::size_t{b} * units + j];
+            if (leaf.kind == UnitKind::backward)
+                for (const float r : leaf.sketch_out) sum2 += static_cast<double>(r) * r;
+        }
+        const double estimate = std::sqrt(sum2 / blocks);
+        if (!(estimate <= params.max_micro_batch_gradient_norm))
+            return fail(cert, ErrorKind::invalid, "bad-cert-micro-batch-gradient-norm",
+                        "micro-batch " + std::to_string(b) + " BWD sketches estimate L2 norm " +
+                            format_double(estimate) + " > " +
+                            format_double(params.max_micro_batch_gradient_norm));
+    }
     return CheckedContribution{std::move(cert), std::move(gradient).value(), distance};
 }
 

@@ -112,6 +112,9 @@ TEST(Genesis, HashCommitsToEveryField) {
         {"micro_batch_size", [](Genesis& g) { g.learning.micro_batch_size += 1; }},
         {"max_per_worker", [](Genesis& g) { g.learning.max_per_worker += 1; }},
         {"max_gradient_norm", [](Genesis& g) { g.learning.max_gradient_norm *= 2; }},
+        {"fast_tolerance", [](Genesis& g) { g.learning.fast_tolerance /= 2; }},
+        {"max_micro_batch_gradient_norm",
+         [](Genesis& g) { g.learning.max_micro_batch_gradient_norm *= 2; }},
     };
     for (const auto& [name, mutate] : mutations) {
         Genesis g = base;
@@ -263,6 +266,9 @@ TEST(Genesis, EveryFieldIsValidated) {
          "bad-genesis-micro-batch-size"},
         {[](json& j) { j["learning"]["max_per_worker"] = 0; }, "bad-genesis-max-per-worker"},
         {[](json& j) { j["learning"]["max_gradient_norm"] = 0; }, "bad-genesis-max-gradient-norm"},
+        {[](json& j) { j["learning"]["fast_tolerance"] = 0.002; }, "bad-genesis-fast-tolerance"},
+        {[](json& j) { j["learning"]["max_micro_batch_gradient_norm"] = -1; },
+         "bad-genesis-max-micro-batch-gradient-norm"},
     };
     ASSERT_EQ(reason_for(test_json()), "ok");
     for (std::size_t i = 0; i < cases.size(); ++i) {

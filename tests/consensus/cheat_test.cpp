@@ -125,6 +125,47 @@ TEST_F(Cheat, OneMicroBatchFaked) {
     EXPECT_GT(missed, 0);
 }
 
+double l2(const std::vector<float>& v) {
+    double sum = 0;
+    for (const float x : v) sum += static_cast<double>(x) * x;
+    return std::sqrt(sum);
+}
+
+TEST_F(Cheat, OneMicroBatchCarriesAHugeGradient) {
+    // Under sampling, a micro-batch that is not drawn is bound only by the cheap checks. Here
+    // micro-batch 1 claims its honest gradient plus a spike on two coordinates, and the blob is
+    // the mean of what is claimed, so the blob norm (check 14) and the blob identity (check 15)
+    // pass; only the per-micro-batch bound on the BWD sketches sees it.
+    auto traces = f.honest_traces(0);
+    double honest_max = 0;
+    for (const auto& t : traces) honest_max = std::max(honest_max, l2(t.gradient));
+    const double bound = 4 * honest_max;
+    f.params.max_micro_batch_gradient_norm = bound;
+
+    const auto spiked = [&](double norm) {
+        auto faked = traces;
+        faked[1].gradient[100] += static_cast<float>(norm / std::sqrt(2.0));
+        faked[1].gradient[20000] -= static_cast<float>(norm / std::sqrt(2.0));
+        return assemble_contribution(f.plan, f.parent, 0, f.worker, faked).value();
+    };
+    const auto honest_one = assemble_contribution(f.plan, f.parent, 0, f.worker, traces).value();
+    ASSERT_TRUE(cheap(honest_one.certificate, honest_one.blob()).ok());
+
+    const auto huge = spiked(3 * bound);
+    ASSERT_LT(l2(huge.gradient), f.params.max_gradient_norm);
+    expect_reason(status(cheap(huge.certificate, huge.blob())),
+                  "bad-cert-micro-batch-gradient-norm", "micro-batch 1 BWD sketches");
+    // Sampling that misses micro-batch 1 no longer matters: the cheap checks run first.
+    expect_reason(
+        status(verify(huge.certificate, huge.blob(), VerifyPolicy::parse("sample:0.25").value())),
+        "bad-cert-micro-batch-gradient-norm");
+
+    // A spike within the bound passes the cheap checks: the blob it moves by its 1/M share of
+    // at most the bound is the harm one undrawn micro-batch can do (PROTOCOL.md §T.7.2).
+    const auto small = spiked(bound / 2);
+    EXPECT_TRUE(cheap(small.certificate, small.blob()).ok());
+}
+
 TEST_F(Cheat, BatchOfAnotherN) {
     // Computed on the batches of n = 1, labelled n = 0, with every sketch seed of n = 0:
     // the cheap checks pass, the data does not.

@@ -14,11 +14,11 @@ namespace {
 
 // Recorded with consensus_golden_test in Release and Debug builds (PROTOCOL.md, "Measured").
 constexpr const char* golden_model_root =
-    "134332bded35e8af4efe155f1b12ee7deba0b10f4bf3f7023ec941fa57f0e0a1";
+    "95b374a8bc7b50a9a9267b5dfba34e782b52f440ee8c69d4b3ab16f55ff3fd03";
 constexpr const char* golden_state_root =
-    "a043cbfb005b6fd99ff879e9f78079acd815aa0c2241b17c137f90d7c400de2a";
+    "3f7035842ad47550fd72697831b54780d7aa3749ca7f8210fadc2f5bd9f30fb1";
 constexpr const char* golden_second_step_root =
-    "c49a6b7ea4e75197c2f9529df8f31f84dc0ba4316f38a3435fad5a2034bf1220";
+    "9d08bfb34a4dd3c2c0b8016a7da425410a0959a5ce28ebce7269424bf6760b89";
 
 std::vector<chain::WorkItem> fixtures() {
     const std::filesystem::path dir =

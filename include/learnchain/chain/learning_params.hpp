@@ -59,19 +59,26 @@ struct LearningParams {
     ModelConfig model;
     DatasetSpec dataset;
     OptimizerParams optimizer;
-    std::uint32_t sections = 4;          // k: contiguous parameter sections (FWD/BWD units)
-    std::uint32_t head_groups = 2;       // attention head groups per layer (ATT units)
-    std::uint32_t sketch_rows = 64;      // m: rows of the linear sketch
-    double tolerance = 1e-3;             // tau: max relative L2 distance on recomputation
+    std::uint32_t sections = 4;      // k: contiguous parameter sections (FWD/BWD units)
+    std::uint32_t head_groups = 2;   // attention head groups per layer (ATT units)
+    std::uint32_t sketch_rows = 64;  // m: rows of the linear sketch
+    double tolerance = 1e-3;         // tau: max relative L2 distance on recomputation
+    // tau_lo: a fast-path (libtorch, any device) recomputation within it passes; above it the
+    // reference arbiter recomputes and decides against tau (PROTOCOL.md §T.11.5).
+    double fast_tolerance = 2.5e-4;
     std::uint32_t micro_batches = 4;     // M: micro-batches per contribution
     std::uint32_t micro_batch_size = 8;  // sequences per micro-batch
     std::uint32_t max_per_worker = 16;   // bound on n per (parent, worker)
     double max_gradient_norm = 1e6;      // certificates above this L2 norm are invalid
+    // Certificates with a micro-batch whose BWD sketches estimate a larger gradient L2 norm are
+    // invalid: one faked micro-batch moves the blob by about its share (PROTOCOL.md §T.7.2).
+    double max_micro_batch_gradient_norm = 1e6;
 
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(model, dataset, optimizer, sections, head_groups, sketch_rows, tolerance, micro_batches,
-           micro_batch_size, max_per_worker, max_gradient_norm);
+        ar(model, dataset, optimizer, sections, head_groups, sketch_rows, tolerance, fast_tolerance,
+           micro_batches, micro_batch_size, max_per_worker, max_gradient_norm,
+           max_micro_batch_gradient_norm);
     }
 };
 
