@@ -57,8 +57,10 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::printf(
-        "verified: max unit distance %.3g at %s, blob vs recomputed %.3g, blob sketch %.3g\n",
+        "verified: max unit distance %.3g at %s, blob vs recomputed %.3g, blob sketch %.3g, "
+        "%zu micro-batches decided by the reference arbiter%s\n",
         v->report.max_distance, v->report.max_at.c_str(), v->report.gradient_distance,
-        v->checked.sketch_distance);
+        v->checked.sketch_distance, v->report.arbitrated.size(),
+        v->report.gradient_arbitrated ? ", the blob too" : "");
     return 0;
 }

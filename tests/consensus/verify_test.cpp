@@ -2,26 +2,15 @@
 // another process on another OpenBLAS kernel path; and the tolerance is real (a nudge well
 // below tau is accepted). The measured distances are printed for PROTOCOL.md.
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
-#include <learnchain/chain/encoding.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/consensus/verify.hpp>
 
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "consensus/pol_fixture.hpp"
-
-extern char** environ;
+#include "consensus/verify_child_run.hpp"
 
 namespace learnchain::consensus {
 namespace {
@@ -151,60 +140,19 @@ TEST(Verify, NudgeWellBelowTauIsAccepted) {
     EXPECT_LT(v->report.gradient_distance, 2e-5);
 }
 
-// The OpenBLAS kernel set this process runs (DYNAMIC_ARCH builds pick one per CPU).
-std::string openblas_core() {
-    using Fn = char* (*)();
-    auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-    return fn ? fn() : "unknown";
-}
-
 #ifdef LEARNCHAIN_VERIFY_CHILD
 TEST(Verify, HonestCertificateVerifiesUnderAnotherBlasPath) {
     PolFixture f;
     const auto c =
         compute_contribution(f.trainer, f.weights, f.dataset, f.params, f.parent, f.worker, 1)
             .value();
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("learnchain_verify_child_" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
-    const auto input = dir / "contribution.bin", output = dir / "out.txt";
-    {
-        std::vector<std::uint8_t> bytes;
-        chain::encode_append(bytes, f.params);
-        chain::encode_append(bytes, f.parent);
-        chain::encode_append(bytes, c.work_item());
-        std::ofstream(input, std::ios::binary)
-            .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    }
-    std::vector<std::string> env_strings = {"OPENBLAS_CORETYPE=Prescott", "OPENBLAS_NUM_THREADS=1",
-                                            "OMP_NUM_THREADS=1"};
-    for (char** e = environ; *e; ++e) {
-        const std::string s = *e;
-        if (!s.starts_with("OPENBLAS_") && !s.starts_with("OMP_")) env_strings.push_back(s);
-    }
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string exe = LEARNCHAIN_VERIFY_CHILD, in_arg = input.string();
-    char* argv[] = {exe.data(), in_arg.data(), nullptr};
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv, envp.data()), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    std::ifstream out_file(output);
-    const std::string out((std::istreambuf_iterator<char>(out_file)), {});
-    std::cout << "parent OpenBLAS core " << openblas_core() << "; child says:\n" << out;
-    std::filesystem::remove_all(dir);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-    EXPECT_NE(out.find("verified"), std::string::npos);
-    EXPECT_NE(out.find("Prescott"), std::string::npos) << "the child did not switch kernels";
+    const auto child = testing::verify_in_child(f.params, f.parent, c.work_item());
+    std::cout << "parent OpenBLAS core " << testing::openblas_core() << "; child says:\n"
+              << child.output;
+    EXPECT_EQ(child.exit_code, 0) << child.output;
+    EXPECT_NE(child.output.find("verified"), std::string::npos);
+    EXPECT_NE(child.output.find("Prescott"), std::string::npos)
+        << "the child did not switch kernels";
 }
 #endif
 

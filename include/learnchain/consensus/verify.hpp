@@ -70,12 +70,18 @@ struct RecomputeReport {
     double max_distance = 0;        // largest relative L2 over every compared sketch and loss
     std::string max_at;             // where it was: "micro-batch 1 ATT(3) in"
     double gradient_distance = -1;  // blob vs recomputed mean; only when every batch was redone
+    std::vector<std::uint32_t> arbitrated;  // micro-batches the reference arbiter decided
+    bool gradient_arbitrated = false;       // the blob comparison was decided by the arbiter
 };
 
 // Recomputes the listed micro-batches on the parent weights and compares every unit's sketches
-// and the loss with relative L2 <= tau: "bad-cert-unit-mismatch" / "bad-cert-loss-mismatch".
-// When the list is every micro-batch, the blob is also compared with the recomputed mean
-// gradient: "bad-cert-gradient-mismatch".
+// and the loss (PROTOCOL.md §T.11.5). With `tracer` (the fast path, any device), a micro-batch
+// whose every distance is <= tau_lo (genesis fast_tolerance) passes, and one with a distance
+// above 2 tau - tau_lo fails; in between, the reference arbiter (ReferenceTracer, the same bits
+// on every machine) recomputes it and its distances decide against tau. Failures:
+// "bad-cert-unit-mismatch" / "bad-cert-loss-mismatch", the detail ending "(reference arbiter)"
+// when the arbiter decided. When the list is every micro-batch, the blob is also compared with
+// the recomputed mean gradient under the same rule: "bad-cert-gradient-mismatch".
 [[nodiscard]] Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                                 const Dataset& dataset, const UnitPlan& plan,
                                                 const LearningParams& params,
