@@ -417,17 +417,38 @@ std::uint64_t model_parameter_count(const ModelConfig& m) {
                     u128{m.layers} * per_layer);
 }
 
+namespace {
+
+// §T.10: a leaf is kind u8, micro-batch u32, index u32, two sketches (u32 count + m f32) and the
+// worker key.
+u128 leaf_encoded_size(const LearningParams& params) {
+    return 1 + 4 + 4 + 2 * (4 + 4 * u128{params.sketch_rows}) + 32;
+}
+
+// A micro-batch has a FWD and a BWD unit per section and an ATT unit per layer and head group.
+u128 units_per_micro_batch(const LearningParams& params) {
+    return 2 * u128{params.sections} + u128{params.model.layers} * params.head_groups;
+}
+
+// The certificate header: version, parent, worker, n, loss, tokens, micro_batches,
+// merkle_root, gradient_hash, signature.
+constexpr u128 certificate_header_bytes = 4 + 32 + 32 + 4 + 4 + 8 + 4 + 32 + 32 + 64;
+
+}  // namespace
+
 std::uint64_t certificate_encoded_size(const LearningParams& params) {
-    // §T.10: a leaf is kind u8, micro-batch u32, index u32, two sketches (u32 count + m f32)
-    // and the worker key; a micro-batch has a FWD and a BWD unit per section and an ATT unit
-    // per layer and head group.
-    const u128 leaf = 1 + 4 + 4 + 2 * (4 + 4 * u128{params.sketch_rows}) + 32;
-    const u128 units = 2 * u128{params.sections} + u128{params.model.layers} * params.head_groups;
-    // version, parent, worker, n, loss, losses count, tokens, micro_batches, leaves count,
-    // merkle_root, gradient_hash, signature.
-    const u128 fixed = 4 + 32 + 32 + 4 + 4 + 4 + 8 + 4 + 4 + 32 + 32 + 64;
+    // The header, then the losses (u32 count + M f32) and the leaves (u32 count + M units).
     const u128 m = params.micro_batches;
-    return saturate(fixed + 4 * m + m * units * leaf);
+    return saturate(certificate_header_bytes + 4 + 4 * m + 4 +
+                    m * units_per_micro_batch(params) * leaf_encoded_size(params));
+}
+
+std::uint64_t micro_batch_evidence_size(const LearningParams& params) {
+    u128 depth = 0;
+    while ((u128{1} << depth) < params.micro_batches) ++depth;
+    // header, micro_batch u32, loss f32, leaves (u32 count + units), path (u32 count + hashes).
+    return saturate(certificate_header_bytes + 4 + 4 + 4 +
+                    units_per_micro_batch(params) * leaf_encoded_size(params) + 4 + 32 * depth);
 }
 
 std::uint64_t contribution_work_item_size(const LearningParams& params) {

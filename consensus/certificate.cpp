@@ -11,7 +11,7 @@
 
 namespace learnchain::consensus {
 
-Hash256 Certificate::sighash() const {
+Hash256 CertificateHeader::sighash() const {
     std::vector<std::uint8_t> bytes;
     chain::EncodeWriter writer(bytes);
     serialize_unsigned(writer);
@@ -19,31 +19,118 @@ Hash256 Certificate::sighash() const {
 }
 
 Hash256 Certificate::root() const {
-    return chain::tagged_hash(chain::tag::certificate, encode_certificate(*this));
+    return chain::certificate_root(encode_certificate(*this));
 }
 
-Hash256 Certificate::compute_merkle_root() const {
-    std::vector<Hash256> hashes;
-    hashes.reserve(leaves.size());
-    for (const auto& leaf : leaves) hashes.push_back(leaf.hash());
-    return chain::merkle_root(hashes);
-}
-
-void Certificate::sign(const SecretKey& key) {
+void CertificateHeader::sign(const SecretKey& key) {
     worker = key.public_key();
     signature = chain::sign(key, sighash());
 }
 
-bool Certificate::signature_valid() const {
+bool CertificateHeader::signature_valid() const {
     return chain::verify(worker, sighash(), signature);
 }
 
-Hash256 Certificate::seed() const {
+Hash256 CertificateHeader::seed() const {
     return contribution_seed(parent, worker, n);
 }
 
-std::string Certificate::describe() const {
+std::string CertificateHeader::describe() const {
     return "contribution " + worker.hex().substr(0, 16) + "/n=" + std::to_string(n);
+}
+
+namespace {
+
+// Whether the body splits into `micro_batches` subtrees of equal leaf counts.
+bool body_splits(const Certificate& cert) {
+    return cert.micro_batches != 0 && cert.losses.size() == cert.micro_batches &&
+           cert.leaves.size() % cert.micro_batches == 0;
+}
+
+std::vector<Hash256> micro_batch_roots(const Certificate& cert) {
+    std::vector<Hash256> roots;
+    roots.reserve(cert.micro_batches);
+    for (std::uint32_t b = 0; b < cert.micro_batches; ++b)
+        roots.push_back(micro_batch_root(b, cert.losses[b], cert.micro_batch_leaves(b)));
+    return roots;
+}
+
+}  // namespace
+
+Hash256 micro_batch_root(std::uint32_t micro_batch, float loss, std::span<const Leaf> leaves) {
+    std::vector<Hash256> hashes;
+    hashes.reserve(leaves.size());
+    for (const auto& leaf : leaves) hashes.push_back(leaf.hash());
+    std::vector<std::uint8_t> head;
+    chain::EncodeWriter writer(head);
+    writer(micro_batch, loss);
+    return chain::TaggedHasher(chain::tag::micro_batch)
+        .update(head)
+        .update(chain::merkle_root(hashes))
+        .finalize();
+}
+
+Hash256 Certificate::compute_merkle_root() const {
+    if (!body_splits(*this)) return Hash256{};
+    return chain::merkle_root(micro_batch_roots(*this));
+}
+
+std::span<const Leaf> Certificate::micro_batch_leaves(std::uint32_t b) const {
+    if (!body_splits(*this) || b >= micro_batches) return {};
+    const std::size_t units = leaves.size() / micro_batches;
+    return std::span<const Leaf>(leaves).subspan(b * units, units);
+}
+
+Result<MicroBatchEvidence> make_micro_batch_evidence(const Certificate& certificate,
+                                                     std::uint32_t micro_batch) {
+    if (!body_splits(certificate) || micro_batch >= certificate.micro_batches)
+        return make_error(ErrorKind::invalid, "bad-evidence-micro-batch",
+                          "micro-batch " + std::to_string(micro_batch) + " of a body with " +
+                              std::to_string(certificate.losses.size()) + " losses and " +
+                              std::to_string(certificate.leaves.size()) + " leaves");
+    auto proof = chain::merkle_prove(micro_batch_roots(certificate), micro_batch);
+    if (!proof) return proof.error();
+    const auto leaves = certificate.micro_batch_leaves(micro_batch);
+    return MicroBatchEvidence{certificate.header(),
+                              micro_batch,
+                              certificate.losses[micro_batch],
+                              {leaves.begin(), leaves.end()},
+                              std::move(proof->siblings)};
+}
+
+Status check_evidence_path(const MicroBatchEvidence& evidence) {
+    const chain::MerkleProof proof{evidence.micro_batch, evidence.header.micro_batches,
+                                   evidence.path};
+    const Hash256 root = micro_batch_root(evidence.micro_batch, evidence.loss, evidence.leaves);
+    auto verified = chain::merkle_verify(evidence.header.merkle_root, root, proof);
+    if (!verified)
+        return make_error(ErrorKind::invalid, "bad-evidence-path",
+                          evidence.header.describe() + ": micro-batch " +
+                              std::to_string(evidence.micro_batch) + ": " +
+                              verified.error().to_string());
+    return ok_status();
+}
+
+std::vector<std::uint8_t> encode_certificate_header(const CertificateHeader& header) {
+    return chain::encode(header);
+}
+
+Result<CertificateHeader> decode_certificate_header(std::span<const std::uint8_t> bytes) {
+    auto decoded = chain::decode<CertificateHeader>(bytes);
+    if (!decoded)
+        return make_error(ErrorKind::invalid, "bad-cert-decode", decoded.error().to_string());
+    return decoded;
+}
+
+std::vector<std::uint8_t> encode_micro_batch_evidence(const MicroBatchEvidence& evidence) {
+    return chain::encode(evidence);
+}
+
+Result<MicroBatchEvidence> decode_micro_batch_evidence(std::span<const std::uint8_t> bytes) {
+    auto decoded = chain::decode<MicroBatchEvidence>(bytes);
+    if (!decoded)
+        return make_error(ErrorKind::invalid, "bad-evidence-decode", decoded.error().to_string());
+    return decoded;
 }
 
 std::vector<std::uint8_t> encode_blob(std::span<const float> gradient) {

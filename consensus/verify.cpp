@@ -22,13 +22,44 @@ std::string format_double(double v) {
     return buf;
 }
 
-Error fail(const Certificate& cert, ErrorKind kind, std::string reason, const std::string& detail) {
+Error fail(const CertificateHeader& cert, ErrorKind kind, std::string reason,
+           const std::string& detail) {
     return make_error(kind, std::move(reason), cert.describe() + ": " + detail);
 }
 
 // Distances compare with `<= tau` written as a negation, so a NaN distance fails.
 bool within(double distance, double tau) {
     return !(distance > tau) && !std::isnan(distance);
+}
+
+// Micro-batch b's unit leaves: the plan's units in canonical order with m-row sketches, and
+// keys that are curve points (a reward to another key could never be spent).
+Status check_micro_batch_leaves(const CertificateHeader& cert, const UnitPlan& plan,
+                                std::uint32_t b, std::span<const Leaf> leaves) {
+    const std::uint32_t units = plan.units_per_micro_batch();
+    if (leaves.size() != units)
+        return fail(cert, ErrorKind::invalid, "bad-cert-leaf-shape",
+                    "micro-batch " + std::to_string(b) + " has " + std::to_string(leaves.size()) +
+                        " leaves, genesis wants " + std::to_string(units));
+    std::set<PublicKey> keys;
+    for (std::uint32_t j = 0; j < units; ++j) {
+        const Leaf& leaf = leaves[j];
+        const auto [kind, index] = plan.unit(j);
+        if (leaf.kind != kind || leaf.index != index || leaf.micro_batch != b ||
+            leaf.sketch_in.size() != plan.sketch_rows() ||
+            leaf.sketch_out.size() != plan.sketch_rows())
+            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-shape",
+                        "leaf " + std::to_string(std::uint64_t{b} * units + j) + " is not " +
+                            unit_kind_name(kind) + "(" + std::to_string(index) +
+                            ") of micro-batch " + std::to_string(b) + " with " +
+                            std::to_string(plan.sketch_rows()) + "-row sketches");
+        keys.insert(leaf.worker);
+    }
+    for (const auto& key : keys)
+        if (!key.is_valid())
+            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-key",
+                        "leaf key " + key.hex() + " is not a point");
+    return ok_status();
 }
 
 Status check_shape(const Certificate& cert, const UnitPlan& plan, const LearningParams& params,
@@ -44,26 +75,8 @@ Status check_shape(const Certificate& cert, const UnitPlan& plan, const Learning
                         std::to_string(cert.leaves.size()) + " leaves; genesis wants " +
                         std::to_string(m) + ", " + std::to_string(m) + ", " +
                         std::to_string(tokens) + ", " + std::to_string(plan.leaf_count()));
-    const std::uint32_t units = plan.units_per_micro_batch();
-    std::set<PublicKey> keys;
-    for (std::size_t i = 0; i < cert.leaves.size(); ++i) {
-        const Leaf& leaf = cert.leaves[i];
-        const auto [kind, index] = plan.unit(static_cast<std::uint32_t>(i % units));
-        if (leaf.kind != kind || leaf.index != index || leaf.micro_batch != i / units ||
-            leaf.sketch_in.size() != plan.sketch_rows() ||
-            leaf.sketch_out.size() != plan.sketch_rows())
-            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-shape",
-                        "leaf " + std::to_string(i) + " is not " + unit_kind_name(kind) + "(" +
-                            std::to_string(index) + ") of micro-batch " +
-                            std::to_string(i / units) + " with " +
-                            std::to_string(plan.sketch_rows()) + "-row sketches");
-        keys.insert(leaf.worker);
-    }
-    // A reward to a key that is not on the curve could never be spent.
-    for (const auto& key : keys)
-        if (!key.is_valid())
-            return fail(cert, ErrorKind::invalid, "bad-cert-leaf-key",
-                        "leaf key " + key.hex() + " is not a point");
+    for (std::uint32_t b = 0; b < m; ++b)
+        LEARNCHAIN_TRY(check_micro_batch_leaves(cert, plan, b, cert.micro_batch_leaves(b)));
     return ok_status();
 }
 
@@ -217,6 +230,36 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
                             format_double(params.max_micro_batch_gradient_norm));
     }
     return CheckedContribution{std::move(cert), std::move(gradient).value(), distance};
+}
+
+Status check_micro_batch_evidence(const MicroBatchEvidence& evidence, const UnitPlan& plan,
+                                  const LearningParams& params) {
+    const CertificateHeader& header = evidence.header;
+    const std::uint32_t m = plan.micro_batches();
+    const std::uint64_t tokens = std::uint64_t{m} * params.micro_batch_size * params.model.context;
+    if (header.version != certificate_version)
+        return fail(header, ErrorKind::invalid, "bad-cert-version",
+                    "version " + std::to_string(header.version));
+    if (header.n >= params.max_per_worker)
+        return fail(
+            header, ErrorKind::invalid, "bad-cert-n-range",
+            "n " + std::to_string(header.n) + " >= " + std::to_string(params.max_per_worker));
+    if (!header.signature_valid())
+        return fail(header, ErrorKind::invalid, "bad-cert-signature", "BIP340 check failed");
+    if (header.micro_batches != m || header.tokens != tokens)
+        return fail(header, ErrorKind::invalid, "bad-cert-shape",
+                    std::to_string(header.micro_batches) + " micro-batches, " +
+                        std::to_string(header.tokens) + " tokens; genesis wants " +
+                        std::to_string(m) + ", " + std::to_string(tokens));
+    if (evidence.micro_batch >= m)
+        return fail(
+            header, ErrorKind::invalid, "bad-evidence-micro-batch",
+            "micro-batch " + std::to_string(evidence.micro_batch) + " of " + std::to_string(m));
+    LEARNCHAIN_TRY(check_micro_batch_leaves(header, plan, evidence.micro_batch, evidence.leaves));
+    if (!std::isfinite(evidence.loss))
+        return fail(header, ErrorKind::invalid, "bad-cert-loss",
+                    "micro-batch " + std::to_string(evidence.micro_batch) + " loss");
+    return check_evidence_path(evidence);
 }
 
 Status check_distinct(std::span<const Certificate> certificates) {

@@ -288,6 +288,9 @@ TEST(GenesisWork, DevnetBoundsComputedByHand) {
     EXPECT_EQ(model_parameter_count(devnet.learning.model), 867'072u);
     // 224 fixed + 4M losses + M x (2k + L G = 16 units) x (49 + 8m = 561-byte leaves).
     EXPECT_EQ(certificate_encoded_size(devnet.learning), 574'944u);
+    // One micro-batch's evidence (a fraud proof's payload) stays within 16 KB on the devnet.
+    EXPECT_EQ(micro_batch_evidence_size(devnet.learning), 9'400u);
+    EXPECT_LE(micro_batch_evidence_size(devnet.learning), 16u * 1024);
     // 4 + certificate + 4 + 4 x 867,072 blob bytes.
     EXPECT_EQ(contribution_work_item_size(devnet.learning), 4'043'240u);
     // (67,108,864 - 252 header - 8 counts) / 4,043,240 = 16.6: the bytes bind, not

@@ -56,7 +56,8 @@ TEST(TaggedHash, EveryTagIsDistinct) {
         tag::merkle_leaf, tag::merkle_node,  tag::merkle_root,    tag::transaction,
         tag::tx_sighash,  tag::block_header, tag::header_sighash, tag::genesis,
         tag::account,     tag::state,        tag::seed,           tag::unit,
-        tag::certificate, tag::gradient,     tag::weights,        tag::inference_request};
+        tag::certificate, tag::gradient,     tag::weights,        tag::inference_request,
+        tag::micro_batch};
     for (std::size_t i = 0; i < tags.size(); ++i)
         for (std::size_t j = i + 1; j < tags.size(); ++j) EXPECT_NE(tags[i], tags[j]);
 }

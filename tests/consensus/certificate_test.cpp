@@ -1,5 +1,6 @@
 // Contributions as the worker builds them: seeds, units, leaves, the certificate encoding and
 // signature, the blob, and the linearity identity that binds the blob to the BWD leaves.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -179,20 +180,28 @@ TEST(Certificate, EncodingRoundTripsAndIsBounded) {
     EXPECT_EQ(back, c.certificate);
     EXPECT_EQ(back.root(), c.certificate.root());
     EXPECT_NE(c.certificate.root(), c.certificate.sighash());
-    // Layout: u32 version, parent, worker, u32 n, then f32 loss.
-    EXPECT_EQ(bytes[0], 1);
+    // Layout: the fixed-size header (u32 version, parent, worker, u32 n, ...), then the body.
+    EXPECT_EQ(bytes[0], 2);
     EXPECT_EQ(std::vector<std::uint8_t>(bytes.begin() + 4, bytes.begin() + 36),
               std::vector<std::uint8_t>(f.parent.span().begin(), f.parent.span().end()));
-    // Per leaf: 1 + 4 + 4 + (4 + 64*4) * 2 + 32 bytes.
-    const std::size_t expected =
-        4 + 32 + 32 + 4 + 4 + (4 + 4 * 4) + 8 + 4 + (4 + 48 * 561) + 32 + 32 + 64;
+    const auto header = encode_certificate_header(c.certificate.header());
+    ASSERT_EQ(header.size(), certificate_header_size);
+    EXPECT_TRUE(std::equal(header.begin(), header.end(), bytes.begin()));
+    EXPECT_EQ(decode_certificate_header(header).value(), c.certificate.header());
+    EXPECT_EQ(c.certificate.root(), chain::certificate_root(bytes));
+    // Losses (u32 count + 4 f32), then leaves (u32 count + 48 of 1 + 4 + 4 + (4 + 64*4) * 2 + 32).
+    const std::size_t expected = certificate_header_size + (4 + 4 * 4) + (4 + 48 * 561);
     EXPECT_EQ(bytes.size(), expected);
     for (std::size_t cut : {std::size_t{0}, std::size_t{10}, bytes.size() / 2, bytes.size() - 1})
         EXPECT_EQ(decode_certificate(std::span(bytes).first(cut)).error().reason,
                   "bad-cert-decode");
+    EXPECT_EQ(decode_certificate_header(std::span(bytes).first(certificate_header_size + 1))
+                  .error()
+                  .reason,
+              "bad-cert-decode");
     // A length prefix claiming more leaves than the bytes could hold fails before allocating.
     auto lying = bytes;
-    const std::size_t leaves_at = 4 + 32 + 32 + 4 + 4 + (4 + 16) + 8 + 4;
+    const std::size_t leaves_at = certificate_header_size + (4 + 16);
     lying[leaves_at + 3] = 0x7f;
     EXPECT_EQ(decode_certificate(lying).error().reason, "bad-cert-decode");
 

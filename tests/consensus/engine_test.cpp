@@ -72,6 +72,13 @@ TEST(Engine, ChainSizeArithmeticMatchesTheRealEncodings) {
         leaf.sketch_out = leaf.sketch_in;
         shaped.leaves.assign(plan.leaf_count(), leaf);
         EXPECT_EQ(encode_certificate(shaped).size(), chain::certificate_encoded_size(p)) << file;
+        // Micro-batch 0 has the longest path; the last may be promoted past some levels.
+        const auto first = make_micro_batch_evidence(shaped, 0).value();
+        EXPECT_EQ(encode_micro_batch_evidence(first).size(), chain::micro_batch_evidence_size(p))
+            << file;
+        const auto last = make_micro_batch_evidence(shaped, p.micro_batches - 1).value();
+        EXPECT_LE(encode_micro_batch_evidence(last).size(), chain::micro_batch_evidence_size(p))
+            << file;
     }
     TempDir dir("engine-sizes");
     Node node(dir.path());

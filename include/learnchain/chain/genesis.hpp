@@ -72,6 +72,9 @@ inline constexpr std::size_t max_genesis_allocations = 10'000;
 [[nodiscard]] std::uint64_t model_parameter_count(const ModelConfig& model);
 // Encoded bytes of one certificate; every certificate of a chain has exactly this size.
 [[nodiscard]] std::uint64_t certificate_encoded_size(const LearningParams& params);
+// Encoded bytes of one micro-batch's evidence (header, index, loss, its leaves, the Merkle path)
+// at most: the path has ceil(log2 micro_batches) siblings, fewer for a promoted micro-batch.
+[[nodiscard]] std::uint64_t micro_batch_evidence_size(const LearningParams& params);
 // Bytes one contribution adds to a block: u32 length + certificate + u32 length + blob.
 [[nodiscard]] std::uint64_t contribution_work_item_size(const LearningParams& params);
 // The most contributions any block can carry: the work-item limit, and how many work items fit

@@ -62,6 +62,16 @@ struct VerifyContext {
                                                              Certificate certificate,
                                                              std::span<const std::uint8_t> blob);
 
+// What one micro-batch's evidence proves on its own, before anything is recomputed: a
+// version-2 header signed by its worker, with n and the shape genesis allows; a micro-batch
+// index in range; that micro-batch's leaves in the plan's shape with a finite loss; and a path
+// from them to the header's merkle_root (check_evidence_path). The reasons are the cheap
+// checks' ("bad-cert-...") plus "bad-evidence-micro-batch" and "bad-evidence-path". Whether
+// the header's parent is a block the caller knows, and whether the leaves are honest, is
+// for the caller: a fraud proof recomputes the micro-batch on that block's model.
+[[nodiscard]] Status check_micro_batch_evidence(const MicroBatchEvidence& evidence,
+                                                const UnitPlan& plan, const LearningParams& params);
+
 // "bad-cert-duplicate" when two certificates share (worker, n): a block may hold each once.
 [[nodiscard]] Status check_distinct(std::span<const Certificate> certificates);
 
