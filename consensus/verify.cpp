@@ -280,10 +280,11 @@ struct MicroBatchComparison {
     std::optional<Error> failure;  // the first comparison above tau
 };
 
-MicroBatchComparison compare_micro_batch(const Certificate& cert, const UnitPlan& plan,
+MicroBatchComparison compare_micro_batch(const CertificateHeader& cert, const UnitPlan& plan,
                                          const std::vector<SketchPattern>& patterns,
-                                         std::uint32_t b, const MicroBatchTrace& trace, double tau,
-                                         std::string_view decided_by) {
+                                         std::uint32_t b, std::span<const Leaf> leaves,
+                                         float claimed_loss, const MicroBatchTrace& trace,
+                                         double tau, std::string_view decided_by) {
     MicroBatchComparison out;
     auto compare = [&](std::span<const float> claimed, std::span<const float> actual,
                        const std::string& what, const char* reason) {
@@ -300,7 +301,7 @@ MicroBatchComparison compare_micro_batch(const Certificate& cert, const UnitPlan
     };
     const std::uint32_t units = plan.units_per_micro_batch();
     for (std::uint32_t j = 0; j < units; ++j) {
-        const Leaf& leaf = cert.leaves[std::size_t{b} * units + j];
+        const Leaf& leaf = leaves[j];
         const std::string unit =
             std::string(unit_kind_name(leaf.kind)) + "(" + std::to_string(leaf.index) + ")";
         std::span<const float> in, out_sketch;
@@ -328,7 +329,7 @@ MicroBatchComparison compare_micro_batch(const Certificate& cert, const UnitPlan
     }
     // The loss last: a unit mismatch says more about where the work went wrong.
     const float loss = static_cast<float>(trace.loss);
-    compare({&cert.losses[b], 1}, {&loss, 1}, "loss", "bad-cert-loss-mismatch");
+    compare({&claimed_loss, 1}, {&loss, 1}, "loss", "bad-cert-loss-mismatch");
     return out;
 }
 
@@ -342,6 +343,78 @@ bool needs_arbiter(double distance, const LearningParams& params) {
 
 constexpr std::string_view by_arbiter = " (reference arbiter)";
 
+// Recomputes micro-batches of one contribution and gives each its verdict (§T.11.5): the fast
+// tracer's comparison, or in the band between tau_lo and 2 tau - tau_lo the arbiter's.
+class MicroBatchJudge {
+public:
+    MicroBatchJudge(const ModelWeights& weights, const Dataset& dataset, const UnitPlan& plan,
+                    const LearningParams& params, const CertificateHeader& header)
+        : weights_(weights),
+          dataset_(dataset),
+          plan_(plan),
+          params_(params),
+          header_(header),
+          spec_{header.seed(), &plan},
+          patterns_(backward_patterns(
+              plan, gradient_sketch_seed(spec_.contribution_seed, header.gradient_hash))) {}
+
+    struct Outcome {
+        MicroBatchComparison comparison;
+        MicroBatchTrace trace;  // the trace that decided: the arbiter's when it was asked
+        bool arbitrated = false;
+    };
+
+    [[nodiscard]] Result<Outcome> judge(Tracer& tracer, std::uint32_t b,
+                                        std::span<const Leaf> leaves, float loss) {
+        auto batch = batch_of(b);
+        if (!batch) return batch.error();
+        auto trace = tracer.trace(weights_, *batch, spec_);
+        if (!trace) return trace.error();
+        Outcome out{compare(b, leaves, loss, *trace, ""), std::move(trace).value(), false};
+        if (needs_arbiter(out.comparison.max_distance, params_)) {
+            auto arbitrated = arbitrate(b);
+            if (!arbitrated) return arbitrated.error();
+            out.comparison = compare(b, leaves, loss, *arbitrated, by_arbiter);
+            out.trace = std::move(arbitrated).value();
+            out.arbitrated = true;
+        }
+        return out;
+    }
+
+    // The arbiter's trace of micro-batch b; the arbiter is made on the first call.
+    [[nodiscard]] Result<MicroBatchTrace> arbitrate(std::uint32_t b) {
+        if (!arbiter_) {
+            auto made = ReferenceTracer::create(weights_.layout.config());
+            if (!made) return made.error();
+            arbiter_.emplace(std::move(made).value());
+        }
+        auto batch = batch_of(b);
+        if (!batch) return batch.error();
+        return arbiter_->trace(weights_, *batch, spec_);
+    }
+
+private:
+    [[nodiscard]] Result<Batch> batch_of(std::uint32_t b) const {
+        return make_micro_batch(dataset_, spec_.contribution_seed, b, params_.micro_batch_size,
+                                weights_.layout.config().context);
+    }
+    [[nodiscard]] MicroBatchComparison compare(std::uint32_t b, std::span<const Leaf> leaves,
+                                               float loss, const MicroBatchTrace& trace,
+                                               std::string_view decided_by) const {
+        return compare_micro_batch(header_, plan_, patterns_, b, leaves, loss, trace,
+                                   params_.tolerance, decided_by);
+    }
+
+    const ModelWeights& weights_;
+    const Dataset& dataset_;
+    const UnitPlan& plan_;
+    const LearningParams& params_;
+    const CertificateHeader& header_;
+    TraceSpec spec_;
+    std::vector<SketchPattern> patterns_;
+    std::optional<ReferenceTracer> arbiter_;
+};
+
 }  // namespace
 
 Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
@@ -349,26 +422,9 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                   const LearningParams& params, const CheckedContribution& checked,
                                   std::span<const std::uint32_t> micro_batches) {
     const Certificate& cert = checked.certificate;
-    const Hash256 seed = cert.seed();
-    const TraceSpec spec{seed, &plan};
-    const auto patterns = backward_patterns(plan, gradient_sketch_seed(seed, cert.gradient_hash));
     const double tau = params.tolerance;
     RecomputeReport report;
-    std::optional<ReferenceTracer> arbiter;  // made on the first close call
-    const auto batch_of = [&](std::uint32_t b) {
-        return make_micro_batch(dataset, seed, b, params.micro_batch_size,
-                                weights.layout.config().context);
-    };
-    const auto arbitrate = [&](std::uint32_t b) -> Result<MicroBatchTrace> {
-        if (!arbiter) {
-            auto made = ReferenceTracer::create(weights.layout.config());
-            if (!made) return made.error();
-            arbiter.emplace(std::move(made).value());
-        }
-        auto batch = batch_of(b);
-        if (!batch) return batch.error();
-        return arbiter->trace(weights, *batch, spec);
-    };
+    MicroBatchJudge judge(weights, dataset, plan, params, cert.header());
     // Sums of the recomputed gradients: of every verdict's trace (the arbiter's where it
     // decided), and of the arbiter's alone, for a blob comparison it has to decide.
     std::vector<double> sum, arbiter_sum;
@@ -379,28 +435,23 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
     std::vector<bool> done(cert.micro_batches, false);
 
     for (const std::uint32_t b : micro_batches) {
-        if (b >= cert.micro_batches || done[b])
+        if (b >= cert.micro_batches || done[b] || b >= cert.losses.size())
             return make_error(ErrorKind::local, "verify-micro-batch-invalid",
                               cert.describe() + ": micro-batch " + std::to_string(b));
         done[b] = true;
-        auto batch = batch_of(b);
-        if (!batch) return batch.error();
-        auto trace = tracer.trace(weights, *batch, spec);
-        if (!trace) return trace.error();
-        auto comparison = compare_micro_batch(cert, plan, patterns, b, *trace, tau, "");
-        if (needs_arbiter(comparison.max_distance, params)) {
-            trace = arbitrate(b);
-            if (!trace) return trace.error();
-            comparison = compare_micro_batch(cert, plan, patterns, b, *trace, tau, by_arbiter);
+        auto outcome = judge.judge(tracer, b, cert.micro_batch_leaves(b), cert.losses[b]);
+        if (!outcome) return outcome.error();
+        if (outcome->arbitrated) {
             report.arbitrated.push_back(b);
-            add(arbiter_sum, trace->gradient);
+            add(arbiter_sum, outcome->trace.gradient);
         }
+        MicroBatchComparison& comparison = outcome->comparison;
         if (comparison.failure) return *comparison.failure;
         if (comparison.max_distance > report.max_distance) {
             report.max_distance = comparison.max_distance;
             report.max_at = std::move(comparison.max_at);
         }
-        add(sum, trace->gradient);
+        add(sum, outcome->trace.gradient);
         report.micro_batches.push_back(b);
     }
     if (report.micro_batches.size() != cert.micro_batches || sum.empty()) return report;
@@ -420,7 +471,7 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                                  report.arbitrated.end());
         for (std::uint32_t b = 0; b < cert.micro_batches; ++b) {
             if (arbitrated.contains(b)) continue;
-            auto trace = arbitrate(b);
+            auto trace = judge.arbitrate(b);
             if (!trace) return trace.error();
             add(arbiter_sum, trace->gradient);
         }
@@ -433,6 +484,29 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                         format_double(report.gradient_distance) + " > tau " + format_double(tau) +
                         std::string(report.gradient_arbitrated ? by_arbiter : ""));
     return report;
+}
+
+Result<ProvenFraud> check_fraud_proof(Tracer& tracer, const ModelWeights& weights,
+                                      const Dataset& dataset, const UnitPlan& plan,
+                                      const VerifyContext& context,
+                                      const MicroBatchEvidence& evidence) {
+    const LearningParams& params = *context.params;
+    const CertificateHeader& header = evidence.header;
+    LEARNCHAIN_TRY(check_micro_batch_evidence(evidence, plan, params));
+    if (header.parent != context.parent)
+        return fail(header, ErrorKind::invalid, "bad-cert-parent",
+                    "parent " + header.parent.hex() + ", expected " + context.parent.hex());
+    MicroBatchJudge judge(weights, dataset, plan, params, header);
+    auto outcome = judge.judge(tracer, evidence.micro_batch, evidence.leaves, evidence.loss);
+    if (!outcome) return outcome.error();
+    if (outcome->comparison.failure)
+        return ProvenFraud{*outcome->comparison.failure, outcome->arbitrated};
+    return fail(header, ErrorKind::invalid, "fraud-proof-unfounded",
+                "micro-batch " + std::to_string(evidence.micro_batch) +
+                    " recomputes within tau (largest relative L2 " +
+                    format_double(outcome->comparison.max_distance) + " at " +
+                    outcome->comparison.max_at + ")" +
+                    std::string(outcome->arbitrated ? by_arbiter : ""));
 }
 
 Result<VerifiedContribution> verify_contribution(Tracer& tracer, const ModelWeights& weights,

@@ -98,6 +98,25 @@ struct RecomputeReport {
                                                 const CheckedContribution& checked,
                                                 std::span<const std::uint32_t> micro_batches);
 
+// What a fraud proof proves: the rule the worker broke on the evidence's micro-batch.
+struct ProvenFraud {
+    Error broken;             // "bad-cert-unit-mismatch" or "bad-cert-loss-mismatch", with detail
+    bool arbitrated = false;  // the reference arbiter decided (§T.11.5)
+};
+
+// Whether micro-batch evidence proves its certificate invalid (PROTOCOL.md §T.10.3): the
+// evidence passes check_micro_batch_evidence, its header's parent is context.parent, and
+// recomputing its micro-batch on `weights` (that parent's model) fails the comparison of
+// §T.11.2 under the verdict rule of §T.11.5, at the cost of one micro-batch (plus one arbiter
+// run in the band). A proof that does not hold fails with the evidence check's reason,
+// "bad-cert-parent", or "fraud-proof-unfounded" when the micro-batch is honest (its detail
+// ending "(reference arbiter)" when the arbiter decided): kind invalid, the sender's fault, the
+// same on every node. The node's own failures (a device) are kind local.
+[[nodiscard]] Result<ProvenFraud> check_fraud_proof(Tracer& tracer, const ModelWeights& weights,
+                                                    const Dataset& dataset, const UnitPlan& plan,
+                                                    const VerifyContext& context,
+                                                    const MicroBatchEvidence& evidence);
+
 struct VerifiedContribution {
     CheckedContribution checked;
     Hash256 root;                             // certificate root, for the block's work_root
