@@ -343,9 +343,11 @@ Status ChainStore::load() {
                           "state on disk hashes to " + root.hex() + ", the tip commits to " +
                               tip().header.state_root.hex());
 
-    // A crash in the middle of a reorg leaves a lighter tip than a stored branch: finish it.
+    // A crash in the middle of a reorg leaves a lighter tip than a stored branch, and one
+    // after a block was condemned leaves it on the main chain: finish both.
     rebuild_candidates();
     AcceptResult ignored;
+    LEARNCHAIN_TRY(leave_condemned_main_chain(unix_time(), ignored));
     std::optional<Error> unused;
     return activate_best_chain(unix_time(), ignored, unused, nullptr);
 }
@@ -787,7 +789,7 @@ Status ChainStore::disconnect_tip(std::vector<Transaction>* returned) {
     return ok_status();
 }
 
-Status ChainStore::mark_invalid(const Hash256& hash, const Error& error) {
+Status ChainStore::mark_invalid(const Hash256& hash, const Error& error, bool sync) {
     rocksdb::WriteBatch batch;
     BlockRecord& bad = index_.at(hash);
     bad.status |= block_status::failed;
@@ -803,10 +805,67 @@ Status ChainStore::mark_invalid(const Hash256& hash, const Error& error) {
         other.invalid_reason = error.reason;
         put_record(batch, other);
     }
-    // Not synced: losing these flags in a crash only means validating the block again.
-    LEARNCHAIN_TRY(write(batch, false));
+    // Not synced unless asked: losing these flags in a crash only means validating the block
+    // again, when validation is what condemned it.
+    LEARNCHAIN_TRY(write(batch, sync));
     prune_candidates();
     return ok_status();
+}
+
+Status ChainStore::leave_condemned_main_chain(std::uint64_t now, AcceptResult& result) {
+    const auto condemned = std::find_if(main_chain_.begin(), main_chain_.end(),
+                                        [&](const auto& h) { return index_.at(h).invalid(); });
+    if (condemned == main_chain_.end()) return ok_status();
+    const Hash256 hash = *condemned;
+    const BlockRecord& record = index_.at(hash);
+    const Error why = make_error(ErrorKind::invalid, record.invalid_reason);
+    const std::uint64_t fork = record.entry.header.height - 1;
+    std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // tip first
+    while (height() > fork) {
+        std::vector<Transaction> txs;
+        const Hash256 tip_hash = main_chain_.back();
+        LEARNCHAIN_TRY(disconnect_tip(&txs));
+        result.disconnected.push_back(tip_hash);
+        left.emplace_back(tip_hash, std::move(txs));
+    }
+    LEARNCHAIN_TRY(mark_invalid(hash, why, true));  // now off the main chain: its descendants too
+    rebuild_candidates();
+    std::optional<Error> unused;
+    LEARNCHAIN_TRY(activate_best_chain(now, result, unused, nullptr));
+    std::erase_if(result.disconnected, [&](const Hash256& h) { return on_main_chain(h); });
+    for (auto it = left.rbegin(); it != left.rend(); ++it)
+        if (!on_main_chain(it->first))
+            result.returned_transactions.insert(result.returned_transactions.end(),
+                                                it->second.begin(), it->second.end());
+    return ok_status();
+}
+
+Result<AcceptResult> ChainStore::invalidate_block(const Hash256& hash, const Error& why,
+                                                  std::uint64_t now) {
+    LEARNCHAIN_TRY(check_usable());
+    const auto it = index_.find(hash);
+    if (it == index_.end())
+        return make_error(ErrorKind::invalid, "store-block-unknown", hash.hex());
+    const std::uint64_t block_height = it->second.entry.header.height;
+    if (block_height == 0) return make_error(ErrorKind::invalid, "store-block-genesis");
+    AcceptResult result;
+    result.hash = hash;
+    if (!it->second.invalid()) {
+        if (on_main_chain(hash) && height() - (block_height - 1) > max_reorg_depth_)
+            return make_error(ErrorKind::policy, "store-block-final",
+                              "block " + hash.hex() + " at height " + std::to_string(block_height) +
+                                  " is " + std::to_string(height() - block_height + 1) +
+                                  " blocks deep, the reorg limit is " +
+                                  std::to_string(max_reorg_depth_));
+        log::warn("block {} at height {} condemned after connecting: {}", hash.hex(), block_height,
+                  why.to_string());
+        // The mark first, synced: a crash before the disconnect is finished when the store
+        // opens again (load).
+        LEARNCHAIN_TRY(mark_invalid(hash, why, true));
+        LEARNCHAIN_TRY(leave_condemned_main_chain(now, result));
+    }
+    result.tip = tip().hash;
+    return result;
 }
 
 Status ChainStore::drop_body(const Hash256& hash) {

@@ -630,5 +630,96 @@ TEST_F(StoreTest, ALocalFailureMidReorgLeavesTheNodeOnItsTip) {
     expect_state_of(*store, branch[4].hash());
 }
 
+// A block proven invalid after it connected (a fraud proof): it and its descendants leave the
+// main chain for the best valid one, and the store remembers across a restart.
+TEST_F(StoreTest, ABlockCondemnedAfterConnectingLeavesTheMainChainWithItsDescendants) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 4);
+    for (const auto& block : main) (void)accept(*store, block);
+    const auto side = builder_.build_chain(main[0].hash(), 2, 0, 8);
+    for (const auto& block : side) EXPECT_FALSE(accept(*store, block).new_tip);
+
+    const Error why = make_error(ErrorKind::invalid, "bad-cert-unit-mismatch", "proven");
+    auto result = store->invalidate_block(main[1].hash(), why, builder_.now());
+    ASSERT_TRUE(result.ok()) << result.error().to_string();
+    EXPECT_EQ(result->disconnected,
+              (std::vector<Hash256>{main[3].hash(), main[2].hash(), main[1].hash()}));
+    EXPECT_EQ(result->connected, (std::vector<Hash256>{side[0].hash(), side[1].hash()}));
+    EXPECT_EQ(result->tip, side.back().hash());
+    expect_state_of(*store, side.back().hash());
+    EXPECT_TRUE(store->record(main[1].hash())->has(block_status::failed));
+    EXPECT_EQ(store->record(main[1].hash())->invalid_reason, "bad-cert-unit-mismatch");
+    for (std::size_t i = 2; i < main.size(); ++i)
+        EXPECT_TRUE(store->record(main[i].hash())->has(block_status::failed_child)) << i;
+    EXPECT_FALSE(store->record(main[0].hash())->invalid());
+
+    // Nothing builds on it again, and a second proof changes nothing.
+    const Block child = builder_.build(main[3].hash());
+    EXPECT_EQ(store->accept_block(child, builder_.now()).error().reason,
+              "bad-block-invalid-parent");
+    result = store->invalidate_block(main[1].hash(), why, builder_.now());
+    ASSERT_TRUE(result.ok());
+    EXPECT_TRUE(result->disconnected.empty());
+
+    store.reset();
+    store = open();
+    expect_state_of(*store, side.back().hash());
+    EXPECT_TRUE(store->record(main[1].hash())->has(block_status::failed));
+}
+
+// A node that stops between marking the block and leaving it (here: the engine's undo fails,
+// which stops the store where a crash would) ends on the valid chain when it opens again.
+TEST_F(StoreTest, ARestartBetweenTheMarkAndTheDisconnectEndsOnTheValidChain) {
+    auto store = open();
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 3);
+    for (const auto& block : main) (void)accept(*store, block);
+    const auto side = builder_.build_chain(genesis, 2, 0, 8);
+    for (const auto& block : side) EXPECT_FALSE(accept(*store, block).new_tip);
+
+    engine_->fail_undo = true;
+    const Error why = make_error(ErrorKind::invalid, "bad-cert-loss-mismatch", "proven");
+    auto result = store->invalidate_block(main[0].hash(), why, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "store-engine-undo-failed");
+    EXPECT_EQ(store->tip().hash, main.back().hash());  // stopped on the condemned chain
+
+    store.reset();
+    store = open();
+    expect_state_of(*store, side.back().hash());
+    EXPECT_TRUE(store->record(main[0].hash())->has(block_status::failed));
+    EXPECT_TRUE(store->record(main[2].hash())->has(block_status::failed_child));
+}
+
+TEST_F(StoreTest, OnlyABlockWithinTheReorgLimitCanBeCondemned) {
+    auto store = open(3);
+    const Hash256 genesis = store->tip().hash;
+    const auto main = builder_.build_chain(genesis, 5);
+    for (const auto& block : main) (void)accept(*store, block);
+    const Error why = make_error(ErrorKind::invalid, "bad-cert-unit-mismatch");
+
+    // Five blocks deep with a limit of three: final.
+    auto result = store->invalidate_block(main[0].hash(), why, builder_.now());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().reason, "store-block-final");
+    EXPECT_EQ(result.error().kind, ErrorKind::policy);
+    EXPECT_FALSE(store->record(main[0].hash())->invalid());
+    expect_state_of(*store, main.back().hash());
+
+    EXPECT_EQ(store->invalidate_block(genesis, why, builder_.now()).error().reason,
+              "store-block-genesis");
+    EXPECT_EQ(
+        store->invalidate_block(Hash256(std::array<std::uint8_t, 32>{0x5a}), why, builder_.now())
+            .error()
+            .reason,
+        "store-block-unknown");
+
+    // Three deep is within the limit; with no other branch the node falls back to its parent.
+    result = store->invalidate_block(main[2].hash(), why, builder_.now());
+    ASSERT_TRUE(result.ok()) << result.error().to_string();
+    expect_state_of(*store, main[1].hash());
+}
+
 }  // namespace
 }  // namespace learnchain::chain

@@ -52,6 +52,7 @@ class PersistentTestEngine : public WorkEngine {
 public:
     std::string transient_failure;      // when set, verify() fails with it (not a consensus reason)
     std::set<Hash256> fail_locally_at;  // blocks whose verify() fails as a device error would
+    bool fail_undo = false;             // undo() fails: the store stops where a crash would
     int undos = 0;                      // undo() calls: blocks disconnected
     std::map<Hash256, int> work_checks;  // check_work() calls by block
 
@@ -98,6 +99,7 @@ public:
 
     Status undo(const Block&, const WorkContext& context,
                 const std::vector<std::uint8_t>& undo) override {
+        if (fail_undo) return make_error(ErrorKind::local, "test-engine-undo-failed");
         auto previous = decode<Hash256>(undo);
         if (!previous) return make_error(ErrorKind::local, "test-engine-bad-undo");
         ++undos;

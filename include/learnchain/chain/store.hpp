@@ -180,6 +180,18 @@ public:
     // every check's bad-block-* / bad-tx-* / engine code.
     [[nodiscard]] Result<AcceptResult> accept_block(const Block& block, std::uint64_t now);
 
+    // Condemns a block after the fact: one that passed every check this node ran and is then
+    // proven invalid (a fraud proof against a sampled micro-batch). The block and its
+    // descendants are marked invalid in a synced write, so a restart remembers; if it is on the
+    // main chain the node disconnects it and returns to the best valid chain, as after a failed
+    // connect. A restart that finds a condemned block on the main chain (a crash between the
+    // mark and the disconnect) finishes the job when it opens the store. Reasons:
+    // "store-block-unknown" (no record), "store-block-genesis", "store-block-final" (kind
+    // policy: on the main chain deeper than the reorg limit, so past the challenge window).
+    // A block already invalid changes nothing.
+    [[nodiscard]] Result<AcceptResult> invalidate_block(const Hash256& hash, const Error& why,
+                                                        std::uint64_t now);
+
     // What accept_block(block, now) would have to verify: the branch activation would connect
     // if the block is stored, when the engine can verify without the lock and the block passes
     // its cheap checks. None otherwise (accept_block then decides, with its reasons). Cheap: it
@@ -278,7 +290,12 @@ private:
     [[nodiscard]] Status disconnect_tip(std::vector<Transaction>* returned);
     [[nodiscard]] Result<BlockIndexEntry> add_header(const PreparedHeader& prepared,
                                                      std::uint64_t now, rocksdb::WriteBatch& batch);
-    [[nodiscard]] Status mark_invalid(const Hash256& hash, const Error& error);
+    // `sync`: the mark must survive a crash (a block condemned by a proof would otherwise
+    // verify again under sampling).
+    [[nodiscard]] Status mark_invalid(const Hash256& hash, const Error& error, bool sync = false);
+    // Disconnects down to the parent of the lowest main-chain block marked invalid, marks that
+    // block's descendants, then runs fork choice. Nothing when the main chain has none.
+    [[nodiscard]] Status leave_condemned_main_chain(std::uint64_t now, AcceptResult& result);
     // Forgets a stored body that does not match its header; the header stays.
     [[nodiscard]] Status drop_body(const Hash256& hash);
     [[nodiscard]] Status condemn_known_header(const Block& block, const Error& error,
