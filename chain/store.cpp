@@ -820,6 +820,14 @@ Status ChainStore::leave_condemned_main_chain(std::uint64_t now, AcceptResult& r
     const BlockRecord& record = index_.at(hash);
     const Error why = make_error(ErrorKind::invalid, record.invalid_reason);
     const std::uint64_t fork = record.entry.header.height - 1;
+    if (height() - fork > max_reorg_depth_) {
+        // Only a reorg limit lowered since the mark gets here; undo records below it may be gone.
+        log::error(
+            "block {} at height {} is condemned ({}) but {} blocks deep, past the reorg "
+            "limit {}: staying on it",
+            hash.hex(), fork + 1, record.invalid_reason, height() - fork, max_reorg_depth_);
+        return ok_status();
+    }
     std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // tip first
     while (height() > fork) {
         std::vector<Transaction> txs;
