@@ -271,6 +271,50 @@ public:
         return out;
     }
 
+    Result<json> getmicrobatchproof(const json& params) {
+        auto hash = hash_param(params, 0, "hash");
+        if (!hash) return hash.error();
+        auto index = uint_param(params, 1, "index");
+        if (!index) return index.error();
+        auto micro_batch = uint_param(params, 2, "micro_batch");
+        if (!micro_batch) return micro_batch.error();
+        std::optional<chain::WorkItem> item;
+        std::size_t items = 0;
+        auto read = node_.with_chain([&](chain::ChainStore& store, auto&, auto&) -> Status {
+            auto stored = store.block(*hash);
+            if (!stored) return stored.error();
+            if (!stored->has_value()) return ok_status();
+            items = (*stored)->work_items.size();
+            if (*index < items) item = std::move((*stored)->work_items[*index]);
+            return ok_status();
+        });
+        if (!read) return read.error();
+        if (items == 0) return make_error(ErrorKind::policy, "block-not-found", hash->hex());
+        if (!item)
+            return rpc::invalid_params("index: the block has " + std::to_string(items) +
+                                       " certificates");
+        // Decoding and hashing 575 KB happen after the lock is released.
+        auto certificate = consensus::decode_certificate(item->certificate);
+        if (!certificate) return certificate.error();
+        if (*micro_batch >= certificate->micro_batches)
+            return rpc::invalid_params("micro_batch: the certificate has " +
+                                       std::to_string(certificate->micro_batches));
+        auto evidence = consensus::make_micro_batch_evidence(
+            *certificate, static_cast<std::uint32_t>(*micro_batch));
+        if (!evidence) return evidence.error();
+        const auto bytes = consensus::encode_micro_batch_evidence(*evidence);
+        return json{
+            {"block", hash->hex()},
+            {"certificate_root", certificate->root().hex()},
+            {"worker", chain::encode_address(certificate->worker)},
+            {"n", certificate->n},
+            {"micro_batch", evidence->micro_batch},
+            {"loss", evidence->loss},
+            {"bytes", bytes.size()},
+            {"evidence", chain::to_hex(bytes)},
+        };
+    }
+
     Result<json> gettransaction(const json& params) {
         auto txid = hash_param(params, 0, "txid");
         if (!txid) return txid.error();
@@ -544,6 +588,11 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
     LEARNCHAIN_TRY(bind("getblock", &Methods::getblock,
                         "getblock hash ( verbosity )\n  Block `hash`: verbosity 0 is its hex, 1 "
                         "(default) a JSON object with its\n  transactions and certificates."));
+    LEARNCHAIN_TRY(bind("getmicrobatchproof", &Methods::getmicrobatchproof,
+                        "getmicrobatchproof hash index micro_batch\n  Evidence for one "
+                        "micro-batch of certificate `index` of block `hash`: the\n  signed "
+                        "certificate header, the micro-batch's loss and leaves, and its Merkle "
+                        "path,\n  as hex (about 9.4 KB on the devnet); checkable alone."));
     LEARNCHAIN_TRY(bind("gettransaction", &Methods::gettransaction,
                         "gettransaction txid\n  A transaction from the mempool or the main chain, "
                         "with where it is."));
