@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include <learnchain/chain/genesis.hpp>
 #include <learnchain/chain/keys.hpp>
 #include <learnchain/consensus/reference_tracer.hpp>
 #include <learnchain/consensus/sketch.hpp>
@@ -30,6 +31,25 @@ Error fail(const CertificateHeader& cert, ErrorKind kind, std::string reason,
 // Distances compare with `<= tau` written as a negation, so a NaN distance fails.
 bool within(double distance, double tau) {
     return !(distance > tau) && !std::isnan(distance);
+}
+
+// What a header alone shows, in check order: version, the parent when the caller knows which
+// it must be, n within max_per_worker, the worker's signature.
+Status check_signed_header(const CertificateHeader& header, const LearningParams& params,
+                           const Hash256* parent) {
+    if (header.version != certificate_version)
+        return fail(header, ErrorKind::invalid, "bad-cert-version",
+                    "version " + std::to_string(header.version));
+    if (parent != nullptr && header.parent != *parent)
+        return fail(header, ErrorKind::invalid, "bad-cert-parent",
+                    "parent " + header.parent.hex() + ", expected " + parent->hex());
+    if (header.n >= params.max_per_worker)
+        return fail(
+            header, ErrorKind::invalid, "bad-cert-n-range",
+            "n " + std::to_string(header.n) + " >= " + std::to_string(params.max_per_worker));
+    if (!header.signature_valid())
+        return fail(header, ErrorKind::invalid, "bad-cert-signature", "BIP340 check failed");
+    return ok_status();
 }
 
 // Micro-batch b's unit leaves: the plan's units in canonical order with m-row sketches, and
@@ -62,10 +82,9 @@ Status check_micro_batch_leaves(const CertificateHeader& cert, const UnitPlan& p
     return ok_status();
 }
 
-Status check_shape(const Certificate& cert, const UnitPlan& plan, const LearningParams& params,
-                   std::uint32_t context) {
+Status check_shape(const Certificate& cert, const UnitPlan& plan, const LearningParams& params) {
     const std::uint32_t m = plan.micro_batches();
-    const std::uint64_t tokens = std::uint64_t{m} * params.micro_batch_size * context;
+    const std::uint64_t tokens = chain::tokens_per_contribution(params);
     if (cert.micro_batches != m || cert.losses.size() != m || cert.tokens != tokens ||
         cert.leaves.size() != plan.leaf_count())
         return fail(cert, ErrorKind::invalid, "bad-cert-shape",
@@ -149,20 +168,10 @@ Result<CheckedContribution> check_contribution(const VerifyContext& context, con
     if (gradient_hash(blob) != cert.gradient_hash)
         return fail(cert, ErrorKind::mutated, "bad-cert-blob-hash",
                     "blob does not hash to " + cert.gradient_hash.hex());
-    if (cert.version != certificate_version)
-        return fail(cert, ErrorKind::invalid, "bad-cert-version",
-                    "version " + std::to_string(cert.version));
-    if (cert.parent != context.parent)
-        return fail(cert, ErrorKind::invalid, "bad-cert-parent",
-                    "parent " + cert.parent.hex() + ", expected " + context.parent.hex());
-    if (cert.n >= params.max_per_worker)
-        return fail(cert, ErrorKind::invalid, "bad-cert-n-range",
-                    "n " + std::to_string(cert.n) + " >= " + std::to_string(params.max_per_worker));
-    if (!cert.signature_valid())
-        return fail(cert, ErrorKind::invalid, "bad-cert-signature", "BIP340 check failed");
+    LEARNCHAIN_TRY(check_signed_header(cert, params, &context.parent));
     const auto& layout_sections = plan.sections();
     const std::uint64_t parameters = layout_sections.back().offset + layout_sections.back().size;
-    LEARNCHAIN_TRY(check_shape(cert, plan, params, params.model.context));
+    LEARNCHAIN_TRY(check_shape(cert, plan, params));
     if (cert.compute_merkle_root() != cert.merkle_root)
         return fail(cert, ErrorKind::invalid, "bad-cert-merkle-root",
                     "leaves do not hash to " + cert.merkle_root.hex());
@@ -236,16 +245,8 @@ Status check_micro_batch_evidence(const MicroBatchEvidence& evidence, const Unit
                                   const LearningParams& params) {
     const CertificateHeader& header = evidence.header;
     const std::uint32_t m = plan.micro_batches();
-    const std::uint64_t tokens = std::uint64_t{m} * params.micro_batch_size * params.model.context;
-    if (header.version != certificate_version)
-        return fail(header, ErrorKind::invalid, "bad-cert-version",
-                    "version " + std::to_string(header.version));
-    if (header.n >= params.max_per_worker)
-        return fail(
-            header, ErrorKind::invalid, "bad-cert-n-range",
-            "n " + std::to_string(header.n) + " >= " + std::to_string(params.max_per_worker));
-    if (!header.signature_valid())
-        return fail(header, ErrorKind::invalid, "bad-cert-signature", "BIP340 check failed");
+    const std::uint64_t tokens = chain::tokens_per_contribution(params);
+    LEARNCHAIN_TRY(check_signed_header(header, params, nullptr));
     if (header.micro_batches != m || header.tokens != tokens)
         return fail(header, ErrorKind::invalid, "bad-cert-shape",
                     std::to_string(header.micro_batches) + " micro-batches, " +
