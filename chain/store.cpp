@@ -828,23 +828,14 @@ Status ChainStore::leave_condemned_main_chain(std::uint64_t now, AcceptResult& r
             hash.hex(), fork + 1, record.invalid_reason, height() - fork, max_reorg_depth_);
         return ok_status();
     }
-    std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // tip first
-    while (height() > fork) {
-        std::vector<Transaction> txs;
-        const Hash256 tip_hash = main_chain_.back();
-        LEARNCHAIN_TRY(disconnect_tip(&txs));
-        result.disconnected.push_back(tip_hash);
-        left.emplace_back(tip_hash, std::move(txs));
-    }
+    Disconnected left;
+    if (auto disconnected = disconnect_to(fork, result, left); !disconnected)
+        return disconnected.error();
     LEARNCHAIN_TRY(mark_invalid(hash, why, true));  // now off the main chain: its descendants too
     rebuild_candidates();
     std::optional<Error> unused;
     LEARNCHAIN_TRY(activate_best_chain(now, result, unused, nullptr));
-    std::erase_if(result.disconnected, [&](const Hash256& h) { return on_main_chain(h); });
-    for (auto it = left.rbegin(); it != left.rend(); ++it)
-        if (!on_main_chain(it->first))
-            result.returned_transactions.insert(result.returned_transactions.end(),
-                                                it->second.begin(), it->second.end());
+    report_changes(result, left);
     return ok_status();
 }
 
@@ -895,7 +886,7 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
                                        std::optional<Error>& new_block_error,
                                        const Block* new_block, bool new_block_checked) {
     const Hash256 new_hash = new_block != nullptr ? new_block->hash() : Hash256{};
-    std::vector<std::pair<Hash256, std::vector<Transaction>>> left;  // disconnected, tip first
+    Disconnected left;  // tip first
     // What a failed block does (failed_block_action); false when it was the node's own failure.
     const auto handle_failure = [&](const Hash256& hash, const Error& failure) -> Result<bool> {
         const Error error = failure.prefixed("block " + hash.hex());
@@ -972,15 +963,8 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
             }
         }
 
-        std::vector<Hash256> disconnected;  // by this step, tip first
-        while (height() > fork) {
-            std::vector<Transaction> txs;
-            const Hash256 tip_hash = main_chain_.back();
-            LEARNCHAIN_TRY(disconnect_tip(&txs));
-            result.disconnected.push_back(tip_hash);
-            disconnected.push_back(tip_hash);
-            left.emplace_back(tip_hash, std::move(txs));
-        }
+        auto disconnected = disconnect_to(fork, result, left);  // by this step, tip first
+        if (!disconnected) return disconnected.error();
         for (auto it = path.rbegin(); it != path.rend(); ++it) {
             auto block = body_of(*it);
             if (!block) return fail(block.error());
@@ -991,14 +975,32 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
                 if (*handled) break;  // a new best chain is looked for
                 // The node's own failure (out of memory, a device error) mid-reorg: back to the
                 // chain it left, whose blocks verified before, so the node is never rewound.
-                if (!disconnected.empty()) LEARNCHAIN_TRY(restore_chain(disconnected, fork, now));
+                if (!disconnected->empty()) LEARNCHAIN_TRY(restore_chain(*disconnected, fork, now));
                 return status;
             }
             result.connected.push_back(*it);
         }
     }
 
-    // Report only what actually changed between the old and the final main chain.
+    report_changes(result, left);
+    return ok_status();
+}
+
+Result<std::vector<Hash256>> ChainStore::disconnect_to(std::uint64_t fork, AcceptResult& result,
+                                                       Disconnected& left) {
+    std::vector<Hash256> disconnected;
+    while (height() > fork) {
+        std::vector<Transaction> txs;
+        const Hash256 tip_hash = main_chain_.back();
+        LEARNCHAIN_TRY(disconnect_tip(&txs));
+        result.disconnected.push_back(tip_hash);
+        disconnected.push_back(tip_hash);
+        left.emplace_back(tip_hash, std::move(txs));
+    }
+    return disconnected;
+}
+
+void ChainStore::report_changes(AcceptResult& result, const Disconnected& left) const {
     std::erase_if(result.connected, [&](const Hash256& h) { return !on_main_chain(h); });
     std::erase_if(result.disconnected, [&](const Hash256& h) { return on_main_chain(h); });
     for (auto it = left.rbegin(); it != left.rend(); ++it) {
@@ -1006,7 +1008,6 @@ Status ChainStore::activate_best_chain(std::uint64_t now, AcceptResult& result,
         result.returned_transactions.insert(result.returned_transactions.end(), it->second.begin(),
                                             it->second.end());
     }
-    return ok_status();
 }
 
 Status ChainStore::restore_chain(const std::vector<Hash256>& disconnected, std::uint64_t fork,

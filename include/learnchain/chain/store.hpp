@@ -296,6 +296,16 @@ private:
     // Disconnects down to the parent of the lowest main-chain block marked invalid, marks that
     // block's descendants, then runs fork choice. Nothing when the main chain has none.
     [[nodiscard]] Status leave_condemned_main_chain(std::uint64_t now, AcceptResult& result);
+    // Blocks taken off the main chain with their transactions, tip first.
+    using Disconnected = std::vector<std::pair<Hash256, std::vector<Transaction>>>;
+    // Disconnects down to height `fork`, adding each block to result.disconnected and `left`;
+    // returns the blocks this call disconnected, tip first.
+    [[nodiscard]] Result<std::vector<Hash256>> disconnect_to(std::uint64_t fork,
+                                                             AcceptResult& result,
+                                                             Disconnected& left);
+    // Keeps in `result` only what changed between the old and the final main chain, and adds
+    // the transactions of the blocks in `left` that stayed off it, oldest block first.
+    void report_changes(AcceptResult& result, const Disconnected& left) const;
     // Forgets a stored body that does not match its header; the header stays.
     [[nodiscard]] Status drop_body(const Hash256& hash);
     [[nodiscard]] Status condemn_known_header(const Block& block, const Error& error,
