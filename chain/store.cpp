@@ -574,17 +574,22 @@ void ChainStore::put_state_changes(rocksdb::WriteBatch& batch, const AccountJour
 
 // --- reads -----------------------------------------------------------------------------------
 
-Result<Block> ChainStore::read_block(const Hash256& hash) const {
+Result<Block> ChainStore::read_body(const Hash256& hash) const {
     std::string value;
     auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_bodies], slice(hash), &value);
     if (status.IsNotFound())
         return make_error(ErrorKind::local, "store-corrupt", "body missing: " + hash.hex());
     if (!status.ok()) return io_error(status, "read body");
-    auto block = decode_value<Block>(value, "body " + hash.hex());
+    return decode_value<Block>(value, "body " + hash.hex());
+}
+
+Result<Block> ChainStore::read_block(const Hash256& hash) const {
+    auto block = read_body(hash);
     if (!block) return block.error();
+    std::string value;
     for (std::size_t i = 0; i < block->work_items.size(); ++i) {
-        status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_blobs],
-                          blob_key(hash, static_cast<std::uint32_t>(i)), &value);
+        const auto status = db_->Get(rocksdb::ReadOptions(), (*cf_)[cf_blobs],
+                                     blob_key(hash, static_cast<std::uint32_t>(i)), &value);
         if (!status.ok())
             return make_error(ErrorKind::local, "store-corrupt", "blob missing: " + hash.hex());
         const auto bytes = bytes_of(value);
@@ -598,6 +603,15 @@ Result<std::optional<Block>> ChainStore::block(const Hash256& hash) const {
     if (it == index_.end() || !it->second.has(block_status::have_body))
         return std::optional<Block>();
     auto block = read_block(hash);
+    if (!block) return block.error();
+    return std::optional<Block>(std::move(*block));
+}
+
+Result<std::optional<Block>> ChainStore::block_without_blobs(const Hash256& hash) const {
+    const auto it = index_.find(hash);
+    if (it == index_.end() || !it->second.has(block_status::have_body))
+        return std::optional<Block>();
+    auto block = read_body(hash);
     if (!block) return block.error();
     return std::optional<Block>(std::move(*block));
 }

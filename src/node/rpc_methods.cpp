@@ -281,7 +281,7 @@ public:
         std::optional<chain::WorkItem> item;
         std::size_t items = 0;
         auto read = node_.with_chain([&](chain::ChainStore& store, auto&, auto&) -> Status {
-            auto stored = store.block(*hash);
+            auto stored = store.block_without_blobs(*hash);  // the certificate is all it needs
             if (!stored) return stored.error();
             if (!stored->has_value()) return ok_status();
             items = (*stored)->work_items.size();

@@ -346,6 +346,11 @@ TEST_F(StoreTest, BlobsRoundTripApartFromBodies) {
     auto stored = store->block(block.hash());
     ASSERT_TRUE(stored.ok() && stored->has_value());
     EXPECT_EQ((*stored)->work_items[0].blob, block.work_items[0].blob);
+    auto bare = store->block_without_blobs(block.hash());
+    ASSERT_TRUE(bare.ok() && bare->has_value());
+    EXPECT_EQ((*bare)->work_items[0].certificate, block.work_items[0].certificate);
+    EXPECT_TRUE((*bare)->work_items[0].blob.empty());
+    EXPECT_EQ((*bare)->header, block.header);
 }
 
 TEST_F(StoreTest, HeadersFirstThenBodies) {

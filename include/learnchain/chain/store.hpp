@@ -242,6 +242,9 @@ public:
     [[nodiscard]] std::optional<BlockHeader> header(const Hash256& hash) const;
     // Body with its blobs; nullopt when unknown or header-only.
     [[nodiscard]] Result<std::optional<Block>> block(const Hash256& hash) const;
+    // The body with every work item's blob left empty: its certificates without the gradient
+    // bytes (megabytes each) that block() reads too. nullopt when unknown or header-only.
+    [[nodiscard]] Result<std::optional<Block>> block_without_blobs(const Hash256& hash) const;
     [[nodiscard]] Result<std::optional<Block>> block_at(std::uint64_t height) const;
     // Main-chain transactions by txid.
     [[nodiscard]] Result<std::optional<TxLocation>> transaction(const Hash256& txid) const;
@@ -286,6 +289,7 @@ private:
                            std::vector<ModelWrite> model_writes);
 
     [[nodiscard]] Result<Block> read_block(const Hash256& hash) const;
+    [[nodiscard]] Result<Block> read_body(const Hash256& hash) const;  // blobs left empty
     [[nodiscard]] Status connect_tip(const Block& block, std::uint64_t now);
     [[nodiscard]] Status disconnect_tip(std::vector<Transaction>* returned);
     [[nodiscard]] Result<BlockIndexEntry> add_header(const PreparedHeader& prepared,
