@@ -64,6 +64,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <spawn.h>
+#include <spdlog/sinks/stdout_color_sinks.h>  // stderr_color_mt
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,27 +270,11 @@ Fingerprint fingerprint(const UnitPlan& plan, const std::vector<SketchPattern>& 
     return f;
 }
 
-// Progress on stderr: micro-batches done of total, rate, ETA, at most every 5 s.
-class Meter {
-public:
-    Meter(std::string what, std::uint64_t total)
-        : progress_(std::move(what), "micro-batches", total), last_(Clock::now()) {}
-    void update(std::uint64_t done, std::uint64_t total) {
-        if (Clock::now() - last_ < std::chrono::seconds(5) && done < total) return;
-        last_ = Clock::now();
-        std::fprintf(stderr, "%s\n", progress_.line(done).c_str());
-    }
-
-private:
-    log::Progress progress_;
-    Clock::time_point last_;
-};
-
 Traces trace_jobs(Tracer& tracer, const Setup& s, const std::vector<std::vector<float>>& weights,
                   const std::vector<Job>& jobs, const std::string& label) {
     std::uint64_t total = 0, done = 0;
     for (const Job& job : jobs) total += job.micro_batches;
-    Meter meter(label, total);
+    log::Progress progress(label, "micro-batches", total);
     Traces out;
     ModelWeights w{s.weights.layout, {}};
     for (const Job& job : jobs) {
@@ -302,7 +287,7 @@ Traces trace_jobs(Tracer& tracer, const Setup& s, const std::vector<std::vector<
                                       s.params.model.context),
                      "micro-batch");
             traces.push_back(need(tracer.trace(w, batch, spec), label + " trace"));
-            meter.update(++done, total);
+            progress.update(++done);
         }
         std::vector<double> sum(w.values.size(), 0.0);
         for (const auto& t : traces)
@@ -657,6 +642,8 @@ Options parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Progress and messages on stderr, so that stdout holds the BENCH lines and tables alone.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("drift_census"));
     if (argc == 4 && argv[1] == child_flag) return child_main(argv[2], argv[3]);
     // libgomp's idle workers spin by default: on a machine whose cores are busy with other work
     // that makes 2-thread libtorch some 50 times slower on these small matrices. How idle
@@ -688,7 +675,8 @@ int main(int argc, char** argv) {
     if (opt.steps > 0 && opt.contributions > 1) {
         ModelWeights w = s.weights;
         auto optimizer = OptimizerState::zeros(w.values.size());
-        Meter meter("warm-up", std::uint64_t{opt.steps} * warmup_micro_batches);
+        log::Progress progress("warm-up", "micro-batches",
+                               std::uint64_t{opt.steps} * warmup_micro_batches);
         std::uint64_t done = 0;
         for (std::uint32_t step = 0; step < opt.steps; ++step) {
             GradientAccumulator accumulator(w.values.size());
@@ -701,7 +689,7 @@ int main(int argc, char** argv) {
                 const auto g = need(reference.compute_gradient(w, batch), "warm-up gradient");
                 if (auto added = accumulator.add(g.gradient, g.tokens); !added)
                     die(added.error().to_string());
-                meter.update(++done, std::uint64_t{opt.steps} * warmup_micro_batches);
+                progress.update(++done);
             }
             const auto mean = need(accumulator.mean(), "warm-up mean");
             if (auto stepped = apply_adamw(w.values, optimizer, mean, s.params.optimizer); !stepped)
