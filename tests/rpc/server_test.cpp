@@ -288,10 +288,22 @@ TEST_F(RpcServerTest, ClientErrorMapping) {
     auto down = refused.call("echo");
     ASSERT_FALSE(down.ok());
     EXPECT_EQ(down.error().reason, "rpc-cookie-read-failed");  // stop() removed the cookie
+    // The stopped server's port is free for any parallel test to take, so the refusal is
+    // tested against a port this test holds bound but never listens on: the kernel refuses it.
+    const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(held, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    nowhere.port = ntohs(addr.sin_port);
     nowhere.cookie_path.clear();
     nowhere.credentials = "alice:wonderland";
     RpcClient refused2(nowhere);
     EXPECT_EQ(refused2.call("echo").error().reason, "rpc-connect-failed");
+    ::close(held);
 }
 
 TEST_F(RpcServerTest, UnauthorizedWithoutOrWithWrongCredentials) {
