@@ -29,6 +29,59 @@ Result<AcceptResult> Chainstate::process_block(const Block& block) {
     return accepted;
 }
 
+Result<ProvenInvalid> Chainstate::judge_fraud_proof(const FraudProof& proof) {
+    std::optional<Block> block;
+    WorkSnapshotPtr parent;
+    WorkEngine* engine = nullptr;
+    {
+        LOCK(cs_main);
+        const auto record = store_->record(proof.block);
+        if (!record || !record->has(block_status::have_body))
+            return make_error(ErrorKind::missing, "fraud-proof-block-unknown", proof.block.hex());
+        if (record->invalid())
+            return make_error(ErrorKind::policy, "fraud-proof-block-invalid", proof.block.hex());
+        if (!store_->on_main_chain(proof.block))
+            return make_error(ErrorKind::policy, "fraud-proof-block-not-connected",
+                              proof.block.hex());
+        const std::uint64_t height = record->entry.header.height;
+        if (store_->height() - height >= store_->max_reorg_depth())
+            return make_error(ErrorKind::policy, "fraud-proof-block-final",
+                              "block " + proof.block.hex() + " at height " +
+                                  std::to_string(height) + " is past the reorg limit");
+        auto body = store_->block_without_blobs(proof.block);
+        if (!body) return body.error();
+        if (!*body)
+            return make_error(ErrorKind::missing, "fraud-proof-block-unknown", proof.block.hex());
+        block = std::move(*body);
+        auto undo = store_->undo(proof.block);
+        if (!undo) return undo.error();
+        if (!*undo)
+            return make_error(ErrorKind::local, "fraud-proof-undo-missing", proof.block.hex());
+        auto snapshot = engine_->snapshot_from_undo(block->header.parent, (*undo)->work_undo);
+        if (!snapshot) return snapshot.error();
+        if (!*snapshot)
+            return make_error(ErrorKind::local, "work-fraud-proof-unsupported",
+                              "the engine keeps no model snapshots");
+        parent = std::move(snapshot).value();
+        engine = engine_;
+    }
+    // check_fraud_proof is thread-safe beside every other engine member (work.hpp).
+    return engine->check_fraud_proof(*parent, *block, proof.evidence);
+}
+
+Result<AcceptResult> Chainstate::condemn_block(const Hash256& block, const Error& broken) {
+    Result<AcceptResult> condemned = make_error(ErrorKind::local, "chainstate-unset");
+    {
+        LOCK(cs_main);
+        condemned = store_->invalidate_block(block, broken, unix_time());
+        if (condemned && (!condemned->connected.empty() || !condemned->disconnected.empty()))
+            mempool_->update(store_->state(), condemned->returned_transactions);
+    }
+    if (condemned && (!condemned->connected.empty() || !condemned->disconnected.empty()))
+        for (const auto& listener : tip_listeners_) listener(*condemned);
+    return condemned;
+}
+
 Result<Hash256> Chainstate::add_transaction(const Transaction& tx) {
     LOCK(cs_main);
     return mempool_->add(tx, store_->state());

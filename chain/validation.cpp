@@ -110,6 +110,7 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
 FailedBlock failed_block_action(ErrorKind kind) {
     switch (kind) {
         case ErrorKind::invalid:
+        case ErrorKind::fraud:
         case ErrorKind::conflict:  // against the parent's state, a conflict breaks the rules
             return FailedBlock::condemn;
         case ErrorKind::mutated:

@@ -207,11 +207,18 @@ Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
         }
         const auto chosen =
             choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng);
-        auto report = recompute(tracer, parent, dataset_, plan_, params_, checked[i], chosen);
+        std::uint32_t failed = 0;
+        auto report =
+            recompute(tracer, parent, dataset_, plan_, params_, checked[i], chosen, &failed);
         if (!report) {
             // Only a broken rule is the contribution's own; a failure of ours (a device error)
             // must be tried again.
-            if (report.error().kind == ErrorKind::invalid) verdicts_.put(key, report.error());
+            if (report.error().kind == ErrorKind::fraud) {
+                verdicts_.put(key, report.error());
+                // A micro-batch that broke it is evidence every other node can check.
+                if (report.error().reason != "bad-cert-gradient-mismatch")
+                    found_fraud(block.hash(), checked[i].certificate, failed);
+            }
             return prefix(i, report.error());
         }
         verdicts_.put(key, ok_status());
@@ -323,16 +330,77 @@ Result<chain::WorkSnapshotPtr> PolWorkEngine::verify_detached(const chain::WorkS
     // One detached verification at a time: the tracer is not thread-safe, and each already
     // uses every core.
     LOCK(detached_mutex_);
+    auto tracer = detached_tracer();
+    if (!tracer) return tracer.error();
+    auto work = verify_work(model->state.weights, block, context, **tracer, detached_rng_);
+    if (!work) return work.error();
+    auto child = std::make_shared<StateSnapshot>(block.hash(), model->state);
+    LEARNCHAIN_TRY(step(child->state, block, *work));
+    return chain::WorkSnapshotPtr(std::move(child));
+}
+
+Result<Tracer*> PolWorkEngine::detached_tracer() {
     if (!detached_tracer_) {
         auto tracer = options_.make_tracer();
         if (!tracer) return tracer.error();
         detached_tracer_ = std::move(tracer).value();
     }
-    auto work = verify_work(model->state.weights, block, context, *detached_tracer_, detached_rng_);
-    if (!work) return work.error();
-    auto child = std::make_shared<StateSnapshot>(block.hash(), model->state);
-    LEARNCHAIN_TRY(step(child->state, block, *work));
-    return chain::WorkSnapshotPtr(std::move(child));
+    return detached_tracer_.get();
+}
+
+void PolWorkEngine::found_fraud(const Hash256& block, const Certificate& certificate,
+                                std::uint32_t micro_batch) {
+    auto evidence = make_micro_batch_evidence(certificate, micro_batch);
+    if (!evidence) return;  // the certificate passed its shape checks: this cannot fail
+    LOCK(found_mutex_);
+    if (found_.size() >= max_found_fraud_proofs) return;
+    found_.push_back({block, encode_micro_batch_evidence(*evidence)});
+}
+
+std::vector<chain::FraudProof> PolWorkEngine::take_found_fraud_proofs() {
+    LOCK(found_mutex_);
+    return std::exchange(found_, {});
+}
+
+Result<chain::ProvenInvalid> PolWorkEngine::check_fraud_proof(
+    const chain::WorkSnapshot& parent, const chain::Block& block,
+    std::span<const std::uint8_t> evidence) {
+    const auto* model = dynamic_cast<const StateSnapshot*>(&parent);
+    if (model == nullptr || model->block != block.header.parent)
+        return make_error(ErrorKind::local, "pol-engine-not-at-parent",
+                          "the snapshot is not the model of " + block.header.parent.hex());
+    auto decoded = decode_micro_batch_evidence(evidence);
+    if (!decoded) return decoded.error();
+    // Canonical encodings: the certificate whose header this is begins with these bytes.
+    const auto header = encode_certificate_header(decoded->header);
+    std::optional<std::size_t> item;
+    for (std::size_t i = 0; i < block.work_items.size() && !item; ++i) {
+        const auto& certificate = block.work_items[i].certificate;
+        if (certificate.size() >= header.size() &&
+            std::equal(header.begin(), header.end(), certificate.begin()))
+            item = i;
+    }
+    if (!item)
+        return make_error(
+            ErrorKind::invalid, "fraud-proof-not-in-block",
+            decoded->header.describe() + " is in no work item of block " + block.hash().hex());
+    const VerifyContext context{&params_, block.header.parent};
+    Result<ProvenFraud> proven = make_error(ErrorKind::local, "pol-engine-unset");
+    {
+        LOCK(detached_mutex_);
+        auto tracer = detached_tracer();
+        if (!tracer) return tracer.error();
+        proven = consensus::check_fraud_proof(**tracer, model->state.weights, dataset_, plan_,
+                                              context, *decoded);
+    }
+    if (!proven) return proven.error();
+    const std::string where = "work item " + std::to_string(*item) + " (fraud proof, micro-batch " +
+                              std::to_string(decoded->micro_batch) + ")";
+    Error broken = proven->broken.prefixed(where);
+    verdicts_.put(
+        {block.header.parent, chain::certificate_root(block.work_items[*item].certificate)},
+        broken);
+    return chain::ProvenInvalid{std::move(broken)};
 }
 
 void PolWorkEngine::Verdicts::put(const Key& key, Status verdict) {

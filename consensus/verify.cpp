@@ -103,27 +103,31 @@ Status check_shape(const Certificate& cert, const UnitPlan& plan, const Learning
 
 Result<VerifyPolicy> VerifyPolicy::parse(std::string_view text) {
     if (text == "all") return VerifyPolicy{};
+    if (text == "sample") return sample(1);
+    const auto invalid = [&](std::string_view why) {
+        return make_error(ErrorKind::malformed, "verify-policy-invalid",
+                          "'" + std::string(text) + "': " + std::string(why));
+    };
     constexpr std::string_view prefix = "sample:";
-    if (!text.starts_with(prefix))
-        return make_error(ErrorKind::malformed, "verify-policy-invalid",
-                          "'" + std::string(text) + "': expected 'all' or 'sample:F', 0 < F <= 1");
+    if (!text.starts_with(prefix)) return invalid("expected 'all', 'sample' or 'sample:S'");
     const std::string_view number = text.substr(prefix.size());
-    double fraction = 0;
-    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), fraction);
+    std::uint32_t count = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), count);
     if (ec != std::errc() || end != number.data() + number.size() || number.empty())
-        return make_error(ErrorKind::malformed, "verify-policy-invalid",
-                          "'" + std::string(text) + "': the fraction is not a number");
-    if (!(fraction > 0.0 && fraction <= 1.0))
-        return make_error(ErrorKind::malformed, "verify-policy-invalid",
-                          "'" + std::string(text) + "': the fraction must be in (0, 1]");
-    return VerifyPolicy{Mode::sample, fraction};
+        return invalid("S is not a whole number");
+    if (count < 1 || count > max_sampled_micro_batches)
+        return invalid("S must be in [1, " + std::to_string(max_sampled_micro_batches) + "]");
+    return sample(count);
+}
+
+VerifyPolicy VerifyPolicy::for_proposer() const {
+    if (mode == Mode::all) return *this;
+    return sample(std::max<std::uint32_t>(micro_batches, 2));
 }
 
 std::string VerifyPolicy::to_string() const {
     if (mode == Mode::all) return "all";
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "sample:%g", fraction);
-    return buf;
+    return "sample:" + std::to_string(micro_batches);
 }
 
 std::vector<std::uint32_t> choose_micro_batches(const VerifyPolicy& policy,
@@ -131,9 +135,7 @@ std::vector<std::uint32_t> choose_micro_batches(const VerifyPolicy& policy,
     std::vector<std::uint32_t> all(micro_batches);
     for (std::uint32_t i = 0; i < micro_batches; ++i) all[i] = i;
     if (policy.mode == VerifyPolicy::Mode::all || micro_batches == 0) return all;
-    const double wanted = std::ceil(policy.fraction * micro_batches);
-    const auto count =
-        static_cast<std::uint32_t>(std::clamp(wanted, 1.0, static_cast<double>(micro_batches)));
+    const std::uint32_t count = std::clamp<std::uint32_t>(policy.micro_batches, 1, micro_batches);
     // Partial Fisher-Yates: the first `count` entries are a uniform sample.
     for (std::uint32_t i = 0; i < count; ++i)
         std::swap(all[i], all[i + rng.below(micro_batches - i)]);
@@ -291,7 +293,7 @@ MicroBatchComparison compare_micro_batch(const CertificateHeader& cert, const Un
                        const std::string& what, const char* reason) {
         const double d = relative_l2(claimed, actual);
         if (!within(d, tau) && !out.failure)
-            out.failure = fail(cert, ErrorKind::invalid, reason,
+            out.failure = fail(cert, ErrorKind::fraud, reason,
                                "micro-batch " + std::to_string(b) + " " + what + ": relative L2 " +
                                    format_double(d) + " > tau " + format_double(tau) +
                                    std::string(decided_by));
@@ -421,7 +423,8 @@ private:
 Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                   const Dataset& dataset, const UnitPlan& plan,
                                   const LearningParams& params, const CheckedContribution& checked,
-                                  std::span<const std::uint32_t> micro_batches) {
+                                  std::span<const std::uint32_t> micro_batches,
+                                  std::uint32_t* failed_micro_batch) {
     const Certificate& cert = checked.certificate;
     const double tau = params.tolerance;
     RecomputeReport report;
@@ -447,7 +450,10 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
             add(arbiter_sum, outcome->trace.gradient);
         }
         MicroBatchComparison& comparison = outcome->comparison;
-        if (comparison.failure) return *comparison.failure;
+        if (comparison.failure) {
+            if (failed_micro_batch) *failed_micro_batch = b;
+            return *comparison.failure;
+        }
         if (comparison.max_distance > report.max_distance) {
             report.max_distance = comparison.max_distance;
             report.max_at = std::move(comparison.max_at);
@@ -480,7 +486,7 @@ Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
         report.gradient_arbitrated = true;
     }
     if (!within(report.gradient_distance, tau))
-        return fail(cert, ErrorKind::invalid, "bad-cert-gradient-mismatch",
+        return fail(cert, ErrorKind::fraud, "bad-cert-gradient-mismatch",
                     "blob vs recomputed mean gradient: relative L2 " +
                         format_double(report.gradient_distance) + " > tau " + format_double(tau) +
                         std::string(report.gradient_arbitrated ? by_arbiter : ""));

@@ -19,8 +19,8 @@ json error_response(const json& id, int code, std::string_view why, std::string 
 // The kind a server reported (RpcError::to_json); local when absent or unknown.
 ErrorKind kind_from(std::string_view name) {
     for (const ErrorKind kind :
-         {ErrorKind::invalid, ErrorKind::mutated, ErrorKind::malformed, ErrorKind::missing,
-          ErrorKind::conflict, ErrorKind::policy, ErrorKind::local})
+         {ErrorKind::invalid, ErrorKind::fraud, ErrorKind::mutated, ErrorKind::malformed,
+          ErrorKind::missing, ErrorKind::conflict, ErrorKind::policy, ErrorKind::local})
         if (learnchain::to_string(kind) == name) return kind;
     return ErrorKind::local;
 }

@@ -100,6 +100,7 @@ protected:
 TEST(FailedBlockAction, FollowsTheKind) {
     EXPECT_EQ(failed_block_action(ErrorKind::invalid), FailedBlock::condemn);
     EXPECT_EQ(failed_block_action(ErrorKind::conflict), FailedBlock::condemn);
+    EXPECT_EQ(failed_block_action(ErrorKind::fraud), FailedBlock::condemn);
     EXPECT_EQ(failed_block_action(ErrorKind::mutated), FailedBlock::drop_body);
     EXPECT_EQ(failed_block_action(ErrorKind::malformed), FailedBlock::drop_body);
     EXPECT_EQ(failed_block_action(ErrorKind::missing), FailedBlock::keep);

@@ -105,9 +105,9 @@ TEST_F(Cheat, OneMicroBatchFaked) {
     expect_reason(status(verify(c.certificate, c.blob())), "bad-cert-unit-mismatch",
                   "micro-batch 1 FWD(0) sketch_in");
 
-    // sample:0.25 recomputes one micro-batch of four, chosen by the verifier's local rng:
+    // sample:1 recomputes one micro-batch of four, chosen by the verifier's local rng:
     // caught exactly when the faked one is drawn.
-    const VerifyPolicy quarter = VerifyPolicy::parse("sample:0.25").value();
+    const VerifyPolicy quarter = VerifyPolicy::sample(1);
     int caught = 0, missed = 0;
     for (std::uint64_t rng_seed = 0; rng_seed < 16; ++rng_seed) {
         SplitMix64 rng(rng_seed);
@@ -119,7 +119,7 @@ TEST_F(Cheat, OneMicroBatchFaked) {
         }
         (drawn ? caught : missed) += 1;
     }
-    std::cout << "  sample:0.25 over 16 verifier seeds: caught " << caught << ", missed " << missed
+    std::cout << "  sample:1 over 16 verifier seeds: caught " << caught << ", missed " << missed
               << " (the documented risk of sampling)\n";
     EXPECT_GT(caught, 0);
     EXPECT_GT(missed, 0);
@@ -156,9 +156,8 @@ TEST_F(Cheat, OneMicroBatchCarriesAHugeGradient) {
     expect_reason(status(cheap(huge.certificate, huge.blob())),
                   "bad-cert-micro-batch-gradient-norm", "micro-batch 1 BWD sketches");
     // Sampling that misses micro-batch 1 no longer matters: the cheap checks run first.
-    expect_reason(
-        status(verify(huge.certificate, huge.blob(), VerifyPolicy::parse("sample:0.25").value())),
-        "bad-cert-micro-batch-gradient-norm");
+    expect_reason(status(verify(huge.certificate, huge.blob(), VerifyPolicy::sample(1))),
+                  "bad-cert-micro-batch-gradient-norm");
 
     // A spike within the bound passes the cheap checks: the blob it moves by its 1/M share of
     // at most the bound is the harm one undrawn micro-batch can do (PROTOCOL.md §T.7.2).
@@ -174,9 +173,8 @@ TEST_F(Cheat, BatchOfAnotherN) {
     const auto c =
         assemble_contribution(f.plan, f.parent, 0, f.worker, f.traces(seed1, seed0)).value();
     ASSERT_TRUE(cheap(c.certificate, c.blob()).ok());
-    expect_reason(
-        status(verify(c.certificate, c.blob(), VerifyPolicy::parse("sample:0.01").value())),
-        "bad-cert-unit-mismatch", "FWD(0) sketch_in");
+    expect_reason(status(verify(c.certificate, c.blob(), VerifyPolicy::sample(1))),
+                  "bad-cert-unit-mismatch", "FWD(0) sketch_in");
 
     // Relabelling an honest n = 1 certificate as n = 0 moves every seed: caught cheaply.
     auto relabelled = honest(1);

@@ -25,7 +25,7 @@ double miss_probability(std::uint32_t m, std::uint32_t f, std::uint32_t s) {
 // micro-batches (which ones are faked does not matter: every draw is uniform).
 double simulated_escape(std::uint32_t m, std::uint32_t fakes, std::uint32_t s,
                         std::uint32_t verifiers, std::uint32_t trials, std::uint64_t seed) {
-    const VerifyPolicy policy{VerifyPolicy::Mode::sample, static_cast<double>(s) / m};
+    const VerifyPolicy policy = VerifyPolicy::sample(s);
     std::uint32_t escaped = 0;
     for (std::uint32_t t = 0; t < trials; ++t) {
         bool caught = false;

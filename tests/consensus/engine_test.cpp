@@ -411,7 +411,7 @@ TEST(Engine, AFakeFoundWithoutTheLockIsNotRecomputedUnderIt) {
     set_mock_unix_time(0);
     ASSERT_FALSE(accepted.ok());
     EXPECT_EQ(accepted.error().reason, "bad-cert-unit-mismatch");
-    EXPECT_EQ(accepted.error().kind, ErrorKind::invalid);
+    EXPECT_EQ(accepted.error().kind, ErrorKind::fraud);
     EXPECT_GE(counts.detached.load(), 1);
     EXPECT_EQ(counts.locked.load(), 0);
     EXPECT_FALSE(node.store->record(block.hash()));  // an invalid new block is not stored

@@ -19,13 +19,17 @@ using testing::PolFixture;
 
 TEST(VerifyPolicy, Parses) {
     EXPECT_EQ(VerifyPolicy::parse("all").value().mode, VerifyPolicy::Mode::all);
-    const auto s = VerifyPolicy::parse("sample:0.05").value();
-    EXPECT_EQ(s.mode, VerifyPolicy::Mode::sample);
-    EXPECT_EQ(s.fraction, 0.05);
-    EXPECT_EQ(s.to_string(), "sample:0.05");
-    EXPECT_EQ(VerifyPolicy::parse("sample:1").value().fraction, 1.0);
-    for (const char* bad : {"", "al", "ALL", "sample", "sample:", "sample:0", "sample:-0.1",
-                            "sample:1.5", "sample:abc", "sample:0.1x", "sample:nan", "some:0.1"}) {
+    const auto one = VerifyPolicy::parse("sample").value();
+    EXPECT_EQ(one.mode, VerifyPolicy::Mode::sample);
+    EXPECT_EQ(one.micro_batches, 1u);
+    EXPECT_EQ(one.to_string(), "sample:1");
+    const auto s = VerifyPolicy::parse("sample:3").value();
+    EXPECT_EQ(s.micro_batches, 3u);
+    EXPECT_EQ(s.to_string(), "sample:3");
+    EXPECT_EQ(VerifyPolicy::parse("sample:4096").value().micro_batches, 4096u);
+    for (const char* bad :
+         {"", "al", "ALL", "sample:", "sample:0", "sample:-1", "sample:0.5", "sample:4097",
+          "sample:abc", "sample:1x", "sample:nan", "some:1", "sample:99999999999"}) {
         const auto r = VerifyPolicy::parse(bad);
         ASSERT_FALSE(r.ok()) << bad;
         EXPECT_EQ(r.error().reason, "verify-policy-invalid") << bad;
@@ -33,22 +37,30 @@ TEST(VerifyPolicy, Parses) {
     }
 }
 
-TEST(VerifyPolicy, ChoosesAtLeastOneDistinctMicroBatch) {
+TEST(VerifyPolicy, ProposersDrawAtLeastTwo) {
+    EXPECT_EQ(VerifyPolicy{}.for_proposer().mode, VerifyPolicy::Mode::all);
+    EXPECT_EQ(VerifyPolicy::sample(1).for_proposer().micro_batches, 2u);
+    EXPECT_EQ(VerifyPolicy::sample(5).for_proposer().micro_batches, 5u);
+}
+
+TEST(VerifyPolicy, ChoosesDistinctMicroBatches) {
     SplitMix64 rng(1);
     const auto all = choose_micro_batches(VerifyPolicy{}, 5, rng);
     EXPECT_EQ(all, (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
-    const VerifyPolicy tiny{VerifyPolicy::Mode::sample, 0.05};
     std::vector<int> hits(4, 0);
     for (int i = 0; i < 400; ++i) {
-        const auto one = choose_micro_batches(tiny, 4, rng);
+        const auto one = choose_micro_batches(VerifyPolicy::sample(1), 4, rng);
         ASSERT_EQ(one.size(), 1u);
         ++hits[one[0]];
     }
     for (int h : hits) EXPECT_GT(h, 60);  // each about 100: the choice is spread
-    const auto half = choose_micro_batches({VerifyPolicy::Mode::sample, 0.5}, 10, rng);
+    const auto half = choose_micro_batches(VerifyPolicy::sample(5), 10, rng);
     ASSERT_EQ(half.size(), 5u);
     EXPECT_TRUE(std::is_sorted(half.begin(), half.end()));
     EXPECT_EQ(std::adjacent_find(half.begin(), half.end()), half.end());
+    // More than the certificate has is every micro-batch.
+    EXPECT_EQ(choose_micro_batches(VerifyPolicy::sample(9), 4, rng),
+              (std::vector<std::uint32_t>{0, 1, 2, 3}));
 }
 
 TEST(Verify, HonestContributionPassesAll) {
@@ -68,9 +80,8 @@ TEST(Verify, HonestContributionPassesAll) {
     ASSERT_EQ(v->credited.size(), 1u);
     EXPECT_EQ(v->credited[0].tokens, 256u);
 
-    const auto sampled =
-        verify_contribution(f.trainer, f.weights, f.dataset, f.context(), c.work_item(),
-                            VerifyPolicy::parse("sample:0.05").value(), rng);
+    const auto sampled = verify_contribution(f.trainer, f.weights, f.dataset, f.context(),
+                                             c.work_item(), VerifyPolicy::sample(1), rng);
     ASSERT_TRUE(sampled.ok()) << sampled.error().to_string();
     EXPECT_EQ(sampled->report.micro_batches.size(), 1u);
     EXPECT_EQ(sampled->report.gradient_distance, -1.0);  // blob not recomputed in full
@@ -90,7 +101,7 @@ TEST(Verify, BlockOfHonestWorkItems) {
                         .work_item());
     SplitMix64 rng(3);
     const auto v = verify_work_items(f.trainer, f.weights, f.dataset, f.context(), items,
-                                     VerifyPolicy::parse("sample:0.5").value(), rng);
+                                     VerifyPolicy::sample(2), rng);
     ASSERT_TRUE(v.ok()) << v.error().to_string();
     ASSERT_EQ(v->size(), 3u);
     for (const auto& c : *v) EXPECT_EQ(c.report.micro_batches.size(), 2u);

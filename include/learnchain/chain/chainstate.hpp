@@ -41,6 +41,22 @@ public:
     // applies. Blocks the calling thread for that work: not for I/O threads.
     [[nodiscard]] Result<AcceptResult> process_block(const Block& block) EXCLUDES(cs_main);
 
+    // Whether a fraud proof holds against a block of the main chain within the reorg limit
+    // (the challenge window): the rule the block broke, judged without cs_main on the block's
+    // parent model (read from the block's undo record) by WorkEngine::check_fraud_proof.
+    // Failures that say nothing of the proof's sender (kind missing or policy):
+    // "fraud-proof-block-unknown" (no body here), "fraud-proof-block-invalid" (condemned
+    // already), "fraud-proof-block-not-connected" (off the main chain: its parent's model is not
+    // at hand), "fraud-proof-block-final" (past the window). A proof that does not hold fails
+    // with the engine's reason (kind invalid or malformed). Blocks the calling thread for one
+    // micro-batch's recomputation.
+    [[nodiscard]] Result<ProvenInvalid> judge_fraud_proof(const FraudProof& proof)
+        EXCLUDES(cs_main);
+    // Condemns a block a fraud proof proved invalid (ChainStore::invalidate_block), updates the
+    // mempool with the transactions of the blocks that left, and tells the tip listeners.
+    [[nodiscard]] Result<AcceptResult> condemn_block(const Hash256& block, const Error& broken)
+        EXCLUDES(cs_main);
+
     // Admits a transaction to the mempool against the tip's state: its txid, or the mempool's
     // reason.
     [[nodiscard]] Result<Hash256> add_transaction(const Transaction& tx) EXCLUDES(cs_main);

@@ -22,6 +22,9 @@ namespace learnchain {
 // BlockValidationResult), so a new kind cannot be forgotten anywhere.
 enum class ErrorKind : std::uint8_t {
     invalid,    // breaks a consensus rule: invalid for every node, forever
+    fraud,      // breaks a consensus rule that only recomputing claimed work shows (a faked
+                // micro-batch): invalid as `invalid` is, but a node that sampled past it relays
+                // it in good faith, so its sender is not at fault; a fraud proof shows it
     mutated,    // bytes that do not match what their hash commits to (a body against its
                 // header): the sender's fault, never the committed object's
     malformed,  // input that does not decode or parse
@@ -36,6 +39,8 @@ enum class ErrorKind : std::uint8_t {
     switch (kind) {
         case ErrorKind::invalid:
             return "invalid";
+        case ErrorKind::fraud:
+            return "fraud";
         case ErrorKind::mutated:
             return "mutated";
         case ErrorKind::malformed:

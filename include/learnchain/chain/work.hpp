@@ -84,6 +84,26 @@ struct WorkApplied {
     std::vector<std::uint8_t> undo;  // opaque; handed back to WorkEngine::undo
 };
 
+// Evidence that a block broke a rule the checks of some node did not look at: with proof of
+// learning, one micro-batch of one of its certificates that does not recompute
+// (consensus/PROTOCOL.md §T.10.3). The evidence is opaque to the chain. A node that samples
+// finds these; any node checks one at the cost of that micro-batch.
+struct FraudProof {
+    Hash256 block;
+    std::vector<std::uint8_t> evidence;
+
+    friend bool operator==(const FraudProof&, const FraudProof&) = default;
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(block, evidence);
+    }
+};
+
+// What a fraud proof that holds establishes: the rule its block broke (kind invalid).
+struct ProvenInvalid {
+    Error broken;
+};
+
 // A copy of an engine's model state at one block, opaque to the chain: what verifying that
 // block's children needs, so that the verification can run without the chain lock.
 class WorkSnapshot {
@@ -156,6 +176,19 @@ public:
                                                                   const Block& block,
                                                                   const WorkContext& context) {
         return make_error(ErrorKind::local, "work-detached-unsupported");
+    }
+
+    // --- fraud proofs (Chainstate::judge_fraud_proof) ---------------------------------------
+    // The fraud proofs verify() and verify_detached() found since the last call (a recomputed
+    // part of a block that broke a rule), oldest first, at most a bounded number. Thread-safe.
+    [[nodiscard]] virtual std::vector<FraudProof> take_found_fraud_proofs() { return {}; }
+    // Whether `evidence` proves `block` invalid, judged on `parent` (the model of the block's
+    // parent): the rule the block broke, or why the proof does not hold (kind invalid or
+    // malformed: false on every node; local: this node's own failure). Thread-safe as
+    // verify_detached is.
+    [[nodiscard]] virtual Result<ProvenInvalid> check_fraud_proof(
+        const WorkSnapshot& parent, const Block& block, std::span<const std::uint8_t> evidence) {
+        return make_error(ErrorKind::local, "work-fraud-proof-unsupported");
     }
 };
 

@@ -67,7 +67,7 @@ struct EngineOptions {
     TracerFactory make_tracer;          // the model's runner (training::tracer_factory)
     VerifyPolicy policy;                // recomputation policy for verify()
     std::filesystem::path dataset_dir;  // base directory of a file dataset (the genesis dir)
-    std::uint64_t rng_seed = 0;         // sample:F draws; 0 means the OS's randomness
+    std::uint64_t rng_seed = 0;         // sample draws; 0 means the OS's randomness
 };
 
 // Model column-family keys (values in PROTOCOL.md, "Persistence").
@@ -109,6 +109,15 @@ public:
         const chain::WorkSnapshot& parent, const chain::Block& block,
         const chain::WorkContext& context) override;
 
+    [[nodiscard]] std::vector<chain::FraudProof> take_found_fraud_proofs() override
+        EXCLUDES(found_mutex_);
+    // Decodes the MicroBatchEvidence, finds the work item whose certificate begins with its
+    // header ("fraud-proof-not-in-block" otherwise), and runs consensus::check_fraud_proof on
+    // the parent's model. A proven verdict is remembered like a recomputation's.
+    [[nodiscard]] Result<chain::ProvenInvalid> check_fraud_proof(
+        const chain::WorkSnapshot& parent, const chain::Block& block,
+        std::span<const std::uint8_t> evidence) override;
+
     // A contribution this node already recomputed on `parent` (its own, or a peer's the miner
     // verified): a block carrying it skips its recomputation, never its cheap checks. Bitcoin
     // Core's signature cache plays the same part. Thread-safe; bounded (cleared when full).
@@ -149,6 +158,11 @@ private:
                                                        const chain::Block& block,
                                                        const chain::WorkContext& context,
                                                        Tracer& tracer, SplitMix64& rng);
+    // Keeps the evidence of a sampled micro-batch that failed, for take_found_fraud_proofs.
+    void found_fraud(const Hash256& block, const Certificate& certificate,
+                     std::uint32_t micro_batch) EXCLUDES(found_mutex_);
+    // The tracer verify_detached and check_fraud_proof share, made on first use.
+    [[nodiscard]] Result<Tracer*> detached_tracer() REQUIRES(detached_mutex_);
     // The block's AdamW step on `state`: its blobs aggregated in canonical order.
     [[nodiscard]] Status step(ModelState& state, const chain::Block& block,
                               const chain::BlockWork& work) const;
@@ -171,9 +185,13 @@ private:
     Mutex detached_mutex_;
     std::unique_ptr<Tracer> detached_tracer_ GUARDED_BY(detached_mutex_);
     SplitMix64 detached_rng_ GUARDED_BY(detached_mutex_);
+    Mutex found_mutex_;
+    std::vector<chain::FraudProof> found_ GUARDED_BY(found_mutex_);
 };
 
 inline constexpr std::size_t max_remembered_contributions = 4096;
+// Fraud proofs found and not yet taken; more are dropped (the block is invalid here anyway).
+inline constexpr std::size_t max_found_fraud_proofs = 64;
 
 // The model pre-image a block's undo record carries: u32le version 1, the step state (u64le
 // step, f64 bits beta1_power, beta2_power), then weights, m and v, each 4 bytes LE per value.

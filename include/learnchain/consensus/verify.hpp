@@ -17,18 +17,28 @@
 
 namespace learnchain::consensus {
 
+// The most micro-batches a sampling policy may name (more is `all` on any genesis).
+inline constexpr std::uint32_t max_sampled_micro_batches = 4096;
+
 struct VerifyPolicy {
     enum class Mode : std::uint8_t { all, sample };
     Mode mode = Mode::all;
-    double fraction = 1.0;  // sample: fraction of micro-batches recomputed, in (0, 1]
+    std::uint32_t micro_batches = 0;  // sample: micro-batches recomputed per certificate, >= 1
 
-    // "all" or "sample:F" with 0 < F <= 1 ("sample:0.05"); "verify-policy-invalid" otherwise.
+    // "all", "sample" (one micro-batch per certificate) or "sample:S" with 1 <= S <= 4096
+    // ("sample:2"); "verify-policy-invalid" otherwise.
     [[nodiscard]] static Result<VerifyPolicy> parse(std::string_view text);
+    [[nodiscard]] static VerifyPolicy sample(std::uint32_t micro_batches) {
+        return VerifyPolicy{Mode::sample, micro_batches};
+    }
+    // What a proposer recomputes of a certificate it did not compute, before it builds on it:
+    // `all` stays `all`; a sampling node draws at least two (PROTOCOL.md §T.11.3).
+    [[nodiscard]] VerifyPolicy for_proposer() const;
     [[nodiscard]] std::string to_string() const;
 };
 
-// The micro-batches to recompute: all of them, or ceil(F * M) (at least one) drawn without
-// replacement from `rng`, sorted. The rng is the node's local randomness, injected for tests.
+// The micro-batches to recompute: all of them, or min(S, M) drawn without replacement from
+// `rng`, sorted. The rng is the node's local randomness, injected for tests.
 [[nodiscard]] std::vector<std::uint32_t> choose_micro_batches(const VerifyPolicy& policy,
                                                               std::uint32_t micro_batches,
                                                               SplitMix64& rng);
@@ -92,11 +102,14 @@ struct RecomputeReport {
 // "bad-cert-unit-mismatch" / "bad-cert-loss-mismatch", the detail ending "(reference arbiter)"
 // when the arbiter decided. When the list is every micro-batch, the blob is also compared with
 // the recomputed mean gradient under the same rule: "bad-cert-gradient-mismatch".
+// With `failed_micro_batch`, a unit or loss mismatch also names its micro-batch there: the one
+// a fraud proof can carry (make_micro_batch_evidence).
 [[nodiscard]] Result<RecomputeReport> recompute(Tracer& tracer, const ModelWeights& weights,
                                                 const Dataset& dataset, const UnitPlan& plan,
                                                 const LearningParams& params,
                                                 const CheckedContribution& checked,
-                                                std::span<const std::uint32_t> micro_batches);
+                                                std::span<const std::uint32_t> micro_batches,
+                                                std::uint32_t* failed_micro_batch = nullptr);
 
 // What a fraud proof proves: the rule the worker broke on the evidence's micro-batch.
 struct ProvenFraud {

@@ -65,7 +65,7 @@ struct MinerOptions {
     // Own contributions per tip, also capped by max_per_worker and by what fits into a block.
     std::uint32_t max_contributions = UINT32_MAX;
     std::chrono::milliseconds progress_interval{5000};  // zero: no progress lines
-    std::uint64_t rng_seed = 0;                         // sample:F draws; 0: OS randomness
+    std::uint64_t rng_seed = 0;                         // sample draws; 0: OS randomness
     // Called on the mining thread, without the chain lock, with each own contribution once it
     // is pooled, so the node can gossip it: other proposers include it and reward this worker.
     std::function<void(const chain::WorkItem&)> on_own_contribution;
