@@ -44,7 +44,7 @@ struct Flags {
     std::string mine_to;
     std::string infer_pay_to;
     std::string device = "cpu";
-    std::string verify = "all";
+    std::string verify = "sample";
     int block_timeout = 20;
     std::string log_level = "info";
     int threads = 0;
@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
     app.add_option("--device", flags.device, "Training and verification device: cpu or cuda:N")
         ->capture_default_str();
     app.add_option("--verify", flags.verify,
-                   "Recomputation of received work: all, or sample:F (0 < F <= 1)")
+                   "Recomputation of received work: all, sample (one micro-batch per "
+                   "certificate), or sample:S (S per certificate; a miner draws at least 2)")
         ->capture_default_str();
     app.add_option("--block-timeout", flags.block_timeout,
                    "Seconds a peer has to deliver a requested block before another peer is "

@@ -203,7 +203,8 @@ Status Node::open_all() {
         MinerOptions miner_options;
         miner_options.device = config_.device;
         miner_options.threads = config_.threads;
-        miner_options.policy = *policy;
+        // A proposer recomputes more of what it builds on than a follower (s_p >= 2).
+        miner_options.policy = policy->for_proposer();
         // Own contributions are gossiped, so other proposers include (and reward) them too.
         miner_options.on_own_contribution = [this](const chain::WorkItem& item) {
             sync_->announce_work_item(item);

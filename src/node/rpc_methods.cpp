@@ -163,6 +163,7 @@ public:
     Result<json> getblockchaininfo(const json&) {
         const chain::BlockIndexEntry best_header = node_.sync().best_header();
         const bool ibd = node_.sync().downloading_blocks();
+        const p2p::SyncStats stats = node_.sync().stats();
         return node_.with_chain([&](chain::ChainStore& store, chain::Mempool&,
                                     auto&) -> Result<json> {
             const chain::BlockIndexEntry& tip = store.tip();
@@ -186,6 +187,13 @@ public:
                 {"initial_block_download", ibd},
                 {"block_index_size", store.block_count()},
                 {"headers_without_body", store.header_only_count()},
+                {"verify", node_.config().verify},
+                {"fraud_proofs",
+                 {{"found", stats.fraud_proofs_found},
+                  {"received", stats.fraud_proofs_received},
+                  {"proven", stats.fraud_proofs_proven},
+                  {"refused", stats.fraud_proofs_refused},
+                  {"blocks_condemned", stats.blocks_condemned}}},
             };
         });
     }
@@ -222,6 +230,18 @@ public:
             if (!header) return make_error(ErrorKind::policy, "block-not-found", hash->hex());
             json out = header_json(*header);
             add_place(out, place_of(store, *hash));
+            // As Bitcoin Core's getchaintips names a branch's state.
+            if (const auto record = store.record(*hash)) {
+                if (record->invalid()) {
+                    out["status"] = "invalid";
+                    out["invalid_reason"] = record->invalid_reason;
+                } else if (store.on_main_chain(*hash)) {
+                    out["status"] = "active";
+                } else {
+                    out["status"] =
+                        record->has(chain::block_status::have_body) ? "valid-fork" : "headers-only";
+                }
+            }
             return out;
         });
     }
@@ -575,7 +595,8 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
     };
     LEARNCHAIN_TRY(bind("getblockchaininfo", &Methods::getblockchaininfo,
                         "getblockchaininfo\n  The chain: height, tip, cumulative and required "
-                        "work, headers, sync state."));
+                        "work, headers, sync state,\n  the verification policy and fraud proofs "
+                        "found, received, proven and refused."));
     LEARNCHAIN_TRY(
         bind("getblockcount", &Methods::getblockcount, "getblockcount\n  The height of the tip."));
     LEARNCHAIN_TRY(bind("getbestblockhash", &Methods::getbestblockhash,
@@ -584,7 +605,8 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
                         "getblockhash height\n  The hash of the main-chain block at `height`."));
     LEARNCHAIN_TRY(bind(
         "getblockheader", &Methods::getblockheader,
-        "getblockheader hash\n  The header of block `hash`, with its height and cumulative work."));
+        "getblockheader hash\n  The header of block `hash`, with its height, cumulative work and "
+        "status\n  (active, valid-fork, headers-only, or invalid with its reason)."));
     LEARNCHAIN_TRY(bind("getblock", &Methods::getblock,
                         "getblock hash ( verbosity )\n  Block `hash`: verbosity 0 is its hex, 1 "
                         "(default) a JSON object with its\n  transactions and certificates."));

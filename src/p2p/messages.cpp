@@ -19,6 +19,7 @@ constexpr std::size_t headers_payload = 1024 * 1024;
 constexpr std::size_t inv_payload = 256 * 1024;
 constexpr std::size_t getheaders_payload = 4 * 1024;
 constexpr std::size_t block_payload = chain::max_block_bytes;
+constexpr std::size_t fraud_proof_payload = Hash256::size + 4 + max_fraud_proof_evidence_bytes + 4;
 static_assert(headers_payload > 4 + (max_headers_per_message + 1) * header_size);
 static_assert(inv_payload > 4 + (max_inv_items + 1) * inv_item_size);
 static_assert(getheaders_payload > 4 + (max_locator_hashes + 2) * Hash256::size);
@@ -67,6 +68,10 @@ template <class T>
         return check_inv(*d);
     } else if (const auto* n = std::get_if<NotFoundMessage>(&message)) {
         return check_inv(*n);
+    } else if (const auto* f = std::get_if<FraudProofMessage>(&message)) {
+        if (f->proof.evidence.size() > max_fraud_proof_evidence_bytes)
+            return make_error(ErrorKind::malformed, "p2p-fraud-proof-too-large",
+                              std::to_string(f->proof.evidence.size()) + " bytes of evidence");
     }
     return ok_status();
 }
@@ -99,6 +104,8 @@ std::string_view message_type_name(MessageType type) {
             return "tx";
         case MessageType::work_item:
             return "work_item";
+        case MessageType::fraud_proof:
+            return "fraud_proof";
     }
     return "unknown";
 }
@@ -116,6 +123,8 @@ std::size_t max_payload_bytes(MessageType type) {
         case MessageType::block:
         case MessageType::work_item:
             return block_payload;
+        case MessageType::fraud_proof:
+            return fraud_proof_payload;
         case MessageType::version:
         case MessageType::verack:
         case MessageType::ping:
@@ -137,6 +146,13 @@ std::uint32_t network_magic(std::uint32_t chain_id) {
 
 Hash256 work_item_id(const chain::WorkItem& item) {
     return chain::tagged_hash(chain::tag::certificate, item.certificate);
+}
+
+Hash256 fraud_proof_id(const chain::FraudProof& proof) {
+    return chain::TaggedHasher(chain::tag::fraud_proof)
+        .update(proof.block)
+        .update(proof.evidence)
+        .finalize();
 }
 
 std::vector<std::uint8_t> encode_message(std::uint32_t magic, const Message& message) {
@@ -203,6 +219,9 @@ Result<Message> decode_message(std::uint32_t magic, std::span<const std::uint8_t
             break;
         case MessageType::work_item:
             decoded = decode_payload<WorkItemMessage>(payload);
+            break;
+        case MessageType::fraud_proof:
+            decoded = decode_payload<FraudProofMessage>(payload);
             break;
     }
     if (!decoded) return decoded;

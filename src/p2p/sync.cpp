@@ -19,7 +19,9 @@ namespace {
 // Bitcoin Core's MaybePunishNodeForBlock: what a block or header that failed with `kind` costs
 // the peer that sent it. Breaking a rule, or a body that does not match its header, is the
 // sender's doing; a missing parent is handled by the caller (unconnecting headers); a block
-// ahead of our clock may be our clock's fault, and our own failures are nobody's.
+// ahead of our clock may be our clock's fault, and our own failures are nobody's. A rule only
+// recomputation shows (a faked micro-batch) is not the sender's: a node that sampled past it
+// relays it honestly, and the fraud proof is what answers it.
 int block_punishment(ErrorKind kind) {
     switch (kind) {
         case ErrorKind::invalid:
@@ -27,6 +29,7 @@ int block_punishment(ErrorKind kind) {
         case ErrorKind::mutated:
         case ErrorKind::malformed:
             return score::invalid_block;
+        case ErrorKind::fraud:
         case ErrorKind::missing:
         case ErrorKind::policy:
         case ErrorKind::local:
@@ -44,6 +47,7 @@ int transaction_punishment(ErrorKind kind) {
         case ErrorKind::mutated:
         case ErrorKind::malformed:
             return score::invalid_tx;
+        case ErrorKind::fraud:  // no transaction rule is of this kind
         case ErrorKind::missing:
         case ErrorKind::conflict:
         case ErrorKind::policy:
@@ -246,6 +250,8 @@ void Sync::on_message(PeerId id, Message message) {
                     handle_tx(peer, m.tx, out);
                 else if constexpr (std::is_same_v<T, WorkItemMessage>)
                     handle_work_item(peer, m.item, out);
+                else if constexpr (std::is_same_v<T, FraudProofMessage>)
+                    handle_fraud_proof(peer, std::move(m.proof), out);
                 else
                     out.misbehaving.emplace_back(
                         id, score::protocol_violation,
@@ -725,15 +731,27 @@ void Sync::handle_block(PeerState& peer, chain::Block block, Outbox& out) {
 void Sync::process_blocks() {
     for (;;) {
         QueuedBlock next;
+        std::optional<QueuedFraudProof> proof;
         {
             UniqueLock lock(queue_mutex_);
             processing_one_ = false;
-            wait_until(queue_changed_, lock,
-                       [&]() REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); });
+            wait_until(queue_changed_, lock, [&]() REQUIRES(queue_mutex_) {
+                return stopping_ || !queue_.empty() || !fraud_proof_queue_.empty();
+            });
             if (stopping_) return;
-            next = std::move(queue_.front());
-            queue_.pop_front();
-            processing_one_ = true;
+            // A proof first: it may condemn a block that the queued ones build on.
+            if (!fraud_proof_queue_.empty()) {
+                proof = std::move(fraud_proof_queue_.front());
+                fraud_proof_queue_.pop_front();
+            } else {
+                next = std::move(queue_.front());
+                queue_.pop_front();
+                processing_one_ = true;
+            }
+        }
+        if (proof) {
+            process_fraud_proof(std::move(*proof));
+            continue;
         }
         // The verification runs here, with no lock held (Chainstate::process_block).
         const auto accepted = chainstate_.process_block(next.block);
@@ -748,6 +766,7 @@ void Sync::process_blocks() {
                 if (!next.requested) --peer.unrequested_queued;
             }
             block_processed(next.from, next.block, accepted, out);
+            relay_found_fraud_proofs(out);
         }
         flush(out);
     }
@@ -773,6 +792,12 @@ void Sync::block_processed(PeerId from, const chain::Block& block,
     }
     ++stats_.blocks_received;
     ++stats_.blocks_by_peer[from];
+    // Proofs that arrived before the block are judged now that it is here.
+    for (auto [it, end] = waiting_fraud_proofs_.equal_range(hash); it != end;) {
+        QueuedFraudProof waiting = std::move(it->second);
+        it = waiting_fraud_proofs_.erase(it);
+        queue_fraud_proof(waiting.from, waiting.id, std::move(waiting.proof));
+    }
     if (const auto entry = store.lookup(hash)) note_header(peer, *entry);
     after_tip_change(*accepted, from, out);
     schedule_downloads(out);
@@ -940,25 +965,149 @@ void Sync::work_item_verdict(PeerId from, const Hash256& id, const Status& verdi
                 remember_work_item(id, pending.mapped().item);
                 out.broadcasts.emplace_back(InvMessage{{InvItem{InvType::cert, id}}}, from);
             }
+        } else if (checked == WorkItemCheck::recomputed &&
+                   (verdict.kind() == ErrorKind::fraud || block_punishment(verdict.kind()) > 0)) {
+            // A relay cannot recompute what it forwards; the sender is not scored for it, but
+            // a peer whose certificates keep failing is sent no more work.
+            log::info("p2p: a certificate from peer {} failed recomputation: {}", from,
+                      verdict.error().to_string());
+            if (peer != peer_states_.end()) ++peer->second.recompute_failures;
         } else if (const int score = block_punishment(verdict.kind()); score > 0) {
-            switch (checked) {
-                case WorkItemCheck::cheap:
-                    // No honest relay forwards what fails the cheap checks: the sender made it.
-                    log::info("p2p: peer {} sent an invalid certificate: {}", from,
-                              verdict.error().to_string());
-                    out.misbehaving.emplace_back(from, score, verdict.reason());
+            // No honest relay forwards what fails the cheap checks: the sender made it.
+            log::info("p2p: peer {} sent an invalid certificate: {}", from,
+                      verdict.error().to_string());
+            out.misbehaving.emplace_back(from, score, verdict.reason());
+        }
+    }
+    flush(out);
+}
+
+// --- fraud proofs -------------------------------------------------------------------------------
+
+bool Sync::note_fraud_proof(const Hash256& id) {
+    if (!known_fraud_proofs_.insert(id).second) return false;
+    known_fraud_proof_order_.push_back(id);
+    while (known_fraud_proof_order_.size() > options_.max_known_fraud_proofs) {
+        known_fraud_proofs_.erase(known_fraud_proof_order_.front());
+        known_fraud_proof_order_.pop_front();
+    }
+    return true;
+}
+
+void Sync::handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& out) {
+    const PeerId from = peer.info.id;
+    // One micro-batch's evidence is at most the size the genesis fixes: anything larger is
+    // junk, refused before it is kept or judged.
+    const auto& params = chainstate_.store().genesis().learning;
+    if (proof.evidence.size() > chain::micro_batch_evidence_size(params)) {
+        out.misbehaving.emplace_back(from, score::malformed_message, "p2p-fraud-proof-size");
+        return;
+    }
+    const Hash256 id = fraud_proof_id(proof);
+    if (known_fraud_proofs_.contains(id)) return;
+    if (peer.unjudged_fraud_proofs >= options_.max_unjudged_fraud_proofs_per_peer) {
+        log::debug("p2p: peer {} has {} fraud proofs waiting for judgment, ignoring {}", from,
+                   peer.unjudged_fraud_proofs, id.hex());
+        return;  // not remembered: another peer may send it again
+    }
+    if (!note_fraud_proof(id)) return;
+    ++stats_.fraud_proofs_received;
+    const auto record = chainstate_.store().record(proof.block);
+    if (!record || !record->has(chain::block_status::have_body)) {
+        // Its block is on its way, or is nobody's: keep a few such proofs until it arrives.
+        const Hash256 block = proof.block;
+        waiting_fraud_proofs_.emplace(block, QueuedFraudProof{from, id, std::move(proof)});
+        waiting_fraud_proof_order_.push_back(block);
+        while (waiting_fraud_proofs_.size() > options_.max_waiting_fraud_proofs) {
+            if (const auto oldest = waiting_fraud_proofs_.find(waiting_fraud_proof_order_.front());
+                oldest != waiting_fraud_proofs_.end())
+                waiting_fraud_proofs_.erase(oldest);
+            waiting_fraud_proof_order_.pop_front();
+        }
+        return;
+    }
+    queue_fraud_proof(from, id, std::move(proof));
+}
+
+void Sync::queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof) {
+    if (auto it = peer_states_.find(from); it != peer_states_.end())
+        ++it->second.unjudged_fraud_proofs;
+    {
+        LOCK(queue_mutex_);
+        fraud_proof_queue_.push_back(QueuedFraudProof{from, id, std::move(proof)});
+    }
+    queue_changed_.notify_all();
+}
+
+void Sync::process_fraud_proof(QueuedFraudProof queued) {
+    const PeerId from = queued.from;
+    const Hash256 block = queued.proof.block;
+    auto judged = chainstate_.judge_fraud_proof(queued.proof);
+    Outbox out;
+    if (judged) {
+        // Relayed before anything else is done: every node should leave the block soon.
+        log::warn("p2p: peer {} proved block {} invalid: {}", from, block.hex(),
+                  judged->broken.to_string());
+        out.broadcasts.emplace_back(FraudProofMessage{std::move(queued.proof)}, from);
+        flush(out);
+    }
+    const auto condemned = judged ? chainstate_.condemn_block(block, judged->broken)
+                                  : Result<chain::AcceptResult>(judged.error());
+    {
+        LOCK(chainstate_.cs_main);
+        LOCK(peers_mutex_);
+        if (auto it = peer_states_.find(from); it != peer_states_.end())
+            --it->second.unjudged_fraud_proofs;
+        if (judged) {
+            ++stats_.fraud_proofs_proven;
+            if (condemned) {
+                ++stats_.blocks_condemned;
+                chain::ChainStore& store = chainstate_.store();
+                if (best_header_.cumulative_work > store.tip().cumulative_work &&
+                    store.lookup(best_header_.hash) && store.record(best_header_.hash)->invalid())
+                    best_header_ = store.tip();
+                after_tip_change(*condemned, std::nullopt, out);
+                schedule_downloads(out);
+            } else {
+                log::warn("p2p: could not condemn block {}: {}", block.hex(),
+                          condemned.error().to_string());
+            }
+        } else {
+            const Error& why = judged.error();
+            switch (why.kind) {
+                case ErrorKind::invalid:
+                case ErrorKind::mutated:
+                case ErrorKind::malformed:
+                    // Nodes relay only the proofs they judged: the sender made this one.
+                    ++stats_.fraud_proofs_refused;
+                    log::info("p2p: peer {} sent a fraud proof that does not hold: {}", from,
+                              why.to_string());
+                    out.misbehaving.emplace_back(from, score::invalid_block, why.reason);
                     break;
-                case WorkItemCheck::recomputed:
-                    // A relay cannot recompute what it forwards; the sender is not scored for
-                    // it, but a peer whose certificates keep failing is sent no more work.
-                    log::info("p2p: a certificate from peer {} failed recomputation: {}", from,
-                              verdict.error().to_string());
-                    if (peer != peer_states_.end()) ++peer->second.recompute_failures;
+                case ErrorKind::fraud:  // the block's kind, never a proof's
+                case ErrorKind::missing:
+                case ErrorKind::conflict:
+                case ErrorKind::policy:
+                case ErrorKind::local:
+                    // Says nothing of the proof; judged again if offered again.
+                    log::debug("p2p: fraud proof from peer {} against {} not judged: {}", from,
+                               block.hex(), why.to_string());
+                    known_fraud_proofs_.erase(queued.id);
                     break;
             }
         }
     }
     flush(out);
+}
+
+void Sync::relay_found_fraud_proofs(Outbox& out) {
+    for (auto& proof : chainstate_.engine().take_found_fraud_proofs()) {
+        if (!note_fraud_proof(fraud_proof_id(proof))) continue;
+        ++stats_.fraud_proofs_found;
+        log::warn("p2p: block {} is invalid; sending the fraud proof to every peer",
+                  proof.block.hex());
+        out.broadcasts.emplace_back(FraudProofMessage{std::move(proof)}, std::nullopt);
+    }
 }
 
 // --- local submissions

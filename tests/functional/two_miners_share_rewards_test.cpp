@@ -27,9 +27,9 @@ TEST_F(Functional, TwoMinersShareRewards) {
     edit_genesis({{"initial_work", contributions_per_block * genesis_.initial_work},
                   {"learning", {{"max_per_worker", contributions_per_block}}}});
     Daemon& a = daemon("a");
-    a.start({"--mine", "--verify=sample:0.25"});
+    a.start({"--mine", "--verify=sample"});
     Daemon& b = daemon("b");
-    b.start({"--mine", "--verify=sample:0.25", "--connect=" + a.endpoint()});
+    b.start({"--mine", "--verify=sample", "--connect=" + a.endpoint()});
     Daemon& c = daemon("c");
     c.start({"--connect=" + a.endpoint(), "--connect=" + b.endpoint()});
     const std::string address_a = mining_address(a);

@@ -62,11 +62,14 @@ TEST(Messages, EveryTypeRoundTrips) {
     expect_round_trip(BlockMessage{blocks[2]});
     expect_round_trip(TxMessage{tx});
     expect_round_trip(WorkItemMessage{chain::WorkItem{{1, 2, 3}, {4, 5}}});
+    expect_round_trip(FraudProofMessage{chain::FraudProof{hash_of(6), {7, 8, 9}}});
 }
 
 TEST(Messages, TypeCodesAreStable) {
     EXPECT_EQ(message_type(VersionMessage{}), MessageType::version);
     EXPECT_EQ(message_type(WorkItemMessage{}), MessageType::work_item);
+    EXPECT_EQ(message_type(FraudProofMessage{}), MessageType::fraud_proof);
+    EXPECT_EQ(static_cast<int>(MessageType::fraud_proof), 13);
     const auto bytes = encode_message(magic, PingMessage{0x0102});
     ASSERT_EQ(bytes.size(), 5u + 8u);
     EXPECT_EQ(bytes[0], 0x4c);  // magic, little-endian
@@ -80,7 +83,7 @@ TEST(Messages, EnvelopeErrors) {
     EXPECT_EQ(decode_message(magic + 1, bytes).error().reason, "p2p-bad-magic");
     bytes[4] = 0;
     EXPECT_EQ(reason_of(bytes), "p2p-bad-message-type");
-    bytes[4] = 13;
+    bytes[4] = 14;
     EXPECT_EQ(reason_of(bytes), "p2p-bad-message-type");
     bytes[4] = 255;
     EXPECT_EQ(reason_of(bytes), "p2p-bad-message-type");
@@ -156,6 +159,23 @@ TEST(Messages, LengthPrefixCannotOverAllocate) {
     EXPECT_EQ(reason_of(bytes), "p2p-bad-payload");
     EXPECT_NE(decode_message(magic, bytes).error().detail.find("decode-length-exceeds-input"),
               std::string::npos);
+}
+
+TEST(Messages, FraudProofEvidenceIsBounded) {
+    chain::FraudProof proof{hash_of(1), std::vector<std::uint8_t>(max_fraud_proof_evidence_bytes)};
+    EXPECT_TRUE(decode_message(magic, encode_message(magic, FraudProofMessage{proof})).ok());
+    proof.evidence.push_back(0);  // one past: still decodes, then fails its own limit
+    EXPECT_EQ(reason_of(encode_message(magic, FraudProofMessage{proof})),
+              "p2p-fraud-proof-too-large");
+    proof.evidence.resize(max_fraud_proof_evidence_bytes + 8);  // refused before decoding
+    EXPECT_EQ(reason_of(encode_message(magic, FraudProofMessage{proof})), "p2p-message-too-large");
+}
+
+TEST(Messages, FraudProofIdCoversBlockAndEvidence) {
+    const chain::FraudProof a{hash_of(1), {1, 2}};
+    EXPECT_EQ(fraud_proof_id(a), fraud_proof_id(chain::FraudProof{hash_of(1), {1, 2}}));
+    EXPECT_NE(fraud_proof_id(a), fraud_proof_id(chain::FraudProof{hash_of(2), {1, 2}}));
+    EXPECT_NE(fraud_proof_id(a), fraud_proof_id(chain::FraudProof{hash_of(1), {1, 3}}));
 }
 
 TEST(Messages, WorkItemIdIsCertificateHash) {

@@ -72,8 +72,8 @@ struct NodeConfig {
     // Where paid inference (RPC infer) is paid; none: the mining key. An operator account apart
     // from the mining key keeps inference income apart from rewards and fees.
     std::optional<chain::PublicKey> infer_pay_to;
-    std::string device = "cpu";  // cpu | cuda:N, for training and verification
-    std::string verify = "all";  // all | sample:F
+    std::string device = "cpu";     // cpu | cuda:N, for training and verification
+    std::string verify = "sample";  // all | sample | sample:S (consensus::VerifyPolicy)
     // How long a peer has to deliver a requested block (p2p::SyncOptions::block_timeout).
     std::chrono::milliseconds block_timeout = std::chrono::seconds(20);
     int threads = 0;  // libtorch intra-op threads; 0: libtorch's default

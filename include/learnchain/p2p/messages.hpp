@@ -20,6 +20,7 @@
 #include <learnchain/chain/hash.hpp>
 #include <learnchain/chain/result.hpp>
 #include <learnchain/chain/transaction.hpp>
+#include <learnchain/chain/work.hpp>
 
 namespace learnchain::p2p {
 
@@ -51,7 +52,8 @@ enum class MessageType : std::uint8_t {
     notfound = 9,
     block = 10,
     tx = 11,
-    work_item = 12,  // a certificate (opaque WorkItem) relayed outside blocks
+    work_item = 12,    // a certificate (opaque WorkItem) relayed outside blocks
+    fraud_proof = 13,  // evidence that a block is invalid (chain::FraudProof)
 };
 
 [[nodiscard]] std::string_view message_type_name(MessageType type);
@@ -172,9 +174,24 @@ struct WorkItemMessage {
     }
 };
 
-using Message = std::variant<VersionMessage, VerackMessage, PingMessage, PongMessage,
-                             GetHeadersMessage, HeadersMessage, InvMessage, GetDataMessage,
-                             NotFoundMessage, BlockMessage, TxMessage, WorkItemMessage>;
+// Pushed, not announced: a proof is small and every node wants it at once.
+struct FraudProofMessage {
+    chain::FraudProof proof;
+    friend bool operator==(const FraudProofMessage&, const FraudProofMessage&) = default;
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(proof);
+    }
+};
+
+// The largest evidence a fraud proof message may carry on any network; the node refuses more
+// than its genesis allows (chain::micro_batch_evidence_size) before judging one.
+inline constexpr std::size_t max_fraud_proof_evidence_bytes = 256 * 1024;
+
+using Message =
+    std::variant<VersionMessage, VerackMessage, PingMessage, PongMessage, GetHeadersMessage,
+                 HeadersMessage, InvMessage, GetDataMessage, NotFoundMessage, BlockMessage,
+                 TxMessage, WorkItemMessage, FraudProofMessage>;
 
 [[nodiscard]] MessageType message_type(const Message& message);
 
@@ -183,6 +200,10 @@ using Message = std::variant<VersionMessage, VerackMessage, PingMessage, PongMes
 
 // The id a certificate is announced by: H_certificate(certificate bytes).
 [[nodiscard]] Hash256 work_item_id(const chain::WorkItem& item);
+// The id a fraud proof is known by: H_fraud-proof(block || evidence). The evidence for one
+// micro-batch of one certificate has one encoding, so this is one id per (certificate,
+// micro-batch) and block.
+[[nodiscard]] Hash256 fraud_proof_id(const chain::FraudProof& proof);
 
 [[nodiscard]] std::vector<std::uint8_t> encode_message(std::uint32_t magic, const Message& message);
 

@@ -72,6 +72,13 @@ struct SyncOptions {
     // Blocks from one peer that may wait for the block-processing thread beyond those it was
     // asked for; more unrequested ones are dropped.
     std::size_t max_unrequested_queued_per_peer = 2;
+    // Fraud proofs from one peer that may wait for their judgment at once (each costs one
+    // micro-batch's recomputation); more are ignored until verdicts come back.
+    std::size_t max_unjudged_fraud_proofs_per_peer = 2;
+    // Ids of fraud proofs seen (judged, relayed or found here), so each is judged once.
+    std::size_t max_known_fraud_proofs = 4096;
+    // Proofs against blocks this node does not hold yet, kept to judge once the block arrives.
+    std::size_t max_waiting_fraud_proofs = 64;
     std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
     // A tip whose time is older than this, with blocks on their way, is an initial download:
     // the node does not announce each block it connects. Claimed work plays no part, so a
@@ -85,6 +92,11 @@ struct SyncStats {
     std::uint64_t blocks_rerequested = 0;
     std::uint64_t headers_ignored = 0;               // messages whose chain could not beat the tip
     std::map<PeerId, std::uint64_t> blocks_by_peer;  // bodies accepted, by sender
+    std::uint64_t fraud_proofs_found = 0;            // by this node's own recomputation
+    std::uint64_t fraud_proofs_received = 0;         // from peers, taken for judgment
+    std::uint64_t fraud_proofs_proven = 0;           // received proofs that held (and were relayed)
+    std::uint64_t fraud_proofs_refused = 0;          // received proofs that did not hold
+    std::uint64_t blocks_condemned = 0;              // blocks this node condemned on a peer's proof
 };
 
 class Sync final : public NetHandler {
@@ -181,12 +193,20 @@ private:
         std::size_t recompute_failures = 0;     // its certificates that failed recomputation
         std::size_t unrequested_queued = 0;     // unrequested blocks waiting to be processed
         std::size_t items_requested = 0;        // transactions and certificates asked of it
+        std::size_t unjudged_fraud_proofs = 0;  // its fraud proofs waiting for judgment
     };
 
     // A certificate between its arrival and its verdict.
     struct PendingWorkItem {
         chain::WorkItem item;
         PeerId from = 0;
+    };
+
+    // A fraud proof waiting for the block-processing thread.
+    struct QueuedFraudProof {
+        PeerId from = 0;
+        Hash256 id;
+        chain::FraudProof proof;
     };
 
     // A block waiting for the block-processing thread.
@@ -237,6 +257,19 @@ private:
         REQUIRES(chainstate_.cs_main, peers_mutex_);
     void handle_work_item(PeerState& peer, const chain::WorkItem& item, Outbox& out)
         REQUIRES(chainstate_.cs_main, peers_mutex_);
+    // Queues a peer's fraud proof for judgment (or keeps it until its block arrives).
+    void handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& out)
+        REQUIRES(chainstate_.cs_main, peers_mutex_) EXCLUDES(queue_mutex_);
+    void queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof)
+        REQUIRES(peers_mutex_) EXCLUDES(queue_mutex_);
+    // Remembers a fraud proof's id; false when it was known already.
+    [[nodiscard]] bool note_fraud_proof(const Hash256& id) REQUIRES(peers_mutex_);
+    // On the block-processing thread: judges the proof, relays it to every other peer when it
+    // holds, then condemns the block; a proof that does not hold scores its sender.
+    void process_fraud_proof(QueuedFraudProof queued)
+        EXCLUDES(chainstate_.cs_main, peers_mutex_, queue_mutex_);
+    // Sends the fraud proofs this node's own verification found to every peer.
+    void relay_found_fraud_proofs(Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
 
     // The block-processing thread, and what follows a processed block.
     void process_blocks() EXCLUDES(chainstate_.cs_main, peers_mutex_, queue_mutex_);
@@ -296,10 +329,16 @@ private:
     std::uint64_t progress_start_ GUARDED_BY(peers_mutex_) = 0;
     std::uint64_t progress_target_ GUARDED_BY(peers_mutex_) = 0;
     Hash256 announced_tip_ GUARDED_BY(peers_mutex_);
+    std::set<Hash256> known_fraud_proofs_ GUARDED_BY(peers_mutex_);
+    std::deque<Hash256> known_fraud_proof_order_ GUARDED_BY(peers_mutex_);
+    // Proofs against blocks not held yet, by block hash, with their sender.
+    std::multimap<Hash256, QueuedFraudProof> waiting_fraud_proofs_ GUARDED_BY(peers_mutex_);
+    std::deque<Hash256> waiting_fraud_proof_order_ GUARDED_BY(peers_mutex_);  // block hashes
 
     mutable Mutex queue_mutex_;
     std::condition_variable_any queue_changed_;
     std::deque<QueuedBlock> queue_ GUARDED_BY(queue_mutex_);
+    std::deque<QueuedFraudProof> fraud_proof_queue_ GUARDED_BY(queue_mutex_);  // before blocks
     bool processing_one_ GUARDED_BY(queue_mutex_) = false;
     bool stopping_ GUARDED_BY(queue_mutex_) = false;
     std::thread processor_;  // declared last: started once everything above exists

@@ -1,0 +1,142 @@
+// A cheating proposer on a network of one honest miner and sampling followers. The cheater
+// follows the honest chain in-process (a ChainStore and PolWorkEngine of its own) and builds on
+// its tip a block whose contribution fakes 7 of 8 micro-batches with plausible leaves
+// (consensus/cheating_worker.hpp); it offers such blocks to follower F1 until F1's one sampled
+// micro-batch per certificate misses the fakes. F1 relays the block; whichever node draws a
+// fake rejects it and sends its fraud proof; the proof reaches F1 through honest relays, F1
+// condemns the block, and no node ends on it. The honest miner then extends the valid chain
+// and every node follows.
+#include <learnchain/chain/encoding.hpp>
+#include <learnchain/chain/validation.hpp>
+#include <learnchain/p2p/messages.hpp>
+
+#include "consensus/cheating_worker.hpp"
+#include "consensus/engine_fixture.hpp"
+#include "functional/framework.hpp"
+#include "functional/hostile.hpp"
+
+namespace learnchain::functional {
+namespace {
+
+constexpr std::uint32_t micro_batches = 8;
+
+int proofs_found(Daemon& node) {
+    return node.must("getblockchaininfo")["fraud_proofs"]["found"].get<int>();
+}
+
+// Serves `block` (a child of the node's tip) to `node` from `address` the way a peer announces
+// a new tip: its header, then the body when asked; returns once the node took it or found a
+// fraud proof against it (its count of proofs found passing `proofs_before`).
+void offer(Daemon& node, const std::string& address, const chain::Block& block, int proofs_before) {
+    HostilePeer peer;
+    ASSERT_TRUE(peer.join(node, address, chain::ChainWork(0, UINT64_MAX)));
+    ASSERT_TRUE(peer.send(p2p::HeadersMessage{{block.header}}));
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto message = peer.next(2s);
+        if (!message) continue;
+        if (const auto* getdata = std::get_if<p2p::GetDataMessage>(&*message))
+            for (const auto& item : getdata->items)
+                if (item.hash == block.hash()) {
+                    ASSERT_TRUE(peer.send(p2p::BlockMessage{block}));
+                    // Held open until the node has judged it, so it is not dropped mid-way.
+                    (void)eventually(
+                        [&] {
+                            return node.tip() == block.hash().hex() ||
+                                   proofs_found(node) > proofs_before;
+                        },
+                        20s);
+                    return;
+                }
+    }
+    FAIL() << node.name() << " never asked for block " << block.hash().hex();
+}
+
+TEST_F(Functional, ACheatersBlockIsProvenInvalidAndEveryNodeLeavesIt) {
+    // 8 micro-batches of 2 x 32 tokens: one contribution is the required work.
+    edit_genesis({{"learning", {{"micro_batches", micro_batches}}}, {"initial_work", 512}});
+    ASSERT_FALSE(HasFatalFailure());
+    Daemon& a = daemon("a");
+    a.start({"--mine"});
+    std::vector<Daemon*> followers;
+    for (const char* name : {"f1", "f2", "f3"}) {
+        Daemon& f = daemon(name);
+        f.start({"--verify=sample", "--connect=" + a.endpoint()});
+        followers.push_back(&f);
+    }
+    ASSERT_TRUE(eventually([&] { return a.height() >= 2; }, 60s));
+    ASSERT_TRUE(a.call("setmining", json::array({false})));
+    const std::uint64_t height = a.height();
+    const std::string honest_tip = a.tip();
+    for (Daemon* f : followers)
+        ASSERT_TRUE(eventually([&] { return f->tip() == honest_tip; }, 30s)) << f->name();
+
+    // The cheater's copy of the chain, from A's blocks.
+    consensus::testing::TempDir dir("cheater");
+    consensus::testing::Node cheater(dir.path(), genesis_);
+    for (std::uint64_t h = 1; h <= height; ++h) {
+        const auto accepted = cheater.accept(a.block_at(h));
+        ASSERT_TRUE(accepted.ok()) << accepted.error().to_string();
+    }
+    ASSERT_EQ(cheater.store->tip().hash.hex(), honest_tip);
+    const auto required =
+        chain::required_work_for_child(*cheater.store, cheater.store->tip(), genesis_).value();
+    ASSERT_LE(required, chain::tokens_per_contribution(genesis_.learning)) << "one contribution";
+
+    // Cheating blocks until F1 takes one: each is caught with probability 7/8.
+    Daemon& f1 = *followers[0];
+    const chain::SecretKey key = consensus::testing::key_of(0x66);  // the proposer's
+    const std::vector<std::uint32_t> faked{0, 1, 2, 3, 4, 5, 6};
+    std::optional<chain::Block> taken;
+    int offered = 0;
+    for (std::uint32_t n = 0; n < 60 && !taken; ++n) {
+        // Each key may put max_per_worker (4) contributions in a block: past that, another.
+        const chain::SecretKey worker =
+            consensus::testing::key_of(static_cast<std::uint8_t>(0x70 + n / 4));
+        auto* engine = cheater.engine.get();
+        const auto cheat = consensus::testing::faked_contribution(
+                               engine->tracer(), engine->weights(), engine->dataset(),
+                               genesis_.learning, cheater.store->tip().hash, worker, n % 4, faked)
+                               .value();
+        const chain::Block block = cheater.build({cheat.work_item()}, key).value();
+        const int proofs_before = proofs_found(f1);
+        offer(f1, "127.0.0." + std::to_string(10 + n), block, proofs_before);
+        ++offered;
+        if (f1.tip() == block.hash().hex())
+            taken = block;
+        else
+            ASSERT_EQ(proofs_found(f1), proofs_before + 1)
+                << "F1 neither took block " << block.hash().hex() << " nor proved it invalid";
+    }
+    ASSERT_TRUE(taken) << "F1 caught all " << offered << " cheating blocks";
+    std::cout << "  F1 caught " << offered - 1 << " cheating blocks before one got past it\n";
+
+    // Relayed by F1, caught by another sampler, proven to F1: nobody ends on the block.
+    const std::vector<Daemon*> everyone{&a, followers[0], followers[1], followers[2]};
+    for (Daemon* node : everyone)
+        EXPECT_TRUE(eventually([&] { return node->tip() == honest_tip; }, 60s))
+            << node->name() << " stays on " << node->tip();
+    const json f1_proofs = f1.must("getblockchaininfo")["fraud_proofs"];
+    EXPECT_EQ(f1_proofs["blocks_condemned"], 1) << f1_proofs.dump();
+    EXPECT_EQ(f1_proofs["proven"], 1) << f1_proofs.dump();
+    int found = 0;
+    for (Daemon* node : everyone) found += proofs_found(*node);
+    EXPECT_GE(found, offered) << "each cheating block was proven by the node that caught it";
+    // The block stays invalid where it was accepted: offered again, F1 refuses it.
+    const json header = f1.must("getblockheader", json::array({taken->hash().hex()}));
+    EXPECT_EQ(header["status"], "invalid") << header.dump();
+
+    // The honest miner extends the valid chain and every node follows it.
+    ASSERT_TRUE(a.call("setmining", json::array({true})));
+    ASSERT_TRUE(eventually([&] { return a.height() >= height + 2; }, 60s));
+    ASSERT_TRUE(a.call("setmining", json::array({false})));
+    EXPECT_TRUE(eventually(
+        [&] {
+            return converged({&a, followers[0], followers[1], followers[2]});
+        },
+        30s));
+    for (Daemon* node : everyone) EXPECT_FALSE(is_banned(*node, "127.0.0.1")) << node->name();
+}
+
+}  // namespace
+}  // namespace learnchain::functional
