@@ -1043,14 +1043,15 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
     const PeerId from = queued.from;
     const Hash256 block = queued.proof.block;
     auto judged = chainstate_.judge_fraud_proof(queued.proof);
-    Outbox out;
     if (judged) {
         // Relayed before anything else is done: every node should leave the block soon.
         log::warn("p2p: peer {} proved block {} invalid: {}", from, block.hex(),
                   judged->broken.to_string());
-        out.broadcasts.emplace_back(FraudProofMessage{std::move(queued.proof)}, from);
-        flush(out);
+        Outbox relay;
+        relay.broadcasts.emplace_back(FraudProofMessage{std::move(queued.proof)}, from);
+        flush(relay);
     }
+    Outbox out;
     const auto condemned = judged ? chainstate_.condemn_block(block, judged->broken)
                                   : Result<chain::AcceptResult>(judged.error());
     {
