@@ -2,6 +2,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include <learnchain/chain/encoding.hpp>
@@ -207,7 +208,8 @@ Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
         }
         const auto chosen =
             choose_micro_batches(options_.policy, checked[i].certificate.micro_batches, rng);
-        std::uint32_t failed = 0;
+        // Set only when a micro-batch's comparison failed (not the whole blob's).
+        std::uint32_t failed = std::numeric_limits<std::uint32_t>::max();
         auto report =
             recompute(tracer, parent, dataset_, plan_, params_, checked[i], chosen, &failed);
         if (!report) {
@@ -216,7 +218,7 @@ Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
             if (report.error().kind == ErrorKind::fraud) {
                 verdicts_.put(key, report.error());
                 // A micro-batch that broke it is evidence every other node can check.
-                if (report.error().reason != "bad-cert-gradient-mismatch")
+                if (failed < checked[i].certificate.micro_batches)
                     found_fraud(block.hash(), checked[i].certificate, failed);
             }
             return prefix(i, report.error());

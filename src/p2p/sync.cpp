@@ -795,6 +795,7 @@ void Sync::block_processed(PeerId from, const chain::Block& block,
     // Proofs that arrived before the block are judged now that it is here.
     for (auto [it, end] = waiting_fraud_proofs_.equal_range(hash); it != end;) {
         QueuedFraudProof waiting = std::move(it->second);
+        forget_waiting(waiting);
         it = waiting_fraud_proofs_.erase(it);
         queue_fraud_proof(waiting.from, waiting.id, std::move(waiting.proof));
     }
@@ -1010,23 +1011,34 @@ void Sync::handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& 
                    peer.unjudged_fraud_proofs, id.hex());
         return;  // not remembered: another peer may send it again
     }
+    const auto record = chainstate_.store().record(proof.block);
+    const bool have_block = record && record->has(chain::block_status::have_body);
+    if (!have_block && peer.waiting_fraud_proofs >= options_.max_waiting_fraud_proofs_per_peer)
+        return;  // not remembered either
     if (!note_fraud_proof(id)) return;
     ++stats_.fraud_proofs_received;
-    const auto record = chainstate_.store().record(proof.block);
-    if (!record || !record->has(chain::block_status::have_body)) {
+    if (!have_block) {
         // Its block is on its way, or is nobody's: keep a few such proofs until it arrives.
+        ++peer.waiting_fraud_proofs;
         const Hash256 block = proof.block;
         waiting_fraud_proofs_.emplace(block, QueuedFraudProof{from, id, std::move(proof)});
         waiting_fraud_proof_order_.push_back(block);
         while (waiting_fraud_proofs_.size() > options_.max_waiting_fraud_proofs) {
             if (const auto oldest = waiting_fraud_proofs_.find(waiting_fraud_proof_order_.front());
-                oldest != waiting_fraud_proofs_.end())
+                oldest != waiting_fraud_proofs_.end()) {
+                forget_waiting(oldest->second);
                 waiting_fraud_proofs_.erase(oldest);
+            }
             waiting_fraud_proof_order_.pop_front();
         }
         return;
     }
     queue_fraud_proof(from, id, std::move(proof));
+}
+
+void Sync::forget_waiting(const QueuedFraudProof& waiting) {
+    if (auto it = peer_states_.find(waiting.from); it != peer_states_.end())
+        --it->second.waiting_fraud_proofs;
 }
 
 void Sync::queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof) {

@@ -1,7 +1,8 @@
 // Fraud proofs that do not hold: an honest micro-batch's evidence sent as proof against the
 // block that carries it is judged (one micro-batch's recomputation) and bans its sender; an
-// oversized one is refused unjudged and bans its sender too. Neither changes the chain, and the
-// node relays neither to its other peers.
+// oversized one is refused unjudged and bans its sender too; a peer's proofs against blocks
+// nobody has are kept only up to a per-peer bound. None changes the chain, and the node relays
+// none to its other peers.
 #include <learnchain/chain/encoding.hpp>
 #include <learnchain/p2p/messages.hpp>
 
@@ -45,7 +46,21 @@ TEST_F(Functional, AFraudProofThatDoesNotHoldBansItsSenderAndChangesNothing) {
     EXPECT_TRUE(eventually([&] { return is_banned(a, "127.0.0.3"); }, 10s));
     EXPECT_EQ(a.must("getblockchaininfo")["fraud_proofs"]["received"], 1) << "refused unjudged";
 
-    // Nothing moved, and B never heard of either proof.
+    // Proofs against blocks nobody has wait for their block, at most 8 of them per peer, so
+    // that one peer cannot push out the proofs other peers are waiting on; none is judged.
+    HostilePeer hoarder;
+    ASSERT_TRUE(hoarder.join(a, "127.0.0.4"));
+    for (std::uint8_t i = 0; i < 12; ++i) {
+        chain::FraudProof unknown{chain::sha256(std::string(1, static_cast<char>(i))), {i}};
+        ASSERT_TRUE(hoarder.send(p2p::FraudProofMessage{unknown}));
+    }
+    ASSERT_TRUE(hoarder.send(p2p::PingMessage{7}));
+    const auto pong = hoarder.next(10s);
+    ASSERT_TRUE(pong && std::holds_alternative<p2p::PongMessage>(*pong)) << "still served";
+    EXPECT_EQ(a.must("getblockchaininfo")["fraud_proofs"]["received"], 1 + 8);
+    EXPECT_FALSE(is_banned(a, "127.0.0.4"));
+
+    // Nothing moved, and B never heard of any of these proofs.
     EXPECT_EQ(a.tip(), tip);
     EXPECT_EQ(a.height(), height);
     EXPECT_EQ(b.tip(), tip);

@@ -77,8 +77,10 @@ struct SyncOptions {
     std::size_t max_unjudged_fraud_proofs_per_peer = 2;
     // Ids of fraud proofs seen (judged, relayed or found here), so each is judged once.
     std::size_t max_known_fraud_proofs = 4096;
-    // Proofs against blocks this node does not hold yet, kept to judge once the block arrives.
+    // Proofs against blocks this node does not hold yet, kept to judge once the block arrives:
+    // in all, and from one peer (so that one peer cannot push out everyone else's).
     std::size_t max_waiting_fraud_proofs = 64;
+    std::size_t max_waiting_fraud_proofs_per_peer = 8;
     std::chrono::milliseconds progress_interval = std::chrono::seconds(5);
     // A tip whose time is older than this, with blocks on their way, is an initial download:
     // the node does not announce each block it connects. Claimed work plays no part, so a
@@ -194,6 +196,7 @@ private:
         std::size_t unrequested_queued = 0;     // unrequested blocks waiting to be processed
         std::size_t items_requested = 0;        // transactions and certificates asked of it
         std::size_t unjudged_fraud_proofs = 0;  // its fraud proofs waiting for judgment
+        std::size_t waiting_fraud_proofs = 0;   // its proofs waiting for their block
     };
 
     // A certificate between its arrival and its verdict.
@@ -262,6 +265,8 @@ private:
         REQUIRES(chainstate_.cs_main, peers_mutex_) EXCLUDES(queue_mutex_);
     void queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof)
         REQUIRES(peers_mutex_) EXCLUDES(queue_mutex_);
+    // Takes a proof out of the waiting list's count of its sender.
+    void forget_waiting(const QueuedFraudProof& waiting) REQUIRES(peers_mutex_);
     // Remembers a fraud proof's id; false when it was known already.
     [[nodiscard]] bool note_fraud_proof(const Hash256& id) REQUIRES(peers_mutex_);
     // On the block-processing thread: judges the proof, relays it to every other peer when it
