@@ -31,7 +31,7 @@ Result<AcceptResult> Chainstate::process_block(const Block& block) {
 
 Result<ProvenInvalid> Chainstate::judge_fraud_proof(const FraudProof& proof) {
     std::optional<Block> block;
-    WorkSnapshotPtr parent;
+    std::vector<std::uint8_t> parent_model;  // the block's undo: its parent's model
     WorkEngine* engine = nullptr;
     {
         LOCK(cs_main);
@@ -44,7 +44,7 @@ Result<ProvenInvalid> Chainstate::judge_fraud_proof(const FraudProof& proof) {
             return make_error(ErrorKind::policy, "fraud-proof-block-not-connected",
                               proof.block.hex());
         const std::uint64_t height = record->entry.header.height;
-        if (store_->height() - height >= store_->max_reorg_depth())
+        if (store_->is_final(height))
             return make_error(ErrorKind::policy, "fraud-proof-block-final",
                               "block " + proof.block.hex() + " at height " +
                                   std::to_string(height) + " is past the reorg limit");
@@ -57,16 +57,17 @@ Result<ProvenInvalid> Chainstate::judge_fraud_proof(const FraudProof& proof) {
         if (!undo) return undo.error();
         if (!*undo)
             return make_error(ErrorKind::local, "fraud-proof-undo-missing", proof.block.hex());
-        auto snapshot = engine_->snapshot_from_undo(block->header.parent, (*undo)->work_undo);
-        if (!snapshot) return snapshot.error();
-        if (!*snapshot)
-            return make_error(ErrorKind::local, "work-fraud-proof-unsupported",
-                              "the engine keeps no model snapshots");
-        parent = std::move(snapshot).value();
+        parent_model = std::move((*undo)->work_undo);
         engine = engine_;
     }
-    // check_fraud_proof is thread-safe beside every other engine member (work.hpp).
-    return engine->check_fraud_proof(*parent, *block, proof.evidence);
+    // Decoding the model (megabytes) and the recomputation run without the lock: both are
+    // thread-safe beside every other engine member (work.hpp).
+    auto parent = engine->snapshot_from_undo(block->header.parent, parent_model);
+    if (!parent) return parent.error();
+    if (!*parent)
+        return make_error(ErrorKind::local, "work-fraud-proof-unsupported",
+                          "the engine keeps no model snapshots");
+    return engine->check_fraud_proof(**parent, *block, proof.evidence);
 }
 
 Result<AcceptResult> Chainstate::condemn_block(const Hash256& block, const Error& broken) {

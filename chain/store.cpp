@@ -490,7 +490,7 @@ Status ChainStore::check_fork_depth(const BlockIndexEntry& parent) const {
     if (!fork)
         return make_error(ErrorKind::missing, "bad-block-parent-unknown", "ancestry incomplete");
     const std::uint64_t depth = height() - *fork;
-    if (depth > max_reorg_depth_)
+    if (is_final(*fork + 1))
         return make_error(ErrorKind::policy, "bad-block-fork-too-deep",
                           "forks at height " + std::to_string(*fork) + ", " +
                               std::to_string(depth) + " blocks below the tip (limit " +
@@ -834,7 +834,7 @@ Status ChainStore::leave_condemned_main_chain(std::uint64_t now, AcceptResult& r
     const BlockRecord& record = index_.at(hash);
     const Error why = make_error(ErrorKind::invalid, record.invalid_reason);
     const std::uint64_t fork = record.entry.header.height - 1;
-    if (height() - fork > max_reorg_depth_) {
+    if (is_final(fork + 1)) {
         // Only a reorg limit lowered since the mark gets here; undo records below it may be gone.
         log::error(
             "block {} at height {} is condemned ({}) but {} blocks deep, past the reorg "
@@ -864,7 +864,7 @@ Result<AcceptResult> ChainStore::invalidate_block(const Hash256& hash, const Err
     AcceptResult result;
     result.hash = hash;
     if (!it->second.invalid()) {
-        if (on_main_chain(hash) && height() - (block_height - 1) > max_reorg_depth_)
+        if (on_main_chain(hash) && is_final(block_height))
             return make_error(ErrorKind::policy, "store-block-final",
                               "block " + hash.hex() + " at height " + std::to_string(block_height) +
                                   " is " + std::to_string(height() - block_height + 1) +

@@ -785,16 +785,18 @@ void Sync::block_processed(PeerId from, const chain::Block& block,
                   block.header.height, accepted.error().to_string());
         if (const int score = block_punishment(accepted.error().kind); score > 0)
             out.misbehaving.emplace_back(from, score, reason);
-        if (best_header_.cumulative_work > store.tip().cumulative_work &&
-            store.lookup(best_header_.hash) && store.record(best_header_.hash)->invalid())
-            best_header_ = store.tip();  // the header chain we chased is dead
+        forget_dead_best_header();
         return schedule_downloads(out);
     }
     ++stats_.blocks_received;
     ++stats_.blocks_by_peer[from];
     // Proofs that arrived before the block are judged now that it is here.
-    for (auto [it, end] = waiting_fraud_proofs_.equal_range(hash); it != end;) {
-        QueuedFraudProof waiting = std::move(it->second);
+    for (auto it = waiting_fraud_proofs_.begin(); it != waiting_fraud_proofs_.end();) {
+        if (it->proof.block != hash) {
+            ++it;
+            continue;
+        }
+        QueuedFraudProof waiting = std::move(*it);
         forget_waiting(waiting);
         it = waiting_fraud_proofs_.erase(it);
         queue_fraud_proof(waiting.from, waiting.id, std::move(waiting.proof));
@@ -802,6 +804,13 @@ void Sync::block_processed(PeerId from, const chain::Block& block,
     if (const auto entry = store.lookup(hash)) note_header(peer, *entry);
     after_tip_change(*accepted, from, out);
     schedule_downloads(out);
+}
+
+void Sync::forget_dead_best_header() {
+    const chain::ChainStore& store = chainstate_.store();
+    if (best_header_.cumulative_work > store.tip().cumulative_work &&
+        store.lookup(best_header_.hash) && store.record(best_header_.hash)->invalid())
+        best_header_ = store.tip();  // the header chain we chased is dead
 }
 
 void Sync::after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
@@ -1020,16 +1029,10 @@ void Sync::handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& 
     if (!have_block) {
         // Its block is on its way, or is nobody's: keep a few such proofs until it arrives.
         ++peer.waiting_fraud_proofs;
-        const Hash256 block = proof.block;
-        waiting_fraud_proofs_.emplace(block, QueuedFraudProof{from, id, std::move(proof)});
-        waiting_fraud_proof_order_.push_back(block);
-        while (waiting_fraud_proofs_.size() > options_.max_waiting_fraud_proofs) {
-            if (const auto oldest = waiting_fraud_proofs_.find(waiting_fraud_proof_order_.front());
-                oldest != waiting_fraud_proofs_.end()) {
-                forget_waiting(oldest->second);
-                waiting_fraud_proofs_.erase(oldest);
-            }
-            waiting_fraud_proof_order_.pop_front();
+        waiting_fraud_proofs_.push_back(QueuedFraudProof{from, id, std::move(proof)});
+        if (waiting_fraud_proofs_.size() > options_.max_waiting_fraud_proofs) {
+            forget_waiting(waiting_fraud_proofs_.front());
+            waiting_fraud_proofs_.pop_front();
         }
         return;
     }
@@ -1075,10 +1078,7 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
             ++stats_.fraud_proofs_proven;
             if (condemned) {
                 ++stats_.blocks_condemned;
-                chain::ChainStore& store = chainstate_.store();
-                if (best_header_.cumulative_work > store.tip().cumulative_work &&
-                    store.lookup(best_header_.hash) && store.record(best_header_.hash)->invalid())
-                    best_header_ = store.tip();
+                forget_dead_best_header();
                 after_tip_change(*condemned, std::nullopt, out);
                 schedule_downloads(out);
             } else {

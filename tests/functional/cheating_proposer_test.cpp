@@ -90,7 +90,7 @@ TEST_F(Functional, ACheatersBlockIsProvenInvalidAndEveryNodeLeavesIt) {
     std::optional<chain::Block> taken;
     int offered = 0;
     for (std::uint32_t n = 0; n < 60 && !taken; ++n) {
-        // Each key may put max_per_worker (4) contributions in a block: past that, another.
+        // A worker's n stays below max_per_worker (4): past that, another worker key.
         const chain::SecretKey worker =
             consensus::testing::key_of(static_cast<std::uint8_t>(0x70 + n / 4));
         auto* engine = cheater.engine.get();

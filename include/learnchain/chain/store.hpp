@@ -234,6 +234,11 @@ public:
     [[nodiscard]] const AccountState& state() const { return state_; }
     [[nodiscard]] Account account(const PublicKey& key) const { return state_.get(key); }
     [[nodiscard]] std::uint64_t max_reorg_depth() const { return max_reorg_depth_; }
+    // A main-chain block at `block_height` (>= 1) is final: leaving it would disconnect more
+    // blocks than the reorg limit, so neither a fork nor a fraud proof can take it out.
+    [[nodiscard]] bool is_final(std::uint64_t block_height) const {
+        return height() - (block_height - 1) > max_reorg_depth_;
+    }
 
     [[nodiscard]] std::optional<BlockRecord> record(const Hash256& hash) const;
     [[nodiscard]] std::size_t block_count() const { return index_.size(); }    // every header

@@ -99,7 +99,7 @@ struct FraudProof {
     }
 };
 
-// What a fraud proof that holds establishes: the rule its block broke (kind invalid).
+// What a fraud proof that holds establishes: the rule its block broke (kind fraud).
 struct ProvenInvalid {
     Error broken;
 };

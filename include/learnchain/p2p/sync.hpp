@@ -287,6 +287,8 @@ private:
     void request_headers(PeerState& peer, const chain::BlockIndexEntry& from, Outbox& out,
                          const Hash256& stop = {}) REQUIRES(chainstate_.cs_main);
     void note_header(PeerState* peer, const chain::BlockIndexEntry& entry) REQUIRES(peers_mutex_);
+    // Falls back to the tip when the best header we chased turned out invalid.
+    void forget_dead_best_header() REQUIRES(chainstate_.cs_main, peers_mutex_);
     void after_tip_change(const chain::AcceptResult& result, std::optional<PeerId> from,
                           Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
     void schedule_downloads(Outbox& out) REQUIRES(chainstate_.cs_main, peers_mutex_);
@@ -336,9 +338,9 @@ private:
     Hash256 announced_tip_ GUARDED_BY(peers_mutex_);
     std::set<Hash256> known_fraud_proofs_ GUARDED_BY(peers_mutex_);
     std::deque<Hash256> known_fraud_proof_order_ GUARDED_BY(peers_mutex_);
-    // Proofs against blocks not held yet, by block hash, with their sender.
-    std::multimap<Hash256, QueuedFraudProof> waiting_fraud_proofs_ GUARDED_BY(peers_mutex_);
-    std::deque<Hash256> waiting_fraud_proof_order_ GUARDED_BY(peers_mutex_);  // block hashes
+    // Proofs against blocks not held yet, with their sender, oldest first (a few dozen: a
+    // block's arrival scans them).
+    std::deque<QueuedFraudProof> waiting_fraud_proofs_ GUARDED_BY(peers_mutex_);
 
     mutable Mutex queue_mutex_;
     std::condition_variable_any queue_changed_;
