@@ -109,14 +109,19 @@ struct SketchJob {
     std::vector<float>* out = nullptr;
     const SketchPattern* pattern = nullptr;
 
-    // Must not throw: it runs on a helper thread beside the backward pass.
+    // Must not throw: it runs on a helper thread beside the backward pass. Without a pattern
+    // the elements are hashed as they are added, with the same bits (sketch.hpp).
     void sketch(std::uint32_t rows) const {
         std::vector<double> acc(rows, 0.0);
         std::size_t first = 0;
         for (const auto& part : parts) {
             const auto width = static_cast<std::size_t>(part.width);
             for (std::int64_t r = 0; r < part.rows; ++r) {
-                pattern->accumulate({part.data + r * part.stride, width}, acc, first);
+                const std::span<const float> values{part.data + r * part.stride, width};
+                if (pattern != nullptr)
+                    pattern->accumulate(values, acc, first);
+                else
+                    consensus::sketch_accumulate(values, seed, first, acc);
                 first += width;
             }
         }
@@ -156,17 +161,28 @@ bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
 struct Trainer::Impl {
     ModelLayout layout;
     at::Device device{at::kCPU};
-    // Sketch patterns of the contribution being traced: hashed once, used by every micro-batch.
+    // Sketch patterns of the contribution being traced: hashed once, used by every later
+    // micro-batch. The first micro-batch of a contribution is hashed inline instead: a pattern
+    // costs as much as hashing in place, and a sampling verifier traces one micro-batch of each
+    // contribution, so building patterns there would only add their memory and a second pass.
     Hash256 patterns_for;
+    std::uint64_t traces_of_contribution = 0;
     std::map<Hash256, std::unique_ptr<SketchPattern>> patterns;
 
-    // Points every job at its pattern, hashing the missing ones (the first micro-batch of a
-    // contribution) on all cores.
-    void resolve(const Hash256& contribution, std::uint32_t rows, std::vector<SketchJob>& jobs) {
+    // Counts the traces of one contribution in a row; patterns are kept for one at a time.
+    void begin_trace(const Hash256& contribution) {
         if (contribution != patterns_for) {
             patterns.clear();
             patterns_for = contribution;
+            traces_of_contribution = 0;
         }
+        ++traces_of_contribution;
+    }
+
+    // From the contribution's second trace on, points every job at its pattern, hashing the
+    // missing ones on all cores.
+    void resolve(std::uint32_t rows, std::vector<SketchJob>& jobs) {
+        if (traces_of_contribution < 2) return;
         std::vector<std::size_t> missing;
         for (std::size_t i = 0; i < jobs.size(); ++i) {
             const auto it = patterns.find(jobs[i].seed);
@@ -339,6 +355,7 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
     const std::uint32_t rows = plan.sketch_rows();
     const std::size_t k = plan.sections().size();
     try {
+        impl_->begin_trace(spec.contribution_seed);
         MicroBatchTrace trace;
         trace.forward.resize(k);
         trace.backward.resize(k);
@@ -390,7 +407,7 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
         }
         rec = {};
         std::vector<SketchJob> forward_jobs = std::exchange(jobs, {});
-        impl_->resolve(spec.contribution_seed, rows, forward_jobs);
+        impl_->resolve(rows, forward_jobs);
         {
             // FWD and ATT sketches on a helper thread while the backward pass runs. With
             // libtorch's default of one intra-op thread on small machines, ATen's own ops leave
@@ -408,7 +425,7 @@ Result<MicroBatchTrace> Trainer::trace(const ModelWeights& weights, const Batch&
             for (std::uint32_t s = 0; s < k; ++s)
                 add({section_out[s].grad()}, UnitKind::backward, s, SketchSlot::input,
                     trace.backward[s]);
-            impl_->resolve(spec.contribution_seed, rows, jobs);
+            impl_->resolve(rows, jobs);
             parallel_jobs(jobs.size(), [&](std::size_t i) { jobs[i].sketch(rows); });
             jobs.clear();
             trace.gradient = impl_->gather(views);
