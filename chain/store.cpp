@@ -31,11 +31,12 @@ enum Cf : std::size_t {
     cf_certs,     // certificate root -> block hash (main chain)
     cf_txindex,   // txid -> TxIndexValue (main chain)
     cf_meta,      // fixed keys below
+    cf_proofs,    // fraud proof id -> FraudProof (received, not yet judged)
     cf_count
 };
 constexpr std::array<std::string_view, cf_count> cf_names = {
     "default", "index", "bodies", "blobs",   "height", "accounts",
-    "model",   "undo",  "certs",  "txindex", "meta"};
+    "model",   "undo",  "certs",  "txindex", "meta",   "proofs"};
 
 constexpr std::string_view meta_genesis = "genesis";              // Genesis::hash()
 constexpr std::string_view meta_genesis_block = "genesis-block";  // height-0 block hash
@@ -707,6 +708,44 @@ Result<std::vector<Hash256>> ChainStore::stored_height_index() const {
     }
     if (!it->status().ok()) return io_error(it->status(), "scan height index");
     return hashes;
+}
+
+std::vector<BlockRecord> ChainStore::chain_tips() const {
+    std::vector<BlockRecord> tips;
+    for (const auto& [hash, record] : index_)
+        if (!children_.contains(hash) || hash == tip().hash) tips.push_back(record);
+    return tips;
+}
+
+// --- fraud proofs awaiting judgment ------------------------------------------------------------
+
+Status ChainStore::keep_unjudged_fraud_proof(const Hash256& id, const FraudProof& proof) {
+    LEARNCHAIN_TRY(check_usable());
+    rocksdb::WriteBatch batch;
+    batch.Put((*cf_)[cf_proofs], slice(id), slice(encode(proof)));
+    return write(batch, sync_);
+}
+
+Status ChainStore::forget_unjudged_fraud_proof(const Hash256& id) {
+    LEARNCHAIN_TRY(check_usable());
+    rocksdb::WriteBatch batch;
+    batch.Delete((*cf_)[cf_proofs], slice(id));
+    return write(batch, sync_);
+}
+
+Result<std::vector<std::pair<Hash256, FraudProof>>> ChainStore::unjudged_fraud_proofs() const {
+    std::vector<std::pair<Hash256, FraudProof>> proofs;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), (*cf_)[cf_proofs]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        auto id = hash_from(it->key().ToString(), "fraud proof id");
+        if (!id) return id.error();
+        auto proof = decode_value<FraudProof>(it->value().ToString(), "fraud proof " + id->hex());
+        if (!proof) return proof.error();
+        proofs.emplace_back(*id, std::move(*proof));
+    }
+    if (!it->status().ok()) return io_error(it->status(), "scan fraud proofs");
+    return proofs;
 }
 
 // --- connect / disconnect --------------------------------------------------------------------

@@ -102,6 +102,7 @@ Sync::Sync(chain::Chainstate& chainstate, SyncOptions options)
         LOCK(peers_mutex_);
         best_header_ = chainstate_.store().tip();
         announced_tip_ = best_header_.hash;
+        resume_unjudged_fraud_proofs();
     }
     processor_ = std::thread([this] { process_blocks(); });
 }
@@ -1026,22 +1027,60 @@ void Sync::handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& 
         return;  // not remembered either
     if (!note_fraud_proof(id)) return;
     ++stats_.fraud_proofs_received;
+    // Kept on disk until judged: a restart before then judges it still.
+    if (const auto kept = chainstate_.store().keep_unjudged_fraud_proof(id, proof); !kept)
+        log::error("p2p: could not keep fraud proof {}: {}", id.hex(), kept.error().to_string());
     if (!have_block) {
         // Its block is on its way, or is nobody's: keep a few such proofs until it arrives.
         ++peer.waiting_fraud_proofs;
-        waiting_fraud_proofs_.push_back(QueuedFraudProof{from, id, std::move(proof)});
-        if (waiting_fraud_proofs_.size() > options_.max_waiting_fraud_proofs) {
-            forget_waiting(waiting_fraud_proofs_.front());
-            waiting_fraud_proofs_.pop_front();
-        }
+        wait_for_block(QueuedFraudProof{from, id, std::move(proof)});
         return;
     }
     queue_fraud_proof(from, id, std::move(proof));
 }
 
+void Sync::wait_for_block(QueuedFraudProof proof) {
+    waiting_fraud_proofs_.push_back(std::move(proof));
+    if (waiting_fraud_proofs_.size() <= options_.max_waiting_fraud_proofs) return;
+    forget_waiting(waiting_fraud_proofs_.front());
+    forget_unjudged(waiting_fraud_proofs_.front().id);
+    waiting_fraud_proofs_.pop_front();
+}
+
 void Sync::forget_waiting(const QueuedFraudProof& waiting) {
     if (auto it = peer_states_.find(waiting.from); it != peer_states_.end())
         --it->second.waiting_fraud_proofs;
+}
+
+void Sync::forget_unjudged(const Hash256& id) {
+    if (const auto forgotten = chainstate_.store().forget_unjudged_fraud_proof(id); !forgotten)
+        log::error("p2p: could not forget fraud proof {}: {}", id.hex(),
+                   forgotten.error().to_string());
+}
+
+void Sync::resume_unjudged_fraud_proofs() {
+    const chain::ChainStore& store = chainstate_.store();
+    auto kept = store.unjudged_fraud_proofs();
+    if (!kept) {
+        log::error("p2p: could not read the fraud proofs kept for judgment: {}",
+                   kept.error().to_string());
+        return;
+    }
+    // Their senders are gone: one that does not hold scores nobody.
+    for (auto& [id, proof] : *kept) {
+        if (!note_fraud_proof(id)) continue;
+        const auto record = store.record(proof.block);
+        QueuedFraudProof queued{no_peer, id, std::move(proof)};
+        if (record && record->has(chain::block_status::have_body)) {
+            LOCK(queue_mutex_);
+            fraud_proof_queue_.push_back(std::move(queued));
+        } else {
+            wait_for_block(std::move(queued));
+        }
+    }
+    if (!kept->empty())
+        log::info("p2p: {} fraud proofs received before the restart are judged again",
+                  kept->size());
 }
 
 void Sync::queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof) {
@@ -1074,6 +1113,9 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
         LOCK(peers_mutex_);
         if (auto it = peer_states_.find(from); it != peer_states_.end())
             --it->second.unjudged_fraud_proofs;
+        // Judged: a proven block's condemnation is on disk, and anything else is refused or
+        // judged again if offered again.
+        forget_unjudged(queued.id);
         if (judged) {
             ++stats_.fraud_proofs_proven;
             if (condemned) {

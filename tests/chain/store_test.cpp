@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -122,6 +123,26 @@ TEST_F(StoreTest, RefusesAnotherGenesis) {
     EXPECT_EQ(store.error().reason, "store-genesis-mismatch");
 }
 
+TEST_F(StoreTest, KeepsUnjudgedFraudProofsAcrossReopens) {
+    const FraudProof first{sha256(std::string("block a")), {1, 2, 3}};
+    const FraudProof second{sha256(std::string("block b")), {4}};
+    {
+        auto store = open();
+        auto none = store->unjudged_fraud_proofs();
+        ASSERT_TRUE(none.ok());
+        EXPECT_TRUE(none->empty());
+        ASSERT_TRUE(store->keep_unjudged_fraud_proof(sha256(std::string("1")), first));
+        ASSERT_TRUE(store->keep_unjudged_fraud_proof(sha256(std::string("2")), second));
+        ASSERT_TRUE(store->forget_unjudged_fraud_proof(sha256(std::string("1"))));
+    }
+    auto store = open();
+    auto kept = store->unjudged_fraud_proofs();
+    ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+    ASSERT_EQ(kept->size(), 1u);
+    EXPECT_EQ((*kept)[0].first, sha256(std::string("2")));
+    EXPECT_EQ((*kept)[0].second, second);
+}
+
 TEST_F(StoreTest, RejectsDuplicatesUnknownParentsAndBadBlocks) {
     auto store = open();
     const Block block = builder_.build(store->tip().hash);
@@ -167,6 +188,17 @@ TEST_F(StoreTest, ForkChoiceFollowsCumulativeWork) {
     EXPECT_EQ(second.connected, (std::vector<Hash256>{heavy[0].hash(), heavy[1].hash()}));
     expect_state_of(*store, heavy[1].hash());
     EXPECT_FALSE(store->on_main_chain(main[0].hash()));
+
+    // Two branch ends: the heavy tip, and the chain it replaced, three blocks off genesis.
+    auto tips = store->chain_tips();
+    ASSERT_EQ(tips.size(), 2u);
+    std::sort(tips.begin(), tips.end(), [](const auto& a, const auto& b) {
+        return a.entry.header.height < b.entry.header.height;
+    });
+    EXPECT_EQ(tips[0].entry.hash, heavy[1].hash());
+    EXPECT_EQ(tips[1].entry.hash, main[2].hash());
+    EXPECT_EQ(store->fork_height(main[2].hash()), 0u);
+    EXPECT_EQ(store->fork_height(heavy[1].hash()), 2u);
 }
 
 TEST_F(StoreTest, FirstSeenWinsTies) {

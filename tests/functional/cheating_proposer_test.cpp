@@ -24,34 +24,6 @@ int proofs_found(Daemon& node) {
     return node.must("getblockchaininfo")["fraud_proofs"]["found"].get<int>();
 }
 
-// Serves `block` (a child of the node's tip) to `node` from `address` the way a peer announces
-// a new tip: its header, then the body when asked; returns once the node took it or found a
-// fraud proof against it (its count of proofs found passing `proofs_before`).
-void offer(Daemon& node, const std::string& address, const chain::Block& block, int proofs_before) {
-    HostilePeer peer;
-    ASSERT_TRUE(peer.join(node, address, chain::ChainWork(0, UINT64_MAX)));
-    ASSERT_TRUE(peer.send(p2p::HeadersMessage{{block.header}}));
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        auto message = peer.next(2s);
-        if (!message) continue;
-        if (const auto* getdata = std::get_if<p2p::GetDataMessage>(&*message))
-            for (const auto& item : getdata->items)
-                if (item.hash == block.hash()) {
-                    ASSERT_TRUE(peer.send(p2p::BlockMessage{block}));
-                    // Held open until the node has judged it, so it is not dropped mid-way.
-                    (void)eventually(
-                        [&] {
-                            return node.tip() == block.hash().hex() ||
-                                   proofs_found(node) > proofs_before;
-                        },
-                        20s);
-                    return;
-                }
-    }
-    FAIL() << node.name() << " never asked for block " << block.hash().hex();
-}
-
 TEST_F(Functional, ACheatersBlockIsProvenInvalidAndEveryNodeLeavesIt) {
     // 8 micro-batches of 2 x 32 tokens: one contribution is the required work.
     edit_genesis({{"learning", {{"micro_batches", micro_batches}}}, {"initial_work", 512}});
@@ -100,7 +72,9 @@ TEST_F(Functional, ACheatersBlockIsProvenInvalidAndEveryNodeLeavesIt) {
                                .value();
         const chain::Block block = cheater.build({cheat.work_item()}, key).value();
         const int proofs_before = proofs_found(f1);
-        offer(f1, "127.0.0." + std::to_string(10 + n), block, proofs_before);
+        offer_block(f1, "127.0.0." + std::to_string(10 + n), block, [&] {
+            return f1.tip() == block.hash().hex() || proofs_found(f1) > proofs_before;
+        });
         ++offered;
         if (f1.tip() == block.hash().hex())
             taken = block;

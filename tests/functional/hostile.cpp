@@ -97,4 +97,24 @@ bool is_banned(Daemon& node, const std::string& address) {
     return std::find(list.begin(), list.end(), address) != list.end();
 }
 
+void offer_block(Daemon& node, const std::string& address, const chain::Block& block,
+                 const std::function<bool()>& judged) {
+    HostilePeer peer;
+    ASSERT_TRUE(peer.join(node, address, chain::ChainWork(0, UINT64_MAX)));
+    ASSERT_TRUE(peer.send(p2p::HeadersMessage{{block.header}}));
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto message = peer.next(2s);
+        if (!message) continue;
+        if (const auto* getdata = std::get_if<p2p::GetDataMessage>(&*message))
+            for (const auto& item : getdata->items)
+                if (item.hash == block.hash()) {
+                    ASSERT_TRUE(peer.send(p2p::BlockMessage{block}));
+                    (void)eventually(judged, 20s);
+                    return;
+                }
+    }
+    FAIL() << node.name() << " never asked for block " << block.hash().hex();
+}
+
 }  // namespace learnchain::functional

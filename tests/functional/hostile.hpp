@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,13 @@ struct HostilePeer {
     // The next message other than pings (which are answered), within `timeout`.
     [[nodiscard]] Result<p2p::Message> next(std::chrono::milliseconds timeout);
 };
+
+// Serves `block` (a child of the node's tip) to `node` from `address` the way a peer announces
+// a new tip: its header, then the body when asked; the connection stays open until `judged()`
+// holds (the node took the block or refused it), so the block is not dropped mid-way. Fails
+// the test when the node never asks for it.
+void offer_block(Daemon& node, const std::string& address, const chain::Block& block,
+                 const std::function<bool()>& judged);
 
 // The score `node` holds against the connected peer from `address`, or nullopt when no peer
 // from there is connected.

@@ -241,6 +241,12 @@ public:
     }
 
     [[nodiscard]] std::optional<BlockRecord> record(const Hash256& hash) const;
+    // The end of every branch the index holds (records without children, and the tip), as
+    // Bitcoin Core's getchaintips lists them: one scan of the index.
+    [[nodiscard]] std::vector<BlockRecord> chain_tips() const;
+    // The height at which the branch ending at `hash` leaves the main chain (its highest
+    // main-chain ancestor); nullopt when the hash is unknown.
+    [[nodiscard]] std::optional<std::uint64_t> fork_height(const Hash256& hash) const;
     [[nodiscard]] std::size_t block_count() const { return index_.size(); }    // every header
     [[nodiscard]] std::optional<Hash256> hash_at(std::uint64_t height) const;  // main chain
     [[nodiscard]] bool on_main_chain(const Hash256& hash) const;
@@ -263,6 +269,14 @@ public:
     // Height index as stored on disk, height order (consistency checks).
     [[nodiscard]] Result<std::vector<Hash256>> stored_height_index() const;
 
+    // --- fraud proofs awaiting judgment -----------------------------------------------------
+    // A peer's fraud proof is kept from its arrival until it is judged, so that a node
+    // stopped in between (or before the proof's block arrived) judges it after a restart
+    // instead of staying on a block the network left. The caller bounds how many it keeps.
+    [[nodiscard]] Status keep_unjudged_fraud_proof(const Hash256& id, const FraudProof& proof);
+    [[nodiscard]] Status forget_unjudged_fraud_proof(const Hash256& id);
+    [[nodiscard]] Result<std::vector<std::pair<Hash256, FraudProof>>> unjudged_fraud_proofs() const;
+
 private:
     struct Handles;
     struct CandidateOrder {
@@ -279,7 +293,6 @@ private:
     [[nodiscard]] Status write(rocksdb::WriteBatch& batch, bool sync);
     [[nodiscard]] Status fail(const Error& error);  // poisons the store, returns the error
 
-    [[nodiscard]] std::optional<std::uint64_t> fork_height(const Hash256& hash) const;
     [[nodiscard]] const BlockRecord* ancestor_record(const BlockRecord* record,
                                                      std::uint64_t height) const;
     void link(const BlockRecord& record);

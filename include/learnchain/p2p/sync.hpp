@@ -205,6 +205,8 @@ private:
         PeerId from = 0;
     };
 
+    // The sender of what was received before a restart: no peer has this id.
+    static constexpr PeerId no_peer = 0;
     // A fraud proof waiting for the block-processing thread.
     struct QueuedFraudProof {
         PeerId from = 0;
@@ -265,8 +267,16 @@ private:
         REQUIRES(chainstate_.cs_main, peers_mutex_) EXCLUDES(queue_mutex_);
     void queue_fraud_proof(PeerId from, const Hash256& id, chain::FraudProof proof)
         REQUIRES(peers_mutex_) EXCLUDES(queue_mutex_);
+    // Keeps a proof until its block arrives; the oldest goes past the bound.
+    void wait_for_block(QueuedFraudProof proof) REQUIRES(chainstate_.cs_main, peers_mutex_);
     // Takes a proof out of the waiting list's count of its sender.
     void forget_waiting(const QueuedFraudProof& waiting) REQUIRES(peers_mutex_);
+    // Deletes a proof kept on disk for judgment (ChainStore::keep_unjudged_fraud_proof).
+    void forget_unjudged(const Hash256& id) REQUIRES(chainstate_.cs_main);
+    // At startup: the proofs received before a restart and never judged, queued for judgment
+    // or, when their block has not arrived, kept waiting for it.
+    void resume_unjudged_fraud_proofs() REQUIRES(chainstate_.cs_main, peers_mutex_)
+        EXCLUDES(queue_mutex_);
     // Remembers a fraud proof's id; false when it was known already.
     [[nodiscard]] bool note_fraud_proof(const Hash256& id) REQUIRES(peers_mutex_);
     // On the block-processing thread: judges the proof, relays it to every other peer when it
