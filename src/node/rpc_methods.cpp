@@ -104,6 +104,18 @@ struct BlockPlace {
     std::uint64_t required_work = 0;
 };
 
+// A block's state as Bitcoin Core's getchaintips names it.
+void add_status(json& out, const chain::ChainStore& store, const chain::BlockRecord& record) {
+    if (record.invalid()) {
+        out["status"] = "invalid";
+        out["invalid_reason"] = record.invalid_reason;
+    } else if (store.on_main_chain(record.entry.hash)) {
+        out["status"] = "active";
+    } else {
+        out["status"] = record.has(chain::block_status::have_body) ? "valid-fork" : "headers-only";
+    }
+}
+
 BlockPlace place_of(const chain::ChainStore& store, const Hash256& hash) {
     BlockPlace place;
     const auto entry = store.lookup(hash);
@@ -230,17 +242,25 @@ public:
             if (!header) return make_error(ErrorKind::policy, "block-not-found", hash->hex());
             json out = header_json(*header);
             add_place(out, place_of(store, *hash));
-            // As Bitcoin Core's getchaintips names a branch's state.
-            if (const auto record = store.record(*hash)) {
-                if (record->invalid()) {
-                    out["status"] = "invalid";
-                    out["invalid_reason"] = record->invalid_reason;
-                } else if (store.on_main_chain(*hash)) {
-                    out["status"] = "active";
-                } else {
-                    out["status"] =
-                        record->has(chain::block_status::have_body) ? "valid-fork" : "headers-only";
-                }
+            if (const auto record = store.record(*hash)) add_status(out, store, *record);
+            return out;
+        });
+    }
+
+    Result<json> getchaintips(const json&) {
+        return node_.with_chain([&](chain::ChainStore& store, auto&, auto&) -> Result<json> {
+            auto tips = store.chain_tips();
+            std::sort(tips.begin(), tips.end(), [](const auto& a, const auto& b) {
+                return a.entry.header.height > b.entry.header.height;
+            });
+            json out = json::array();
+            for (const auto& record : tips) {
+                const std::uint64_t height = record.entry.header.height;
+                json tip{{"height", height},
+                         {"hash", record.entry.hash.hex()},
+                         {"branchlen", height - store.fork_height(record.entry.hash).value_or(0)}};
+                add_status(tip, store, record);
+                out.push_back(std::move(tip));
             }
             return out;
         });
@@ -607,6 +627,10 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
         "getblockheader", &Methods::getblockheader,
         "getblockheader hash\n  The header of block `hash`, with its height, cumulative work and "
         "status\n  (active, valid-fork, headers-only, or invalid with its reason)."));
+    LEARNCHAIN_TRY(bind("getchaintips", &Methods::getchaintips,
+                        "getchaintips\n  The end of every branch the node knows: height, hash, "
+                        "branchlen (blocks off\n  the main chain) and status (active, "
+                        "valid-fork, headers-only, invalid)."));
     LEARNCHAIN_TRY(bind("getblock", &Methods::getblock,
                         "getblock hash ( verbosity )\n  Block `hash`: verbosity 0 is its hex, 1 "
                         "(default) a JSON object with its\n  transactions and certificates."));
