@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <string>
 
 #include <learnchain/chain/account_state.hpp>
@@ -6,9 +7,15 @@
 
 namespace learnchain::chain {
 
+Amount Account::immature_total() const {
+    Amount total = 0;
+    for (const auto& reward : immature) total += reward.amount;  // fits: see the header
+    return total;
+}
+
 Hash256 account_leaf_hash(const PublicKey& key, const Account& account) {
     std::vector<std::uint8_t> bytes;
-    bytes.reserve(PublicKey::size + 16);
+    bytes.reserve(PublicKey::size + 20 + 16 * account.immature.size());
     encode_append(bytes, key);
     encode_append(bytes, account);
     return tagged_hash(tag::account, bytes);
@@ -24,21 +31,70 @@ Account AccountState::get(const PublicKey& key) const {
 }
 
 void AccountState::set(const PublicKey& key, const Account& account, AccountJournal* journal) {
-    if (journal != nullptr) journal->push_back({key, get(key)});
-    if (account.empty())
-        accounts_.erase(key);
-    else
-        accounts_[key] = account;
+    const auto it = accounts_.find(key);
+    if (journal != nullptr)
+        journal->push_back({key, it == accounts_.end() ? Account{} : it->second});
+    if (it != accounts_.end()) {
+        unindex(key, it->second);
+        accounts_.erase(it);
+    }
+    if (account.empty()) return;
+    accounts_.emplace(key, account);
+    index(key, account);
+}
+
+void AccountState::index(const PublicKey& key, const Account& account) {
+    for (const auto& reward : account.immature) maturing_[reward.height].insert(key);
+}
+
+void AccountState::unindex(const PublicKey& key, const Account& account) {
+    for (const auto& reward : account.immature) {
+        const auto it = maturing_.find(reward.height);
+        if (it == maturing_.end()) continue;
+        it->second.erase(key);
+        if (it->second.empty()) maturing_.erase(it);
+    }
 }
 
 Status AccountState::credit(const PublicKey& key, Amount amount, AccountJournal* journal) {
     if (amount == 0) return ok_status();
     Account account = get(key);
-    const auto balance = checked_add(account.balance, amount);
-    if (!balance) return make_error(ErrorKind::invalid, "bad-balance-overflow", key.hex());
-    account.balance = *balance;
+    if (!checked_add(account.total(), amount))
+        return make_error(ErrorKind::invalid, "bad-balance-overflow", key.hex());
+    account.balance += amount;
     set(key, account, journal);
     return ok_status();
+}
+
+Status AccountState::credit_immature(const PublicKey& key, Amount amount, std::uint64_t height,
+                                     AccountJournal* journal) {
+    if (amount == 0) return ok_status();
+    Account account = get(key);
+    if (!checked_add(account.total(), amount))
+        return make_error(ErrorKind::invalid, "bad-balance-overflow", key.hex());
+    if (!account.immature.empty() && account.immature.back().height == height)
+        account.immature.back().amount += amount;
+    else
+        account.immature.push_back({height, amount});
+    set(key, account, journal);
+    return ok_status();
+}
+
+void AccountState::mature(std::uint64_t height, AccountJournal* journal) {
+    std::vector<PublicKey> keys;
+    for (auto it = maturing_.begin(); it != maturing_.end() && it->first <= height; ++it)
+        keys.insert(keys.end(), it->second.begin(), it->second.end());
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (const auto& key : keys) {
+        Account account = get(key);
+        auto& immature = account.immature;
+        auto end = immature.begin();
+        for (; end != immature.end() && end->height <= height; ++end)
+            account.balance += end->amount;  // fits: the total does
+        immature.erase(immature.begin(), end);
+        set(key, account, journal);
+    }
 }
 
 Status AccountState::check_transaction(const Transaction& tx) const {
@@ -60,7 +116,7 @@ Status AccountState::check_transaction(const Transaction& tx) const {
                           "balance " + format_amount(sender.balance) + " < amount + fee " +
                               format_amount(*debit));
     // The recipient's balance after the transfer; a self-transfer nets to -fee.
-    if (tx.to != tx.from && !checked_add(get(tx.to).balance, tx.amount))
+    if (tx.to != tx.from && !checked_add(get(tx.to).total(), tx.amount))
         return make_error(ErrorKind::conflict, "bad-tx-balance-overflow",
                           "recipient balance would exceed 2^64 - 1");
     // The nonce cannot wrap: reaching 2^64 - 1 transactions is not physically possible, but
@@ -96,7 +152,7 @@ Hash256 AccountState::accounts_root() const {
 std::optional<Amount> AccountState::total_supply() const {
     Amount total = 0;
     for (const auto& [key, account] : accounts_) {
-        const auto next = checked_add(total, account.balance);
+        const auto next = checked_add(total, account.total());
         if (!next) return std::nullopt;
         total = *next;
     }

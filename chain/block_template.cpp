@@ -61,7 +61,7 @@ Result<BlockTemplate> build_block_template(const ChainView& view, const BlockInd
     // State root exactly as validators compute it: the ledger's transition on the tip state,
     // and the engine's model root after this block.
     AccountState after = tip_state;
-    auto undo = apply_block_state(after, block, work);
+    auto undo = apply_block_state(after, block, work, genesis.reward_maturity);
     if (!undo) return undo.error();
     const WorkContext context{&genesis, tip.hash, block.header.height, *required};
     auto applied = engine.apply(block, work, context);

@@ -228,6 +228,8 @@ Result<Genesis> read_genesis(const json& root) {
     GENESIS_READ(genesis.target_block_time, in, u32, "target_block_time");
     GENESIS_READ(genesis.retarget_window, in, u32, "retarget_window");
     GENESIS_READ(genesis.max_future_time, in, u32, "max_future_time");
+    GENESIS_READ(genesis.challenge_window, in, u32, "challenge_window");
+    GENESIS_READ(genesis.reward_maturity, in, u32, "reward_maturity");
 
     auto allocations = in.field("allocations");
     if (!allocations) return allocations.error();
@@ -371,6 +373,11 @@ Status validate_genesis(const Genesis& g) {
                            "retarget_window", "retarget_window", "must be in [2, 100000] blocks"));
     LEARNCHAIN_TRY(require(g.max_future_time >= 1 && g.max_future_time <= 86400, "max_future_time",
                            "max_future_time", "must be in [1, 86400] seconds"));
+    LEARNCHAIN_TRY(require(g.challenge_window >= 1 && g.challenge_window <= 10'000,
+                           "challenge_window", "challenge_window", "must be in [1, 10000] blocks"));
+    LEARNCHAIN_TRY(require(g.reward_maturity >= g.challenge_window && g.reward_maturity <= 100'000,
+                           "reward_maturity", "reward_maturity",
+                           "must be in [challenge_window, 100000] blocks"));
     LEARNCHAIN_TRY(require(g.allocations.size() <= max_genesis_allocations, "allocations",
                            "allocations", "too many entries"));
 
@@ -533,6 +540,8 @@ std::string genesis_to_json(const Genesis& g) {
                     {"target_block_time", g.target_block_time},
                     {"retarget_window", g.retarget_window},
                     {"max_future_time", g.max_future_time},
+                    {"challenge_window", g.challenge_window},
+                    {"reward_maturity", g.reward_maturity},
                     {"allocations", allocations},
                     {"learning", learning}};
     return root.dump(2);

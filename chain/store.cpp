@@ -138,11 +138,10 @@ bool ChainStore::CandidateOrder::operator()(const BlockRecord* a, const BlockRec
     return better_record(*a, *b);
 }
 
-ChainStore::ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth,
-                       bool sync, bool prune_undo)
+ChainStore::ChainStore(Genesis genesis, WorkEngine& engine, bool sync, bool prune_undo)
     : genesis_(std::move(genesis)),
       engine_(engine),
-      max_reorg_depth_(max_reorg_depth),
+      max_reorg_depth_(genesis_.challenge_window),
       sync_(sync),
       prune_undo_(prune_undo),
       cf_(std::make_unique<Handles>()) {}
@@ -159,7 +158,7 @@ ChainStore::~ChainStore() {
 Result<std::unique_ptr<ChainStore>> ChainStore::open(const StoreOptions& options,
                                                      const Genesis& genesis, WorkEngine& engine) {
     std::unique_ptr<ChainStore> store(
-        new ChainStore(genesis, engine, options.max_reorg_depth, options.sync, options.prune_undo));
+        new ChainStore(genesis, engine, options.sync, options.prune_undo));
 
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = true;

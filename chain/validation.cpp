@@ -186,8 +186,8 @@ Result<std::vector<Payout>> compute_payouts(const BlockWork& work, const PublicK
     return payouts;
 }
 
-Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
-                                    const BlockWork& work) {
+Result<BlockUndo> apply_block_state(AccountState& state, const Block& block, const BlockWork& work,
+                                    std::uint64_t reward_maturity) {
     BlockUndo undo;
     Amount fees = 0;
     for (std::size_t i = 0; i < block.transactions.size(); ++i) {
@@ -210,18 +210,26 @@ Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
         state.undo(undo.accounts);
         return payouts.error();
     }
+    // Rewards wait out the challenge window and more: a block proven fraudulent before they
+    // mature takes them with it.
+    const std::uint64_t height = block.header.height;
     for (const auto& payout : *payouts) {
-        if (auto status = state.credit(payout.key, payout.amount, &undo.accounts); !status) {
+        const Status credited =
+            reward_maturity == 0 ? state.credit(payout.key, payout.amount, &undo.accounts)
+                                 : state.credit_immature(payout.key, payout.amount,
+                                                         height + reward_maturity, &undo.accounts);
+        if (!credited) {
             state.undo(undo.accounts);
             return make_error(ErrorKind::invalid, "bad-block-reward-overflow", payout.key.hex());
         }
     }
+    state.mature(height, &undo.accounts);
     return undo;
 }
 
 Result<BlockUndo> connect_block(AccountState& state, const Block& block, const BlockWork& work,
-                                const Hash256& model_root) {
-    auto undo = apply_block_state(state, block, work);
+                                std::uint64_t reward_maturity, const Hash256& model_root) {
+    auto undo = apply_block_state(state, block, work, reward_maturity);
     if (!undo) return undo.error();
     if (const Hash256 root = state.state_root(model_root); root != block.header.state_root) {
         state.undo(undo->accounts);
@@ -250,7 +258,7 @@ Result<ConnectedBlock> validate_and_connect_block(AccountState& state, WorkEngin
     LEARNCHAIN_TRY(check_block_work(block, *work));
     auto applied = engine.apply(block, *work, context);
     if (!applied) return applied.error();
-    auto undo = connect_block(state, block, *work, applied->model_root);
+    auto undo = connect_block(state, block, *work, genesis.reward_maturity, applied->model_root);
     if (!undo) {
         // The engine's undo of a block it just applied cannot fail short of a broken engine;
         // the block's own error is what the caller needs either way.

@@ -231,6 +231,7 @@ Status cmd_balance(const Options& o, std::ostream& out, std::ostream& err) {
     if (!account) return account.error();
     out << "address  " << *address << "\n"
         << "balance  " << chain::format_amount(account->balance) << "\n"
+        << "immature " << chain::format_amount(account->immature) << "\n"
         << "nonce    " << account->nonce << "\n";
     if (account->next_nonce != account->nonce)
         out << "pending  " << account->next_nonce - account->nonce << " transaction(s)\n";

@@ -90,6 +90,11 @@ Result<AccountInfo> NodeClient::account(std::string_view address) {
         amount_field(*reply, reply->contains("balance_units") ? "balance_units" : "balance");
     if (!balance) return bad_reply("getaccount", balance.error().to_string());
     info.balance = *balance;
+    if (reply->contains("immature_units")) {
+        auto immature = amount_field(*reply, "immature_units");
+        if (!immature) return bad_reply("getaccount", immature.error().to_string());
+        info.immature = *immature;
+    }
     const auto nonce = unsigned_field<std::uint64_t>(*reply, "nonce");
     if (!nonce) return bad_reply("getaccount", "nonce missing");
     info.nonce = *nonce;

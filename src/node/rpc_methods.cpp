@@ -192,6 +192,8 @@ public:
                 {"time", tip.header.time},
                 {"cumulative_work", tip.cumulative_work.to_string()},
                 {"required_work", *required},
+                {"challenge_window", store.genesis().challenge_window},
+                {"reward_maturity", store.genesis().reward_maturity},
                 {"state_root", tip.header.state_root.hex()},
                 {"verification_progress", headers == 0 ? 1.0
                                                        : static_cast<double>(tip.header.height) /
@@ -386,11 +388,19 @@ public:
         return node_.with_chain(
             [&](chain::ChainStore& store, chain::Mempool& mempool, auto&) -> Result<json> {
                 const chain::Account account = store.account(*key);
+                json immature = json::array();
+                for (const auto& reward : account.immature)
+                    immature.push_back({{"matures_at", reward.height},
+                                        {"amount", amount_json(reward.amount)},
+                                        {"amount_units", reward.amount}});
                 return json{
                     {"address", chain::encode_address(*key)},
                     {"pubkey", key->hex()},
                     {"balance", amount_json(account.balance)},
                     {"balance_units", account.balance},
+                    {"immature", amount_json(account.immature_total())},
+                    {"immature_units", account.immature_total()},
+                    {"immature_rewards", std::move(immature)},
                     {"nonce", account.nonce},
                     {"next_nonce", mempool.next_nonce(*key, store.state())},
                     {"height", store.height()},
@@ -644,7 +654,8 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
                         "with where it is."));
     LEARNCHAIN_TRY(bind(
         "getaccount", &Methods::getaccount,
-        "getaccount address\n  The balance and next nonce of `address` (lrn1...) at the tip."));
+        "getaccount address\n  The spendable balance, immature rewards and next nonce of `address` "
+        "(lrn1...)\n  at the tip."));
     LEARNCHAIN_TRY(bind("sendrawtransaction", &Methods::sendrawtransaction,
                         "sendrawtransaction hex\n  Admits a signed transaction (hex of its "
                         "encoding) to the mempool and relays it;\n  returns its txid."));

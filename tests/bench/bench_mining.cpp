@@ -61,7 +61,7 @@ chain::Genesis devnet() {
 // Mines `blocks` blocks on a fresh synced store; tokens per second of wall time.
 double mine(const chain::Genesis& genesis, std::uint64_t blocks) {
     testing::TempDir dir("bench-mining");
-    testing::Node node(dir.path(), genesis, {}, 100, /*sync=*/true);
+    testing::Node node(dir.path(), genesis, {}, /*sync=*/true);
     set_mock_unix_time(node.next_time());
     std::mutex mutex;
     std::condition_variable cv;
@@ -157,7 +157,7 @@ Throughput aggregate(const chain::Genesis& genesis) {
 // (apply + undo + roots + signature), and connecting the block to a synced store.
 void breakdown(const chain::Genesis& genesis) {
     testing::TempDir dir("bench-breakdown");
-    testing::Node node(dir.path(), genesis, {}, 100, /*sync=*/true);
+    testing::Node node(dir.path(), genesis, {}, /*sync=*/true);
     const auto& p = genesis.learning;
     auto timed = [](auto&& fn) {
         const auto start = std::chrono::steady_clock::now();

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     EngineOptions sampling;
     sampling.policy = VerifyPolicy::parse("sample").value();
     testing::Node proposer(proposer_dir.path(), *genesis);
-    testing::Node follower(follower_dir.path(), *genesis, sampling, 100, /*sync=*/true);
+    testing::Node follower(follower_dir.path(), *genesis, sampling, /*sync=*/true);
 
     // The work: honest contributions on the genesis model, one worker each.
     log::Progress computing("computing contributions", "contributions",

@@ -24,7 +24,7 @@ protected:
                ("learnchain_template_test_" + std::to_string(::getpid()) + "_" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::remove_all(dir_);
-        store_ = std::move(ChainStore::open({dir_, 100, false}, genesis_, engine_).value());
+        store_ = std::move(ChainStore::open({dir_, false}, genesis_, engine_).value());
     }
     void TearDown() override {
         store_.reset();
@@ -72,8 +72,8 @@ TEST_F(BlockTemplateTest, BuildsABlockTheStoreAccepts) {
     pool_.update(store_->state(), accepted->returned_transactions);
     EXPECT_EQ(pool_.size(), 0u);
     // Proposer: the block reward minus the worker's share, plus every fee.
-    EXPECT_EQ(store_->account(test_key(7).public_key()).balance, block_reward);
-    EXPECT_EQ(store_->account(test_key(9).public_key()).balance, 13'300u);
+    EXPECT_EQ(store_->account(test_key(7).public_key()).total(), block_reward);
+    EXPECT_EQ(store_->account(test_key(9).public_key()).total(), 13'300u);
 }
 
 TEST_F(BlockTemplateTest, SkipsWhatNoLongerAppliesAndHonoursLimits) {

@@ -142,7 +142,7 @@ public:
         block.header.work_root = compute_work_root(work.certificate_roots);
         block.header.work = work.total().value();
         AccountState scratch = state;
-        if (apply_block_state(scratch, block, work))
+        if (apply_block_state(scratch, block, work, genesis.reward_maturity))
             block.header.state_root = scratch.state_root(engine.next_root(block.header.work_root));
         block.header.proposer = proposer.public_key();
         block.header.sign(proposer);

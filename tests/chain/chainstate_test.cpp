@@ -40,8 +40,7 @@ protected:
     void open(std::chrono::milliseconds delay = {}) {
         engine_ = std::make_unique<DetachedTestEngine>(delay);
         engine_->start_at(builder_.genesis_block.hash());
-        auto store =
-            ChainStore::open({dir_, default_max_reorg_depth, false}, builder_.genesis, *engine_);
+        auto store = ChainStore::open({dir_, false}, builder_.genesis, *engine_);
         ASSERT_TRUE(store.ok()) << store.error().to_string();
         store_ = std::move(store).value();
         chainstate_ = std::make_unique<Chainstate>(*store_, mempool_, *engine_);

@@ -29,9 +29,15 @@ protected:
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
-    std::unique_ptr<ChainStore> open(std::uint64_t max_reorg = default_max_reorg_depth) {
+    // `challenge_window` (the reorg limit) remakes the builder's genesis: before any block.
+    std::unique_ptr<ChainStore> open(std::optional<std::uint32_t> challenge_window = {}) {
+        if (challenge_window && *challenge_window != builder_.genesis.challenge_window) {
+            Genesis genesis = builder_.genesis;
+            genesis.challenge_window = *challenge_window;
+            builder_ = ForkBuilder(std::move(genesis));
+        }
         engine_ = std::make_unique<PersistentTestEngine>();
-        auto store = ChainStore::open({dir_, max_reorg, false}, builder_.genesis, *engine_);
+        auto store = ChainStore::open({dir_, false}, builder_.genesis, *engine_);
         EXPECT_TRUE(store.ok()) << store.error().to_string();
         return std::move(store).value();
     }

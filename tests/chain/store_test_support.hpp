@@ -291,7 +291,8 @@ public:
 
         AccountState state = before.state;
         const Hash256 model_root = persistent_next_root(before.model_root, block.header.work_root);
-        const bool applies = static_cast<bool>(apply_block_state(state, block, work));
+        const bool applies =
+            static_cast<bool>(apply_block_state(state, block, work, genesis.reward_maturity));
         block.header.state_root = state.state_root(model_root);
         if (options.bad_state_root) block.header.state_root.bytes()[0] ^= 1;
         block.header.sign(proposer);

@@ -212,9 +212,58 @@ TEST(AccountState, LeafCommitsToKeyBalanceAndNonce) {
     EXPECT_NE(leaf, account_leaf_hash(k, {6, 1}));
     EXPECT_NE(leaf, account_leaf_hash(test_key(2).public_key(), {5, 1}));
     std::vector<std::uint8_t> bytes(k.bytes().begin(), k.bytes().end());
-    for (std::uint64_t v : {std::uint64_t{5}, std::uint64_t{1}})
-        for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    const auto put = [&](std::uint64_t v, int width) {
+        for (int i = 0; i < width; ++i) bytes.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    put(5, 8);
+    put(1, 8);
+    put(0, 4);  // no immature rewards
     EXPECT_EQ(leaf, tagged_hash(tag::account, bytes));
+    // Immature rewards are committed too: height then amount per entry.
+    const Hash256 with_reward = account_leaf_hash(k, {5, 1, {{101, 7}}});
+    EXPECT_NE(with_reward, leaf);
+    bytes.resize(bytes.size() - 4);
+    put(1, 4);
+    put(101, 8);
+    put(7, 8);
+    EXPECT_EQ(with_reward, tagged_hash(tag::account, bytes));
+}
+
+TEST(AccountState, ImmatureRewardsJoinTheBalanceAtTheirHeightAndUndoExactly) {
+    const PublicKey k = test_key(1).public_key();
+    AccountState state;
+    AccountJournal journal;
+    ASSERT_TRUE(state.credit_immature(k, 5, 10, &journal));
+    ASSERT_TRUE(state.credit_immature(k, 3, 10, &journal));  // same block: one entry
+    ASSERT_TRUE(state.credit_immature(k, 2, 11, &journal));
+    EXPECT_EQ(state.get(k), (Account{0, 0, {{10, 8}, {11, 2}}}));
+    EXPECT_EQ(state.total_supply(), 10u);
+    const AccountState before = state;
+    AccountJournal matured;
+    state.mature(9, &matured);
+    EXPECT_EQ(state, before);
+    state.mature(10, &matured);
+    EXPECT_EQ(state.get(k), (Account{8, 0, {{11, 2}}}));
+    state.undo(matured);
+    EXPECT_EQ(state, before);
+    // The undo restored the index too: maturing again finds both heights.
+    state.mature(11);
+    EXPECT_EQ(state.get(k), (Account{10, 0, {}}));
+    state.undo(journal);
+    EXPECT_FALSE(state.contains(k));
+}
+
+TEST(AccountState, BalancePlusImmatureRewardsFitIn64Bits) {
+    const PublicKey rich = test_key(1).public_key();
+    AccountState state;
+    ASSERT_TRUE(state.credit(rich, UINT64_MAX - 5));
+    ASSERT_TRUE(state.credit_immature(rich, 5, 3));
+    const AccountState before = state;
+    EXPECT_EQ(state.credit_immature(rich, 1, 4).reason(), "bad-balance-overflow");
+    EXPECT_EQ(state.credit(rich, 1).reason(), "bad-balance-overflow");
+    EXPECT_EQ(state, before);
+    state.mature(3);
+    EXPECT_EQ(state.get(rich).balance, UINT64_MAX);
 }
 
 }  // namespace

@@ -469,7 +469,7 @@ TEST_F(Validation, StateRootFoldsInTheModelRoot) {
     AccountState scratch = evolving.state;
     const BlockWork work =
         evolving.engine.verify(block, WorkContext{&evolving.genesis, {}, 0, 0}).value();
-    ASSERT_TRUE(apply_block_state(scratch, block, work));
+    ASSERT_TRUE(apply_block_state(scratch, block, work, evolving.genesis.reward_maturity));
     block.header.state_root = scratch.state_root(Hash256{});
     block.header.sign(proposer_key());
     AccountState before = evolving.state;
@@ -546,13 +546,43 @@ TEST_F(Validation, ConnectCreditsTheExpectedSplit) {
         chain.build({tx}, 0, proposer_key(), {make_work_item(w1, 43), make_work_item(w2, 86)});
     const Amount supply_before = chain.state.total_supply().value();
     ASSERT_EQ(reason(chain.connect(block)), "ok");
-    EXPECT_EQ(chain.state.get(w1), (Account{33'333'333, 0}));
-    EXPECT_EQ(chain.state.get(w2), (Account{66'666'666, 0}));
-    EXPECT_EQ(chain.state.get(proposer_key().public_key()), (Account{1 + 12'345, 0}));
+    // Rewards (fees included) mature reward_maturity blocks later; transfers at once.
+    const std::uint64_t matures_at = 1 + chain.genesis.reward_maturity;
+    EXPECT_EQ(chain.state.get(w1), (Account{0, 0, {{matures_at, 33'333'333}}}));
+    EXPECT_EQ(chain.state.get(w2), (Account{0, 0, {{matures_at, 66'666'666}}}));
+    EXPECT_EQ(chain.state.get(proposer_key().public_key()),
+              (Account{0, 0, {{matures_at, 1 + 12'345}}}));
     EXPECT_EQ(chain.state.get(alice()), (Account{998 * coin - 12'345, 1}));
     EXPECT_EQ(chain.state.get(carol()), (Account{2 * coin, 0}));
     // Exactly one coin is minted per block; fees move, they are not minted.
     EXPECT_EQ(chain.state.total_supply().value(), supply_before + block_reward);
+}
+
+TEST(Maturity, ARewardIsSpendableOnlyAfterRewardMaturityBlocks) {
+    Genesis g = testing::load_test_genesis();
+    g.challenge_window = 2;
+    g.reward_maturity = 2;
+    TestChain chain(g);
+    const SecretKey earner = test_key(7);  // TestChain::build's worker
+    ASSERT_TRUE(chain.extend());           // block 1: a coin for the worker, maturing at 3
+    const Transaction spend = make_transfer(g, earner, carol(), coin / 2, 0, 0);
+    EXPECT_EQ(chain.state.get(earner.public_key()), (Account{0, 0, {{3, coin}}}));
+    // In blocks 2 and 3 the reward is not spendable yet: the block is invalid.
+    for (int blocks_on_top = 1; blocks_on_top <= 2; ++blocks_on_top) {
+        const AccountState before = chain.state;
+        EXPECT_EQ(reason(chain.connect(chain.build({spend}))), "bad-tx-insufficient-balance");
+        EXPECT_EQ(chain.state, before);
+        ASSERT_TRUE(chain.extend());
+    }
+    // Block 3 matured it (and the worker's coin of block 2 matures at 4): block 4 may spend.
+    EXPECT_EQ(chain.state.get(earner.public_key()).balance, coin);
+    ASSERT_EQ(reason(chain.connect(chain.build({spend}))), "ok");
+    EXPECT_EQ(chain.state.get(carol()).balance, coin / 2);
+    EXPECT_EQ(chain.state.get(earner.public_key()).balance, coin / 2 + coin);
+    // Disconnecting the blocks in reverse gives the genesis state back exactly.
+    for (auto it = chain.connected.rbegin(); it != chain.connected.rend(); ++it)
+        disconnect_block(chain.state, it->undo);
+    EXPECT_EQ(chain.state, genesis_state(g).value());
 }
 
 TEST_F(Validation, ProposerMayAlsoBeAWorker) {
@@ -560,8 +590,10 @@ TEST_F(Validation, ProposerMayAlsoBeAWorker) {
     const Block block =
         chain.build({}, 0, proposer_key(), {make_work_item(p, 100), make_work_item(worker(), 200)});
     ASSERT_EQ(reason(chain.connect(block)), "ok");
-    EXPECT_EQ(chain.state.get(p).balance + chain.state.get(worker()).balance, block_reward);
-    EXPECT_EQ(chain.state.get(worker()).balance, 66'666'666u);
+    EXPECT_EQ(chain.state.get(p).total() + chain.state.get(worker()).total(), block_reward);
+    EXPECT_EQ(chain.state.get(worker()).total(), 66'666'666u);
+    // One immature entry for the proposer's two payouts (its work and the remainder).
+    EXPECT_EQ(chain.state.get(p).immature.size(), 1u);
 }
 
 TEST_F(Validation, RejectsRewardOverflow) {

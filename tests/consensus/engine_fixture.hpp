@@ -85,14 +85,13 @@ struct Node {
     std::unique_ptr<chain::Chainstate> chainstate;
 
     explicit Node(const std::filesystem::path& dir, chain::Genesis g = test_genesis(),
-                  EngineOptions options = {}, std::uint64_t max_reorg_depth = 100,
-                  bool sync = false)
+                  EngineOptions options = {}, bool sync = false)
         : genesis(std::move(g)), mempool(genesis.chain_id) {
         if (options.rng_seed == 0) options.rng_seed = 1;
         auto created = PolWorkEngine::create(genesis, cpu_engine_options(genesis, options));
         if (!created) throw std::runtime_error(created.error().to_string());
         engine = std::move(created).value();
-        auto opened = chain::ChainStore::open({dir, max_reorg_depth, sync, true}, genesis, *engine);
+        auto opened = chain::ChainStore::open({dir, sync, true}, genesis, *engine);
         if (!opened) throw std::runtime_error(opened.error().to_string());
         store = std::move(opened).value();
         chainstate = std::make_unique<chain::Chainstate>(*store, mempool, *engine);

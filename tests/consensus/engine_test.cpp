@@ -149,9 +149,9 @@ TEST(Engine, ConnectsAVerifiedBlockAndTrainsTheModel) {
     EXPECT_EQ(expected.weights.values, node.engine->weights().values);
     EXPECT_EQ(model_state_root(expected), node.engine->model_root());
 
-    // Rewards split by work: equal tokens, half a coin each.
-    EXPECT_EQ(node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
-    EXPECT_EQ(node.store->account(key_of(0x12).public_key()).balance, chain::coin / 2);
+    // Rewards split by work: equal tokens, half a coin each, immature for now.
+    EXPECT_EQ(node.store->account(key_of(0x11).public_key()).total(), chain::coin / 2);
+    EXPECT_EQ(node.store->account(key_of(0x12).public_key()).total(), chain::coin / 2);
 }
 
 TEST(Engine, RejectsATamperedBlobWithTheVerifiersReason) {
@@ -253,7 +253,9 @@ TEST(Engine, LoadRejectsCorruptState) {
 
 TEST(Engine, ReorgsBackThroughUndoAndPrunesOldUndoRecords) {
     TempDir dir("engine-reorg");
-    Node node(dir.path(), test_genesis(), {}, /*max_reorg_depth=*/2);
+    chain::Genesis genesis = test_genesis();
+    genesis.challenge_window = 2;  // the reorg limit
+    Node node(dir.path(), genesis, {});
     std::vector<chain::Block> main;
     std::vector<Hash256> roots = {node.engine->model_root()};
     for (std::uint32_t i = 0; i < 5; ++i) {
@@ -276,7 +278,7 @@ TEST(Engine, ReorgsBackThroughUndoAndPrunesOldUndoRecords) {
     {
         // Build the branch on a second node that follows the main chain up to height 3.
         TempDir dir2("engine-reorg-b");
-        Node side(dir2.path());
+        Node side(dir2.path(), genesis);
         for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(side.accept(main[i]).ok());
         for (std::uint32_t i = 0; i < 2; ++i) {
             auto a = side.contribute(other, 0).value();

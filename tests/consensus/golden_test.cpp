@@ -14,11 +14,11 @@ namespace {
 
 // Recorded with consensus_golden_test in Release and Debug builds (PROTOCOL.md, "Measured").
 constexpr const char* golden_model_root =
-    "95b374a8bc7b50a9a9267b5dfba34e782b52f440ee8c69d4b3ab16f55ff3fd03";
+    "f0a5ef5625f2a8bebeb0614aa2af8d23368538b531372396640f659b63b42bf9";
 constexpr const char* golden_state_root =
-    "3f7035842ad47550fd72697831b54780d7aa3749ca7f8210fadc2f5bd9f30fb1";
+    "bffa3d0eb8f00ca501d2fb51ebbd426a51533b9e492b4128000fa85876bd5b2f";
 constexpr const char* golden_second_step_root =
-    "9d08bfb34a4dd3c2c0b8016a7da425410a0959a5ce28ebce7269424bf6760b89";
+    "603b177eb26ea6aa69bb4e8b58c3eb75736b1d53007acadec682016ac87bbd88";
 
 std::vector<chain::WorkItem> fixtures() {
     const std::filesystem::path dir =
@@ -65,7 +65,7 @@ Applied apply_fixtures(std::vector<chain::WorkItem> items) {
     auto applied = engine->apply(block, work, context);
     EXPECT_TRUE(applied.ok()) << applied.error().to_string();
     chain::AccountState state = chain::genesis_state(genesis).value();
-    EXPECT_TRUE(chain::apply_block_state(state, block, work).ok());
+    EXPECT_TRUE(chain::apply_block_state(state, block, work, genesis.reward_maturity).ok());
     return {engine->model_root(), state.state_root(engine->model_root()), engine->state()};
 }
 

@@ -7,7 +7,8 @@ namespace learnchain::functional {
 namespace {
 
 TEST_F(Functional, ThreeNodesSyncAndAgree) {
-    // A also forwards its rewards (--mine-to) to a key of its operator's.
+    // A also forwards its rewards (--mine-to) to a key of its operator's, as they mature.
+    edit_genesis({{"challenge_window", 4}, {"reward_maturity", 4}});
     const std::string payee = chain::encode_address(chain::SecretKey::generate().public_key());
     Daemon& a = daemon("a");
     a.start({"--mine", "--mine-to=" + payee});

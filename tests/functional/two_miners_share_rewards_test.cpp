@@ -45,9 +45,12 @@ TEST_F(Functional, TwoMinersShareRewards) {
     const std::string address_a = mining_address(a);
     const std::string address_b = mining_address(b);
     ASSERT_NE(address_a, address_b);
+    // Spendable and immature: the rewards of the last reward_maturity blocks are not spendable.
     const auto balance = [](Daemon& node, const std::string& address) {
         auto account = node.call("getaccount", json::array({address}));
-        return account ? (*account)["balance_units"].get<std::uint64_t>() : 0;
+        return account ? (*account)["balance_units"].get<std::uint64_t>() +
+                             (*account)["immature_units"].get<std::uint64_t>()
+                       : 0;
     };
     const auto block_at = [&](std::uint64_t h) {
         return c.must("getblock", json::array({c.must("getblockhash", json::array({h})), 1}));
@@ -134,6 +137,10 @@ TEST_F(Functional, TwoMinersShareRewards) {
         EXPECT_EQ(balance(*node, address_a), expected[address_a]) << node->name();
         EXPECT_EQ(balance(*node, address_b), expected[address_b]) << node->name();
     }
+    // Every reward is younger than reward_maturity blocks: none is spendable yet.
+    ASSERT_LT(height, genesis_.reward_maturity);
+    for (const auto& address : {address_a, address_b})
+        EXPECT_EQ(a.must("getaccount", json::array({address}))["balance_units"], 0) << address;
     std::cerr << "height " << height << ": A earned " << chain::format_amount(expected[address_a])
               << ", B " << chain::format_amount(expected[address_b])
               << "; blocks with both miners' certificates: " << shared_blocks << " of " << height

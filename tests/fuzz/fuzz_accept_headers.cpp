@@ -332,7 +332,7 @@ private:
 
     std::unique_ptr<ChainStore> open_store() {
         engine_ = std::make_unique<testing::PersistentTestEngine>();
-        auto store = ChainStore::open({dir_, default_max_reorg_depth, false}, genesis_, *engine_);
+        auto store = ChainStore::open({dir_, false}, genesis_, *engine_);
         if (!store) fail("open: " + store.error().to_string());
         return std::move(store).value();
     }

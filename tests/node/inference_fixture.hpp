@@ -49,8 +49,7 @@ public:
         : dir_(dir),
           builder_(chain::testing::store_test_genesis()),
           mempool_(builder_.genesis.chain_id) {
-        auto store = chain::ChainStore::open({dir / "chain", chain::default_max_reorg_depth, false},
-                                             builder_.genesis, engine_);
+        auto store = chain::ChainStore::open({dir / "chain", false}, builder_.genesis, engine_);
         if (!store) throw std::runtime_error(store.error().to_string());
         store_ = std::move(store).value();
         weights_ = consensus::init_weights(builder_.genesis.learning.model).value();

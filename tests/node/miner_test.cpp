@@ -89,7 +89,7 @@ TEST(Miner, ProposesABlockOnceTheWorkReachesD) {
     EXPECT_GE(stats.blocks, 3u);
     EXPECT_GE(stats.contributions, 3u);
     // D is one contribution on the test genesis: the whole coin goes to the worker's key.
-    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, 3 * chain::coin);
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).total(), 3 * chain::coin);
 }
 
 TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
@@ -125,8 +125,8 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     EXPECT_EQ(stats.accepted, 1u);
     EXPECT_EQ(stats.rejected, 2u);
     EXPECT_EQ(verdicts, (std::vector<std::string>{"bad-cert-blob-hash", "ok", "miner-duplicate"}));
-    EXPECT_EQ(m.node.store->account(peer.public_key()).balance, chain::coin / 2);
-    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).balance, chain::coin / 2);
+    EXPECT_EQ(m.node.store->account(peer.public_key()).total(), chain::coin / 2);
+    EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).total(), chain::coin / 2);
 }
 
 // Where a block fits fewer contributions than a pool holds, the proposal carries as many as
@@ -195,7 +195,7 @@ TEST(Miner, HoldsWorkForATipItDoesNotHaveYet) {
     ASSERT_EQ(told.wait_for(30s), std::future_status::ready);
     EXPECT_EQ(told.get(), "miner-stale-work");
     m.miner->stop();
-    EXPECT_EQ(m.node.store->account(key_of(0x14).public_key()).balance, chain::coin / 2);
+    EXPECT_EQ(m.node.store->account(key_of(0x14).public_key()).total(), chain::coin / 2);
 }
 
 TEST(Miner, StopsAndRestarts) {

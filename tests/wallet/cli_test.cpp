@@ -159,6 +159,7 @@ TEST_F(WalletCliTest, BalanceSendHistoryInfer) {
     auto balance = wallet({"balance"});
     ASSERT_EQ(balance.code, 0) << balance.err;
     EXPECT_THAT(balance.out, HasSubstr("balance  1000.00000000"));
+    EXPECT_THAT(balance.out, HasSubstr("immature 0.00000000"));  // an allocation is mature
     EXPECT_THAT(balance.out, HasSubstr("nonce    0"));
 
     const std::string to = chain::encode_address(test_key(3).public_key());

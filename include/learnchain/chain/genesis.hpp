@@ -43,6 +43,11 @@ struct Genesis {
     std::uint32_t target_block_time = 30;  // seconds
     std::uint32_t retarget_window = 60;    // blocks; D retargets at heights k * window
     std::uint32_t max_future_time = 120;   // seconds a block's time may lead the local clock
+    // W: blocks within which a fraud proof still takes a block out; deeper blocks are final and
+    // no reorg reaches them.
+    std::uint32_t challenge_window = 100;
+    // W_m >= W: blocks after which a block's rewards become spendable.
+    std::uint32_t reward_maturity = 100;
 
     [[nodiscard]] Hash256 hash() const;
     // Equal iff the canonical encodings are (the hash commits to exactly that).
@@ -51,7 +56,7 @@ struct Genesis {
     template <class Archive>
     void serialize(Archive& ar) {
         ar(name, chain_id, time, allocations, learning, initial_work, target_block_time,
-           retarget_window, max_future_time);
+           retarget_window, max_future_time, challenge_window, reward_maturity);
     }
 };
 

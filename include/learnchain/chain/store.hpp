@@ -43,18 +43,16 @@ class WriteBatch;
 
 namespace learnchain::chain {
 
-inline constexpr std::uint32_t store_schema_version = 1;
-// Forks that leave the main chain more than this many blocks below the tip are refused
-// (reason "bad-block-fork-too-deep"): undo records are kept for this depth, and no honest
-// reorg on a chain with ~30 s blocks should ever need ~50 minutes of history.
-inline constexpr std::uint64_t default_max_reorg_depth = 100;
+inline constexpr std::uint32_t store_schema_version = 2;
 
+// The reorg limit is the genesis's challenge window W: forks that leave the main chain more
+// than W blocks below the tip are refused (reason "bad-block-fork-too-deep"), undo records are
+// kept for that depth, and a block deeper than that is final.
 struct StoreOptions {
     std::filesystem::path path;
-    std::uint64_t max_reorg_depth = default_max_reorg_depth;
     // Tests and benchmarks of non-durability paths may turn fsync off; the node never does.
     bool sync = true;
-    // Delete the undo record of the main-chain block max_reorg_depth + 1 below each newly
+    // Delete the undo record of the main-chain block W + 1 below each newly
     // connected block (proof-of-learning undo holds a model pre-image, ~10 MB on the devnet).
     // Caveat: after a reorg onto a heavier but shorter branch, a second reorg reaching below
     // the old window fails with store-corrupt (undo missing); see consensus/PROTOCOL.md.
@@ -283,8 +281,7 @@ private:
         bool operator()(const BlockRecord* a, const BlockRecord* b) const;
     };
 
-    ChainStore(Genesis genesis, WorkEngine& engine, std::uint64_t max_reorg_depth, bool sync,
-               bool prune_undo);
+    ChainStore(Genesis genesis, WorkEngine& engine, bool sync, bool prune_undo);
 
     [[nodiscard]] Status create_genesis();
     [[nodiscard]] Status load();

@@ -109,16 +109,19 @@ struct BlockUndo {
     }
 };
 
-// Applies the transactions in order (each must pass AccountState::check_transaction), then
-// credits the payouts. Atomic: on failure `state` is unchanged. Does not check state_root:
-// block templates use this to compute it.
+// Applies the transactions in order (each must pass AccountState::check_transaction), credits
+// the payouts as rewards maturing `reward_maturity` blocks later (at once when 0), then matures
+// the rewards due at this height. Atomic: on failure `state` is unchanged. Does not check
+// state_root: block templates use this to compute it.
 [[nodiscard]] Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
-                                                  const BlockWork& work);
+                                                  const BlockWork& work,
+                                                  std::uint64_t reward_maturity);
 
 // apply_block_state, then state_root == H_state(accounts_root || model_root) or
 // bad-block-state-root. Atomic. `model_root` is the work engine's root after this block.
 [[nodiscard]] Result<BlockUndo> connect_block(AccountState& state, const Block& block,
-                                              const BlockWork& work, const Hash256& model_root);
+                                              const BlockWork& work, std::uint64_t reward_maturity,
+                                              const Hash256& model_root);
 
 // Restores the account pre-images (the work engine's undo is the caller's to run).
 void disconnect_block(AccountState& state, const BlockUndo& undo);

@@ -18,7 +18,8 @@
 namespace learnchain::wallet {
 
 struct AccountInfo {
-    chain::Amount balance = 0;
+    chain::Amount balance = 0;     // spendable
+    chain::Amount immature = 0;    // rewards not yet spendable (0 from a node that has none)
     std::uint64_t nonce = 0;       // confirmed: transactions the tip has applied
     std::uint64_t next_nonce = 0;  // what the next transaction needs (the node's pool counted)
     std::optional<std::uint32_t> chain_id;
