@@ -87,6 +87,30 @@ void Miner::on_new_tip() {
     wake_.notify_all();
 }
 
+std::optional<Status> Miner::known_verdict(const Hash256& root) const {
+    LOCK(chain_.chainstate->cs_main);
+    return chain_.engine->known_verdict(tip_->entry.hash, root);
+}
+
+void Miner::return_work(const chain::AcceptResult& left) {
+    std::vector<chain::WorkItem> items;
+    {
+        LOCK(chain_.chainstate->cs_main);
+        const chain::ChainStore& store = chain_.chainstate->store();
+        for (const auto& hash : left.disconnected) {
+            const auto header = store.header(hash);
+            if (!header || header->parent != left.tip) continue;
+            auto block = store.block(hash);
+            if (!block || !*block) continue;
+            for (auto& item : (*block)->work_items) items.push_back(std::move(item));
+        }
+    }
+    if (!items.empty())
+        log::info("miner: {} contributions of a block left for its parent go back to the pool",
+                  items.size());
+    for (auto& item : items) (void)submit_work_item(std::move(item));
+}
+
 Status Miner::submit_work_item(chain::WorkItem item, WorkItemVerdict verdict) {
     {
         LOCK(mutex_);
@@ -226,6 +250,8 @@ void Miner::verify_received(std::vector<Received> items) {
             status = certificate.error();
         } else if (pooled_ids_.contains({certificate->worker, certificate->n})) {
             status = make_error(ErrorKind::policy, "miner-duplicate", certificate->describe());
+        } else if (auto known = known_verdict(certificate->root()); known && !*known) {
+            status = *known;  // proven or recomputed false already: not sampled again
         } else if (auto checked =
                        consensus::check_contribution(context, plan_, item.certificate, item.blob);
                    !checked) {

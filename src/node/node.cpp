@@ -143,7 +143,8 @@ Status Node::open_all() {
     mempool_ = std::make_unique<chain::Mempool>(genesis_.chain_id);
     chainstate_ = std::make_unique<chain::Chainstate>(*store_, *mempool_, work);
     engine_ = std::move(engine).value();
-    chainstate_->on_tip_changed([this](const chain::AcceptResult&) { after_tip_change(); });
+    chainstate_->on_tip_changed(
+        [this](const chain::AcceptResult& result) { after_tip_change(result); });
     p2p::SyncOptions sync_options;
     sync_options.block_timeout = config_.block_timeout;
     sync_ = std::make_unique<p2p::Sync>(*chainstate_, sync_options);
@@ -368,8 +369,11 @@ void Node::on_block_mined(chain::Block block) {
                   accepted.error().to_string());
 }
 
-void Node::after_tip_change() {
-    if (miner_) miner_->on_new_tip();
+void Node::after_tip_change(const chain::AcceptResult& result) {
+    if (miner_) {
+        miner_->on_new_tip();
+        miner_->return_work(result);
+    }
     if (mining_key_) sweep_rewards();
 }
 

@@ -4,12 +4,14 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <set>
 
 #include <learnchain/chain/time.hpp>
 #include <learnchain/node/miner.hpp>
 
 #include <gtest/gtest.h>
 
+#include "consensus/cheating_worker.hpp"
 #include "consensus/engine_fixture.hpp"
 
 namespace learnchain::node {
@@ -127,6 +129,57 @@ TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     EXPECT_EQ(verdicts, (std::vector<std::string>{"bad-cert-blob-hash", "ok", "miner-duplicate"}));
     EXPECT_EQ(m.node.store->account(peer.public_key()).total(), chain::coin / 2);
     EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).total(), chain::coin / 2);
+}
+
+// A block the node took on trust and a fraud proof then condemned: its honest contribution goes
+// back to the pool and into the block that replaces it; the proven-false one does not, although
+// a miner's sample of two micro-batches in eight would most likely have missed it.
+TEST(Miner, ReturnsTheHonestWorkOfACondemnedBlockToThePool) {
+    TempDir dir("miner-condemned");
+    auto genesis = test_genesis();
+    genesis.learning.micro_batches = 8;
+    genesis.initial_work = 2 * chain::tokens_per_contribution(genesis.learning);
+    MiningNode m(dir.path(), genesis, /*max_contributions=*/1);
+    const Hash256 parent = m.node.store->tip().hash;
+    auto honest = m.node.contribute(key_of(0x12), 0).value();
+    const std::uint32_t faked[] = {3};
+    auto* engine = m.node.engine.get();
+    auto cheat = faked_contribution(engine->tracer(), engine->weights(), engine->dataset(),
+                                    genesis.learning, parent, key_of(0x13), 0, faked)
+                     .value();
+    // Taken on trust: the node "verified" the cheat already, so the block connects.
+    engine->remember_verified(parent, cheat.certificate.root());
+    const chain::Block block =
+        m.node.build({honest.work_item(), cheat.work_item()}, key_of(0x21)).value();
+    ASSERT_TRUE(m.accept(block).ok());
+    ASSERT_EQ(m.node.store->tip().hash, block.hash());
+
+    const chain::FraudProof proof{
+        block.hash(),
+        encode_micro_batch_evidence(make_micro_batch_evidence(cheat.certificate, 3).value())};
+    const auto proven = m.node.chainstate->judge_fraud_proof(proof);
+    ASSERT_TRUE(proven.ok()) << proven.error().to_string();
+    const auto left = m.node.chainstate->condemn_block(block.hash(), proven->broken);
+    ASSERT_TRUE(left.ok()) << left.error().to_string();
+    ASSERT_EQ(left->tip, parent);
+    m.miner->on_new_tip();
+    m.miner->return_work(*left);
+    m.miner->start();
+
+    auto replacement = m.wait_block();
+    ASSERT_TRUE(replacement.has_value()) << m.miner->stats().last_error;
+    m.miner->stop();
+    EXPECT_EQ(replacement->header.parent, parent);
+    std::set<chain::PublicKey> workers;
+    for (const auto& item : replacement->work_items)
+        workers.insert(decode_certificate(item.certificate).value().worker);
+    EXPECT_EQ(workers,
+              (std::set<chain::PublicKey>{key_of(0x11).public_key(), key_of(0x12).public_key()}));
+    const auto stats = m.miner->stats();
+    EXPECT_EQ(stats.accepted, 1u);
+    EXPECT_EQ(stats.rejected, 1u);
+    EXPECT_EQ(stats.last_error, proven->broken.to_string());
+    ASSERT_TRUE(m.accept(*replacement).ok());
 }
 
 // Where a block fits fewer contributions than a pool holds, the proposal carries as many as

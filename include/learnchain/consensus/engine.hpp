@@ -122,6 +122,12 @@ public:
     // verified): a block carrying it skips its recomputation, never its cheap checks. Bitcoin
     // Core's signature cache plays the same part. Thread-safe; bounded (cleared when full).
     void remember_verified(const Hash256& parent, const Hash256& root);
+    // What recomputation (or a proven fraud proof) found of the contribution `root` on
+    // `parent`, if the engine still remembers it. Thread-safe.
+    [[nodiscard]] std::optional<Status> known_verdict(const Hash256& parent,
+                                                      const Hash256& root) const {
+        return verdicts_.find({parent, root});
+    }
 
     // The header hash of the block whose model the engine holds (the genesis block at first).
     [[nodiscard]] const Hash256& model_block() const { return model_block_; }

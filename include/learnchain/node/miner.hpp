@@ -106,6 +106,11 @@ public:
 
     // The chain's tip changed (connect or reorg): drop the pool, restart at n = 0.
     void on_new_tip();
+    // The chain left blocks for their own parent, now the tip (a block condemned by a fraud
+    // proof): their work items are queued again like a peer's, so the block that replaces it
+    // carries the honest ones; a certificate proven false fails at once on the engine's
+    // remembered verdict. Takes the chain lock: call it without.
+    void return_work(const chain::AcceptResult& left);
 
     // Told once what became of a queued contribution: ok once verified and pooled, else why
     // not (the verifier's bad-cert-* reason, "miner-duplicate", "miner-stale-work" when its
@@ -144,6 +149,8 @@ private:
     void run();
     [[nodiscard]] Status refresh_tip();
     void verify_received(std::vector<Received> items);
+    // The engine's remembered verdict on contribution `root` at the miner's tip.
+    [[nodiscard]] std::optional<Status> known_verdict(const Hash256& root) const;
     void compute_own();
     void propose();
     void remember(const Hash256& root);

@@ -148,7 +148,7 @@ private:
     [[nodiscard]] Status lock_datadir();
     [[nodiscard]] Status load_mining_key();
     // A processed block moved the tip (no lock held).
-    void after_tip_change();
+    void after_tip_change(const chain::AcceptResult& result);
     void sweep_rewards() EXCLUDES(chainstate_->cs_main);
     [[nodiscard]] Status relay_check(const chain::WorkItem& item) EXCLUDES(chainstate_->cs_main);
     void on_block_mined(chain::Block block) EXCLUDES(chainstate_->cs_main);
