@@ -12,6 +12,7 @@ packages=(
   libcereal-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps
+  python3-torch python3-venv
 )
 
 sudo_cmd=()
@@ -20,3 +21,10 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
+
+# The project's Python environment (.venv, beside the sources): Debian's torch through the
+# system site packages, and from PyPI the pinned transformers and safetensors that load the
+# exported checkpoint (tests/export/).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$root/.venv/bin/python" ]; then /usr/bin/python3 -m venv --system-site-packages "$root/.venv"; fi
+"$root/.venv/bin/pip" install -q --disable-pip-version-check "transformers==4.44.2" "safetensors==0.4.5"

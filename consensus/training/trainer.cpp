@@ -450,6 +450,31 @@ Result<double> Trainer::compute_loss(const ModelWeights& weights, const Batch& b
     }
 }
 
+Result<std::vector<float>> Trainer::logits(const ModelWeights& weights, const std::string& text) {
+    LEARNCHAIN_TRY(impl_->check(weights));
+    const auto& c = impl_->layout.config();
+    if (text.empty() || text.size() > c.context)
+        return make_error(ErrorKind::local, "trainer-batch-invalid",
+                          "text does not fit the context");
+    try {
+        at::NoGradGuard no_grad;
+        auto [flat, views] = impl_->load(weights, /*requires_grad=*/false);
+        at::Tensor idx = at::empty({1, static_cast<std::int64_t>(text.size())}, at::kLong);
+        for (std::size_t j = 0; j < text.size(); ++j) {
+            const auto byte = static_cast<std::uint8_t>(text[j]);
+            if (byte >= c.vocab_size)
+                return make_error(ErrorKind::local, "trainer-batch-invalid",
+                                  "token outside the vocabulary");
+            idx.data_ptr<std::int64_t>()[j] = byte;
+        }
+        const at::Tensor out = forward(c, views, idx.to(impl_->device)).to(at::kCPU).contiguous();
+        const float* data = out.data_ptr<float>();
+        return std::vector<float>(data, data + out.numel());
+    } catch (const std::exception& e) {
+        return make_error(ErrorKind::local, "trainer-torch-error", e.what());
+    }
+}
+
 Result<std::string> Trainer::complete(const ModelWeights& weights, const std::string& prompt,
                                       std::size_t max_new, char stop) {
     LEARNCHAIN_TRY(impl_->check(weights));

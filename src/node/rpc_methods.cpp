@@ -1,6 +1,7 @@
 // The node's JSON-RPC methods. Every chain read runs under the node's chain mutex and copies out
 // what it needs; JSON is built after the lock is released where that is cheap to arrange.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <learnchain/chain/validation.hpp>
 #include <learnchain/consensus/certificate.hpp>
 #include <learnchain/consensus/engine.hpp>
+#include <learnchain/consensus/model_export.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/node/node.hpp>
 #include <learnchain/node/rpc_methods.hpp>
@@ -477,6 +479,33 @@ public:
         return json(on->get<bool>());
     }
 
+    // Written on the node's machine, as Bitcoin Core's dumptxoutset: the weights never cross
+    // the RPC connection.
+    Result<json> exportmodel(const json& params) {
+        auto dir = string_param(params, 0, "dir");
+        if (!dir) return dir.error();
+        if (!std::filesystem::path(*dir).is_absolute())
+            return rpc::invalid_params("dir: an absolute path on the node's machine");
+        std::optional<consensus::ModelWeights> weights;
+        std::string description;
+        json out;
+        auto read = node_.with_chain(
+            [&](chain::ChainStore& store, auto&, consensus::PolWorkEngine& engine) -> Status {
+                weights = engine.weights();
+                description = store.genesis().name + " height " + std::to_string(store.height()) +
+                              " block " + store.tip().hash.hex();
+                out = json{{"dir", *dir},
+                           {"height", store.height()},
+                           {"hash", store.tip().hash.hex()},
+                           {"parameters", weights->layout.parameter_count()},
+                           {"files", {"config.json", "model.safetensors"}}};
+                return ok_status();
+            });
+        if (!read) return read.error();
+        LEARNCHAIN_TRY(consensus::export_gpt2(*dir, *weights, description));
+        return out;
+    }
+
     Result<json> getmodelinfo(const json& params) {
         auto count = uint_param(params, 0, "blocks", default_loss_blocks);
         if (!count) return count.error();
@@ -671,6 +700,10 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
     LEARNCHAIN_TRY(bind("getmodelinfo", &Methods::getmodelinfo,
                         "getmodelinfo ( blocks )\n  The model at the tip: parameters, tokens "
                         "trained, and the loss of the last\n  `blocks` blocks."));
+    LEARNCHAIN_TRY(bind("exportmodel", &Methods::exportmodel,
+                        "exportmodel dir\n  Writes the tip model into `dir` (an absolute path on "
+                        "the node's machine) as a\n  Hugging Face GPT-2 checkpoint: config.json "
+                        "and model.safetensors."));
     LEARNCHAIN_TRY(
         bind("getpeerinfo", &Methods::getpeerinfo,
              "getpeerinfo\n  Connected peers: address, direction, version, height, score."));

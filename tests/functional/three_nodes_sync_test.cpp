@@ -1,4 +1,6 @@
 // A mines, B and C sync from it with --verify all: all agree on tip and state root.
+#include <filesystem>
+
 #include <learnchain/chain/address.hpp>
 
 #include "functional/framework.hpp"
@@ -44,6 +46,17 @@ TEST_F(Functional, ThreeNodesSyncAndAgree) {
     const json block = b.must("getblock", json::array({info_a["best_hash"], 1}));
     EXPECT_GE(block["certificates"].size(), 1u);
     EXPECT_EQ(block["certificates"][0]["worker"], mining_address(a));
+    // The tip model as a Hugging Face checkpoint, written by the node; never over another.
+    const std::string dir = (root_ / "export").string();
+    const json exported = a.must("exportmodel", json::array({dir}));
+    EXPECT_EQ(exported["height"], a.height());
+    EXPECT_GT(std::filesystem::file_size(root_ / "export" / "model.safetensors"),
+              4 * exported["parameters"].get<std::uint64_t>());
+    EXPECT_TRUE(std::filesystem::exists(root_ / "export" / "config.json"));
+    const auto again = a.call("exportmodel", json::array({dir}));
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.error().to_string().find("export-exists"), std::string::npos);
+    EXPECT_FALSE(a.call("exportmodel", json::array({"relative/dir"})).ok());
     EXPECT_EQ(a.terminate(), 0);
 }
 

@@ -57,6 +57,11 @@ public:
     // Forward only.
     [[nodiscard]] Result<double> compute_loss(const ModelWeights& weights, const Batch& batch);
 
+    // The next-token logits at every position of `text` (at most `context` bytes): text.size()
+    // rows of vocab_size, row-major. What an exported checkpoint must reproduce.
+    [[nodiscard]] Result<std::vector<float>> logits(const ModelWeights& weights,
+                                                    const std::string& text);
+
     // Greedy decoding of up to max_new bytes after `prompt`, stopping before `stop`. Keeps the
     // last `context` bytes when the text outgrows the model's window.
     [[nodiscard]] Result<std::string> complete(const ModelWeights& weights,

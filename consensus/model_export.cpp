@@ -1,0 +1,137 @@
+#include <bit>
+#include <cstring>
+#include <fstream>
+
+#include <learnchain/consensus/model_export.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace learnchain::consensus {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+ExportTensor copy_of(const ModelWeights& weights, std::size_t index, std::string name) {
+    const auto& spec = weights.layout.tensors()[index];
+    const auto values = weights.tensor(index);
+    return {std::move(name),
+            {spec.shape.begin(), spec.shape.end()},
+            std::vector<float>(values.begin(), values.end())};
+}
+
+// A linear weight [out, in] as GPT-2's Conv1D weight [in, out].
+ExportTensor transposed(const ModelWeights& weights, std::size_t index, std::string name) {
+    const auto& spec = weights.layout.tensors()[index];
+    const std::uint64_t out = spec.shape[0], in = spec.shape[1];
+    const auto values = weights.tensor(index);
+    std::vector<float> t(values.size());
+    for (std::uint64_t o = 0; o < out; ++o)
+        for (std::uint64_t i = 0; i < in; ++i) t[i * out + o] = values[o * in + i];
+    return {std::move(name), {in, out}, std::move(t)};
+}
+
+Status write_file(const std::filesystem::path& path, const void* data, std::size_t size) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    out.close();
+    if (!out) return make_error(ErrorKind::local, "export-io", "cannot write " + path.string());
+    return ok_status();
+}
+
+}  // namespace
+
+std::vector<ExportTensor> gpt2_tensors(const ModelWeights& weights) {
+    const ModelConfig& c = weights.layout.config();
+    std::vector<ExportTensor> out;
+    out.push_back(copy_of(weights, 0, "transformer.wte.weight"));
+    out.push_back(copy_of(weights, 1, "transformer.wpe.weight"));
+    for (std::uint32_t l = 0; l < c.layers; ++l) {
+        const std::string h = "transformer.h." + std::to_string(l) + ".";
+        const auto at = [l](std::size_t i) { return ModelLayout::layer_tensor(l, i); };
+        out.push_back(copy_of(weights, at(0), h + "ln_1.weight"));
+        out.push_back(copy_of(weights, at(1), h + "ln_1.bias"));
+        out.push_back(transposed(weights, at(2), h + "attn.c_attn.weight"));
+        out.push_back(copy_of(weights, at(3), h + "attn.c_attn.bias"));
+        out.push_back(transposed(weights, at(4), h + "attn.c_proj.weight"));
+        out.push_back(copy_of(weights, at(5), h + "attn.c_proj.bias"));
+        out.push_back(copy_of(weights, at(6), h + "ln_2.weight"));
+        out.push_back(copy_of(weights, at(7), h + "ln_2.bias"));
+        out.push_back(transposed(weights, at(8), h + "mlp.c_fc.weight"));
+        out.push_back(copy_of(weights, at(9), h + "mlp.c_fc.bias"));
+        out.push_back(transposed(weights, at(10), h + "mlp.c_proj.weight"));
+        out.push_back(copy_of(weights, at(11), h + "mlp.c_proj.bias"));
+    }
+    const std::size_t n = weights.layout.tensors().size();
+    out.push_back(copy_of(weights, n - 3, "transformer.ln_f.weight"));
+    out.push_back(copy_of(weights, n - 2, "transformer.ln_f.bias"));
+    out.push_back(copy_of(weights, n - 1, "lm_head.weight"));
+    return out;
+}
+
+std::string gpt2_config_json(const ModelConfig& c) {
+    const json config{{"architectures", {"GPT2LMHeadModel"}},
+                      {"model_type", "gpt2"},
+                      {"vocab_size", c.vocab_size},
+                      {"n_positions", c.context},
+                      {"n_ctx", c.context},
+                      {"n_embd", c.width},
+                      {"n_layer", c.layers},
+                      {"n_head", c.heads},
+                      {"n_inner", c.mlp_ratio * c.width},
+                      {"activation_function", "gelu"},
+                      {"layer_norm_epsilon", 1e-5},
+                      {"resid_pdrop", 0.0},
+                      {"embd_pdrop", 0.0},
+                      {"attn_pdrop", 0.0},
+                      {"scale_attn_weights", true},
+                      {"scale_attn_by_inverse_layer_idx", false},
+                      {"reorder_and_upcast_attn", false},
+                      {"tie_word_embeddings", false},
+                      {"bos_token_id", 0},
+                      {"eos_token_id", 10},
+                      {"torch_dtype", "float32"}};
+    return config.dump(2) + "\n";
+}
+
+std::vector<std::uint8_t> encode_safetensors(const std::vector<ExportTensor>& tensors,
+                                             const std::string& metadata_json) {
+    json header = json::object();
+    header["__metadata__"] = json{{"format", "pt"}, {"learnchain", metadata_json}};
+    std::uint64_t offset = 0;
+    for (const auto& t : tensors) {
+        const std::uint64_t bytes = 4 * t.values.size();
+        header[t.name] =
+            json{{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');
+    std::vector<std::uint8_t> out;
+    out.reserve(8 + text.size() + offset);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(text.size() >> (8 * i)));
+    out.insert(out.end(), text.begin(), text.end());
+    for (const auto& t : tensors)
+        for (const float v : t.values) {
+            const auto bits = std::bit_cast<std::uint32_t>(v);
+            for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+        }
+    return out;
+}
+
+Status export_gpt2(const std::filesystem::path& dir, const ModelWeights& weights,
+                   const std::string& description) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return make_error(ErrorKind::local, "export-io", dir.string() + ": " + ec.message());
+    const auto model_path = dir / "model.safetensors", config_path = dir / "config.json";
+    for (const auto& path : {model_path, config_path})
+        if (std::filesystem::exists(path))
+            return make_error(ErrorKind::policy, "export-exists", path.string());
+    const auto bytes = encode_safetensors(gpt2_tensors(weights), description);
+    const std::string config = gpt2_config_json(weights.layout.config());
+    LEARNCHAIN_TRY(write_file(config_path, config.data(), config.size()));
+    return write_file(model_path, bytes.data(), bytes.size());
+}
+
+}  // namespace learnchain::consensus
