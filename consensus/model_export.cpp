@@ -39,6 +39,18 @@ Status write_file(const std::filesystem::path& path, const void* data, std::size
     return ok_status();
 }
 
+// GPT-2's name for each of a layer's tensors in canonical order, and whether it is a Conv1D
+// weight (stored [in, out]).
+struct Gpt2Name {
+    const char* name;
+    bool conv1d;
+};
+constexpr Gpt2Name gpt2_layer_tensors[ModelLayout::tensors_per_layer()] = {
+    {"ln_1.weight", false},      {"ln_1.bias", false},         {"attn.c_attn.weight", true},
+    {"attn.c_attn.bias", false}, {"attn.c_proj.weight", true}, {"attn.c_proj.bias", false},
+    {"ln_2.weight", false},      {"ln_2.bias", false},         {"mlp.c_fc.weight", true},
+    {"mlp.c_fc.bias", false},    {"mlp.c_proj.weight", true},  {"mlp.c_proj.bias", false}};
+
 }  // namespace
 
 std::vector<ExportTensor> gpt2_tensors(const ModelWeights& weights) {
@@ -47,20 +59,13 @@ std::vector<ExportTensor> gpt2_tensors(const ModelWeights& weights) {
     out.push_back(copy_of(weights, 0, "transformer.wte.weight"));
     out.push_back(copy_of(weights, 1, "transformer.wpe.weight"));
     for (std::uint32_t l = 0; l < c.layers; ++l) {
-        const std::string h = "transformer.h." + std::to_string(l) + ".";
-        const auto at = [l](std::size_t i) { return ModelLayout::layer_tensor(l, i); };
-        out.push_back(copy_of(weights, at(0), h + "ln_1.weight"));
-        out.push_back(copy_of(weights, at(1), h + "ln_1.bias"));
-        out.push_back(transposed(weights, at(2), h + "attn.c_attn.weight"));
-        out.push_back(copy_of(weights, at(3), h + "attn.c_attn.bias"));
-        out.push_back(transposed(weights, at(4), h + "attn.c_proj.weight"));
-        out.push_back(copy_of(weights, at(5), h + "attn.c_proj.bias"));
-        out.push_back(copy_of(weights, at(6), h + "ln_2.weight"));
-        out.push_back(copy_of(weights, at(7), h + "ln_2.bias"));
-        out.push_back(transposed(weights, at(8), h + "mlp.c_fc.weight"));
-        out.push_back(copy_of(weights, at(9), h + "mlp.c_fc.bias"));
-        out.push_back(transposed(weights, at(10), h + "mlp.c_proj.weight"));
-        out.push_back(copy_of(weights, at(11), h + "mlp.c_proj.bias"));
+        const std::string prefix = "transformer.h." + std::to_string(l) + ".";
+        for (std::size_t i = 0; i < ModelLayout::tensors_per_layer(); ++i) {
+            const auto& [name, conv1d] = gpt2_layer_tensors[i];
+            const std::size_t index = ModelLayout::layer_tensor(l, i);
+            out.push_back(conv1d ? transposed(weights, index, prefix + name)
+                                 : copy_of(weights, index, prefix + name));
+        }
     }
     const std::size_t n = weights.layout.tensors().size();
     out.push_back(copy_of(weights, n - 3, "transformer.ln_f.weight"));
