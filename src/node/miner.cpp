@@ -141,13 +141,20 @@ void Miner::run() {
         {
             UniqueLock lock(mutex_);
             const auto own_left = [&] { return tip_ && next_n_ < own_limit(); };
-            const auto can_propose = [&] {
+            const auto enough_work = [&] {
                 return tip_ && pool_.size() > 0 && pooled_tokens() >= tip_->required_work &&
                        pooled_tokens() > proposed_tokens_;
             };
-            wait_until(wake_, lock, [&]() REQUIRES(mutex_) {
-                return stopping_ || tip_changed_ || !inbox_.empty() || own_left() || can_propose();
-            });
+            const auto woken = [&]() REQUIRES(mutex_) {
+                return stopping_ || tip_changed_ || !inbox_.empty() || own_left() ||
+                       (enough_work() && std::chrono::steady_clock::now() >= propose_after_);
+            };
+            while (!woken()) {
+                if (enough_work())
+                    wake_.wait_until(lock, propose_after_);  // the grace, then propose
+                else
+                    wake_.wait(lock);
+            }
             if (stopping_) return;
             refresh = std::exchange(tip_changed_, false);
             received.assign(std::make_move_iterator(inbox_.begin()),
@@ -179,7 +186,8 @@ void Miner::run() {
             stats_.pooled_work = pooled;
             stats_.required_work = tip_->required_work;
         }
-        if (pooled >= tip_->required_work && pooled > proposed_tokens_) {
+        if (pooled >= tip_->required_work && pooled > proposed_tokens_ &&
+            std::chrono::steady_clock::now() >= propose_after_) {
             propose();
             continue;
         }
@@ -223,6 +231,7 @@ Status Miner::refresh_tip() {
     pooled_ids_.clear();
     next_n_ = 0;
     proposed_tokens_ = 0;
+    propose_after_ = {};
     if (!ready.empty()) verify_received(std::move(ready));
     return ok_status();
 }
@@ -269,8 +278,11 @@ void Miner::verify_received(std::vector<Received> items) {
                 pooled_ids_.insert({certificate->worker, certificate->n});
                 remember(root);
                 auto credited = credited_work(checked->certificate);
+                const bool below = pooled_tokens() < tip_->required_work;
                 pool_[root] =
                     Pooled{std::move(item), std::move(checked->certificate), std::move(credited)};
+                if (below && pooled_tokens() >= tip_->required_work)
+                    propose_after_ = std::chrono::steady_clock::now() + options_.proposal_grace;
             }
         }
         {

@@ -71,9 +71,10 @@ TEST_F(Functional, TwoMinersShareRewards) {
     ASSERT_TRUE(eventually([&] { return c.height() >= first + blocks - 1; }, 120s))
         << "C at " << c.height() << "; A's miner " << a.must("getmininginfo").dump()
         << "; B's miner " << b.must("getmininginfo").dump();
-    // Both pools fill with the same contributions, so both miners often propose at once; when
-    // each then stays on its own block (first seen wins ties), the next block carries only the
-    // work done on its parent. Such a race leaves a stale branch on some node.
+    // Both pools fill with the same contributions, so both miners could propose at once (the
+    // miner's proposal_grace is what keeps the second from it); when each then stays on its own
+    // block (first seen wins ties), the next block carries only the work done on its parent.
+    // Such a race leaves a stale branch on some node.
     std::set<std::uint64_t> raced;  // heights where a stale sibling of the main chain exists
     for (Daemon* node : {&a, &b, &c})
         for (const auto& tip : node->must("getchaintips")) {
@@ -144,7 +145,7 @@ TEST_F(Functional, TwoMinersShareRewards) {
     std::cerr << "height " << height << ": A earned " << chain::format_amount(expected[address_a])
               << ", B " << chain::format_amount(expected[address_b])
               << "; blocks with both miners' certificates: " << shared_blocks << " of " << height
-              << "\n";
+              << "; heights with a stale sibling: " << json(raced).dump() << "\n";
 
     // Redirecting rewards at run time: a bad address changes nothing, a good one shows.
     auto refused = a.call("setmining", json::array({true, "lrn1notanaddress"}));

@@ -65,7 +65,11 @@ struct MinerOptions {
     // Own contributions per tip, also capped by max_per_worker and by what fits into a block.
     std::uint32_t max_contributions = UINT32_MAX;
     std::chrono::milliseconds progress_interval{5000};  // zero: no progress lines
-    std::uint64_t rng_seed = 0;                         // sample draws; 0: OS randomness
+    // How long a pool that a peer's contribution brought to D waits before proposing: that
+    // peer's own pool reached D first, with that contribution, so its block (with the same
+    // work) is most likely on its way, and proposing too would only make two blocks race.
+    std::chrono::milliseconds proposal_grace{2000};
+    std::uint64_t rng_seed = 0;  // sample draws; 0: OS randomness
     // Called on the mining thread, without the chain lock, with each own contribution once it
     // is pooled, so the node can gossip it: other proposers include it and reward this worker.
     std::function<void(const chain::WorkItem&)> on_own_contribution;
@@ -175,6 +179,8 @@ private:
     std::vector<Received> deferred_;  // received while no tip was known
     std::uint32_t next_n_ = 0;
     std::uint64_t proposed_tokens_ = 0;  // pool size of the last block proposed on this tip
+    // No proposal before this: set when a peer's contribution brings the pool to D.
+    std::chrono::steady_clock::time_point propose_after_;
     std::optional<std::chrono::steady_clock::time_point> last_progress_;
     std::chrono::steady_clock::time_point started_;
 
