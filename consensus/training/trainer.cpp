@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -147,6 +148,19 @@ SketchPart sketch_part(const at::Tensor& t) {
     part.data = x.data_ptr<float>();
     part.tensor = std::move(x);
     return part;
+}
+
+// One sequence of bytes as token ids, [1, bytes.size()]: the vocabulary is the bytes.
+Result<at::Tensor> byte_tokens(std::string_view bytes, std::uint32_t vocab_size) {
+    at::Tensor idx = at::empty({1, static_cast<std::int64_t>(bytes.size())}, at::kLong);
+    for (std::size_t j = 0; j < bytes.size(); ++j) {
+        const auto byte = static_cast<std::uint8_t>(bytes[j]);
+        if (byte >= vocab_size)
+            return make_error(ErrorKind::local, "trainer-batch-invalid",
+                              "token outside the vocabulary");
+        idx.data_ptr<std::int64_t>()[j] = byte;
+    }
+    return idx;
 }
 
 bool same_shapes(const ModelLayout& a, const ModelLayout& b) {
@@ -459,15 +473,9 @@ Result<std::vector<float>> Trainer::logits(const ModelWeights& weights, const st
     try {
         at::NoGradGuard no_grad;
         auto [flat, views] = impl_->load(weights, /*requires_grad=*/false);
-        at::Tensor idx = at::empty({1, static_cast<std::int64_t>(text.size())}, at::kLong);
-        for (std::size_t j = 0; j < text.size(); ++j) {
-            const auto byte = static_cast<std::uint8_t>(text[j]);
-            if (byte >= c.vocab_size)
-                return make_error(ErrorKind::local, "trainer-batch-invalid",
-                                  "token outside the vocabulary");
-            idx.data_ptr<std::int64_t>()[j] = byte;
-        }
-        const at::Tensor out = forward(c, views, idx.to(impl_->device)).to(at::kCPU).contiguous();
+        auto idx = byte_tokens(text, c.vocab_size);
+        if (!idx) return idx.error();
+        const at::Tensor out = forward(c, views, idx->to(impl_->device)).to(at::kCPU).contiguous();
         const float* data = out.data_ptr<float>();
         return std::vector<float>(data, data + out.numel());
     } catch (const std::exception& e) {
@@ -487,15 +495,9 @@ Result<std::string> Trainer::complete(const ModelWeights& weights, const std::st
         std::string text = prompt, out;
         for (std::size_t i = 0; i < max_new; ++i) {
             const std::size_t t = std::min<std::size_t>(text.size(), c.context);
-            at::Tensor idx = at::empty({1, static_cast<std::int64_t>(t)}, at::kLong);
-            for (std::size_t j = 0; j < t; ++j) {
-                const auto byte = static_cast<std::uint8_t>(text[text.size() - t + j]);
-                if (byte >= c.vocab_size)
-                    return make_error(ErrorKind::local, "trainer-batch-invalid",
-                                      "token outside the vocabulary");
-                idx.data_ptr<std::int64_t>()[j] = byte;
-            }
-            const at::Tensor logits = forward(c, views, idx.to(impl_->device));
+            auto idx = byte_tokens(std::string_view(text).substr(text.size() - t), c.vocab_size);
+            if (!idx) return idx.error();
+            const at::Tensor logits = forward(c, views, idx->to(impl_->device));
             // argmax returns the first maximum, so ties resolve to the smallest byte.
             const auto next = static_cast<char>(
                 logits[0][static_cast<std::int64_t>(t) - 1].argmax().item<std::int64_t>());

@@ -134,6 +134,15 @@ std::uint64_t Miner::pooled_tokens() const {
     return total;
 }
 
+bool Miner::enough_work() const {
+    const std::uint64_t pooled = pooled_tokens();
+    return tip_ && !pool_.empty() && pooled >= tip_->required_work && pooled > proposed_tokens_;
+}
+
+bool Miner::ready_to_propose() const {
+    return enough_work() && std::chrono::steady_clock::now() >= propose_after_;
+}
+
 void Miner::run() {
     for (;;) {
         bool refresh = false;
@@ -141,13 +150,9 @@ void Miner::run() {
         {
             UniqueLock lock(mutex_);
             const auto own_left = [&] { return tip_ && next_n_ < own_limit(); };
-            const auto enough_work = [&] {
-                return tip_ && pool_.size() > 0 && pooled_tokens() >= tip_->required_work &&
-                       pooled_tokens() > proposed_tokens_;
-            };
             const auto woken = [&]() REQUIRES(mutex_) {
                 return stopping_ || tip_changed_ || !inbox_.empty() || own_left() ||
-                       (enough_work() && std::chrono::steady_clock::now() >= propose_after_);
+                       ready_to_propose();
             };
             while (!woken()) {
                 if (enough_work())
@@ -186,8 +191,7 @@ void Miner::run() {
             stats_.pooled_work = pooled;
             stats_.required_work = tip_->required_work;
         }
-        if (pooled >= tip_->required_work && pooled > proposed_tokens_ &&
-            std::chrono::steady_clock::now() >= propose_after_) {
+        if (ready_to_propose()) {
             propose();
             continue;
         }

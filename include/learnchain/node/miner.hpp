@@ -159,6 +159,10 @@ private:
     void propose();
     void remember(const Hash256& root);
     [[nodiscard]] std::uint64_t pooled_tokens() const;
+    // The pool meets D and holds more than the last block proposed on this tip...
+    [[nodiscard]] bool enough_work() const;
+    // ...and no proposal grace is running (propose_after_).
+    [[nodiscard]] bool ready_to_propose() const;
     [[nodiscard]] std::uint32_t own_limit() const;
     void log_progress();
 
