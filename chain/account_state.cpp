@@ -80,6 +80,15 @@ Status AccountState::credit_immature(const PublicKey& key, Amount amount, std::u
     return ok_status();
 }
 
+Amount AccountState::burn_immature(const PublicKey& key, AccountJournal* journal) {
+    Account account = get(key);
+    const Amount burned = account.immature_total();
+    if (burned == 0) return 0;
+    account.immature.clear();
+    set(key, account, journal);
+    return burned;
+}
+
 void AccountState::mature(std::uint64_t height, AccountJournal* journal) {
     std::vector<PublicKey> keys;
     for (auto it = maturing_.begin(); it != maturing_.end() && it->first <= height; ++it)

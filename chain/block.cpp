@@ -30,9 +30,10 @@ bool BlockHeader::signature_valid() const {
 
 std::size_t Block::encoded_size() const {
     // Computed from the layout rather than by encoding, which would copy every blob.
-    std::size_t size = header_encoded_size + 4 + 4;
+    std::size_t size = header_encoded_size + 4 + 4 + 4;
     for (const auto& tx : transactions) size += min_tx_encoded_size + tx.memo.size();
     for (const auto& item : work_items) size += 4 + item.certificate.size() + 4 + item.blob.size();
+    for (const auto& item : evidence) size += 4 + item.proof.size();
     return size;
 }
 
@@ -45,6 +46,17 @@ Hash256 compute_tx_root(const std::vector<Transaction>& transactions) {
 
 Hash256 compute_work_root(const std::vector<Hash256>& certificate_roots) {
     return merkle_root(certificate_roots);
+}
+
+Hash256 Evidence::id() const {
+    return tagged_hash(tag::evidence, proof);
+}
+
+Hash256 compute_evidence_root(const std::vector<Evidence>& evidence) {
+    std::vector<Hash256> ids;
+    ids.reserve(evidence.size());
+    for (const auto& item : evidence) ids.push_back(item.id());
+    return merkle_root(ids);
 }
 
 ChainWork ChainWork::plus(std::uint64_t work) const {

@@ -1,5 +1,6 @@
 #include <learnchain/chain/chainstate.hpp>
 #include <learnchain/chain/time.hpp>
+#include <learnchain/chain/validation.hpp>
 
 namespace learnchain::chain {
 
@@ -68,6 +69,26 @@ Result<ProvenInvalid> Chainstate::judge_fraud_proof(const FraudProof& proof) {
         return make_error(ErrorKind::local, "work-fraud-proof-unsupported",
                           "the engine keeps no model snapshots");
     return engine->check_fraud_proof(**parent, *block, proof.evidence);
+}
+
+Result<EvidenceClaim> Chainstate::judge_evidence(const Evidence& evidence) {
+    Result<EvidenceClaim> claim = make_error(ErrorKind::local, "chainstate-unset");
+    Result<WorkSnapshotPtr> model = make_error(ErrorKind::local, "chainstate-unset");
+    WorkEngine* engine = nullptr;
+    {
+        LOCK(cs_main);
+        engine = engine_;
+        claim = engine->check_evidence_claim(evidence.proof);
+        if (!claim) return claim.error();
+        if (store_->account(claim->worker).immature_total() == 0)
+            return make_error(ErrorKind::policy, "evidence-nothing-to-burn",
+                              "key " + claim->worker.hex() + " has no immature rewards");
+        model = store_->model_at(claim->parent,
+                                 oldest_evidence_parent(store_->height() + 1, store_->genesis()));
+    }
+    if (!model) return model.error();
+    LEARNCHAIN_TRY(engine->check_evidence(**model, evidence.proof));
+    return claim;
 }
 
 Result<AcceptResult> Chainstate::condemn_block(const Hash256& block, const Error& broken) {

@@ -464,8 +464,11 @@ std::uint64_t contribution_work_item_size(const LearningParams& params) {
 }
 
 std::uint64_t max_contributions_per_block(const LearningParams& params) {
-    // A block with no transactions: header, u32 transaction count, u32 work item count.
-    const std::uint64_t room = max_block_bytes - header_encoded_size - 4 - 4;
+    // A block with no transactions: header, u32 transaction count, u32 work item count, and
+    // room for the most evidence a block may carry (its u32 count, then each item's u32 length
+    // and bytes), so that a block of D can always carry it too.
+    const std::uint64_t evidence = 4 + max_block_evidence * (4 + micro_batch_evidence_size(params));
+    const std::uint64_t room = max_block_bytes - header_encoded_size - 4 - 4 - evidence;
     const std::uint64_t fit = room / contribution_work_item_size(params);
     return std::min(fit, std::uint64_t{max_block_work_items});
 }
@@ -566,6 +569,7 @@ Result<Block> make_genesis_block(const Genesis& genesis, const Hash256& model_ro
     block.header.time = genesis.time;
     block.header.tx_root = compute_tx_root({});
     block.header.work_root = compute_work_root({});
+    block.header.evidence_root = compute_evidence_root({});
     block.header.state_root = state->state_root(model_root);
     block.header.work = 0;
     return block;

@@ -547,6 +547,7 @@ void ChainStore::put_body(rocksdb::WriteBatch& batch, const Hash256& hash, const
     stripped.reserve(block.work_items.size());
     for (const auto& item : block.work_items) stripped.push_back({item.certificate, {}});
     encode_append(body, stripped);
+    encode_append(body, block.evidence);
     batch.Put((*cf_)[cf_bodies], slice(hash), slice(body));
     for (std::size_t i = 0; i < block.work_items.size(); ++i)
         batch.Put((*cf_)[cf_blobs], blob_key(hash, static_cast<std::uint32_t>(i)),
@@ -661,6 +662,34 @@ Result<std::optional<BlockUndo>> ChainStore::undo(const Hash256& hash) const {
     return std::optional<BlockUndo>(std::move(stored->undo));
 }
 
+Result<WorkSnapshotPtr> ChainStore::model_at(const Hash256& block, std::uint64_t min_height) const {
+    const auto record = index_.find(block);
+    if (record == index_.end() || !on_main_chain(block) ||
+        record->second.entry.header.height < min_height)
+        return make_error(
+            ErrorKind::invalid, "bad-evidence-parent",
+            "certificate parent " + block.hex() + " is no ancestor within the challenge window");
+    const std::uint64_t block_height = record->second.entry.header.height;
+    WorkSnapshotPtr model;
+    if (block_height == height()) {
+        model = engine_.snapshot();
+    } else {
+        const Hash256& child = main_chain_[block_height + 1];
+        auto child_undo = undo(child);
+        if (!child_undo) return child_undo.error();
+        if (!*child_undo)
+            return make_error(ErrorKind::local, "store-undo-missing",
+                              "no undo record for " + child.hex() + " (pruned)");
+        auto from_undo = engine_.snapshot_from_undo(block, (*child_undo)->work_undo);
+        if (!from_undo) return from_undo.error();
+        model = std::move(*from_undo);
+    }
+    if (!model)
+        return make_error(ErrorKind::local, "work-snapshot-unsupported",
+                          "the engine keeps no model snapshots");
+    return model;
+}
+
 Result<ModelEntries> ChainStore::model_entries() const {
     ModelEntries entries;
     std::unique_ptr<rocksdb::Iterator> it(
@@ -754,7 +783,7 @@ Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
     const HeaderSignature signature =
         index_.contains(block.hash()) ? HeaderSignature::already_checked : HeaderSignature::check;
     auto connected =
-        validate_and_connect_block(state_, engine_, *this, block, genesis_, now, signature);
+        validate_and_connect_block(state_, engine_, *this, block, genesis_, now, this, signature);
     if (!connected) {
         (void)engine_.take_state_writes();  // applied and undone: the model is where it was
         return connected.error();
@@ -781,13 +810,14 @@ Status ChainStore::connect_tip(const Block& block, std::uint64_t now) {
                   slice(encode(TxIndexValue{hash, static_cast<std::uint32_t>(i)})));
     for (const auto& root : stored_undo.certificate_roots)
         batch.Put((*cf_)[cf_certs], slice(root), slice(hash));
-    // Opt-in (StoreOptions::prune_undo): undo records below the reorg limit are only needed
-    // after a reorg onto a shorter branch, and with a model pre-image in each they dominate
-    // disk. Drop the one that just fell out of the window, keeping one block of slack.
+    // Opt-in (StoreOptions::prune_undo): undo records below twice the reorg limit are needed
+    // neither by a reorg nor by the evidence of a reorg's branch, and with a model pre-image in
+    // each they dominate disk. Drop the one that just fell out, keeping one block of slack.
     const std::uint64_t new_height = block.header.height;
-    if (prune_undo_ && new_height > max_reorg_depth_ + 1 &&
-        new_height - max_reorg_depth_ - 1 < main_chain_.size())
-        batch.Delete((*cf_)[cf_undo], slice(main_chain_[new_height - max_reorg_depth_ - 1]));
+    const std::uint64_t undo_window = 2 * max_reorg_depth_;
+    if (prune_undo_ && new_height > undo_window + 1 &&
+        new_height - undo_window - 1 < main_chain_.size())
+        batch.Delete((*cf_)[cf_undo], slice(main_chain_[new_height - undo_window - 1]));
     batch.Put((*cf_)[cf_meta], slice(meta_best), slice(hash));
     LEARNCHAIN_TRY(write(batch, sync_));
 

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include <learnchain/chain/validation.hpp>
@@ -86,6 +87,8 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
     for (const auto& item : block.work_items) roots.push_back(certificate_root(item.certificate));
     if (compute_work_root(roots) != header.work_root)
         return make_error(ErrorKind::mutated, "bad-block-work-root");
+    if (compute_evidence_root(block.evidence) != header.evidence_root)
+        return make_error(ErrorKind::mutated, "bad-block-evidence-root");
     if (block.transactions.size() > max_block_txs)
         return make_error(
             ErrorKind::invalid, "bad-block-too-many-txs",
@@ -95,6 +98,10 @@ Status check_block_context_free(const Block& block, const Genesis& genesis,
             ErrorKind::invalid, "bad-block-too-many-work-items",
             std::to_string(block.work_items.size()) + " > " + std::to_string(max_block_work_items));
     if (block.work_items.empty()) return make_error(ErrorKind::invalid, "bad-block-no-work");
+    if (block.evidence.size() > max_block_evidence)
+        return make_error(
+            ErrorKind::invalid, "bad-block-too-much-evidence",
+            std::to_string(block.evidence.size()) + " > " + std::to_string(max_block_evidence));
     if (const auto size = block.encoded_size(); size > max_block_bytes)
         return make_error(
             ErrorKind::invalid, "bad-block-size",
@@ -186,7 +193,46 @@ Result<std::vector<Payout>> compute_payouts(const BlockWork& work, const PublicK
     return payouts;
 }
 
+// Within the challenge window the model is at hand on every node (the undo records kept for
+// reorgs), so every node judges the proof alike.
+std::uint64_t oldest_evidence_parent(std::uint64_t height, const Genesis& genesis) {
+    const std::uint64_t window = genesis.challenge_window;
+    return height > window ? height - window : 0;
+}
+
+Result<EvidenceClaim> check_evidence_item(const Evidence& evidence, std::uint64_t height,
+                                          const Genesis& genesis, WorkEngine& engine,
+                                          const AncestorModels* models) {
+    auto claim = engine.check_evidence_claim(evidence.proof);
+    if (!claim) return claim.error();
+    if (models == nullptr) return make_error(ErrorKind::local, "evidence-models-unavailable");
+    auto model = models->model_at(claim->parent, oldest_evidence_parent(height, genesis));
+    if (!model) return model.error();
+    LEARNCHAIN_TRY(engine.check_evidence(**model, evidence.proof));
+    return claim;
+}
+
+Result<std::vector<PublicKey>> check_block_evidence(const Block& block, const Genesis& genesis,
+                                                    WorkEngine& engine,
+                                                    const AncestorModels* models) {
+    std::vector<PublicKey> punished;
+    std::set<Hash256> certificates;
+    for (std::size_t i = 0; i < block.evidence.size(); ++i) {
+        const std::string label = "evidence " + std::to_string(i);
+        auto claim =
+            check_evidence_item(block.evidence[i], block.header.height, genesis, engine, models);
+        if (!claim) return claim.error().prefixed(label);
+        if (!certificates.insert(claim->certificate).second)
+            return make_error(ErrorKind::invalid, "bad-evidence-duplicate",
+                              label + ": certificate " + claim->certificate.hex() +
+                                  " is proven by an earlier item");
+        punished.push_back(claim->worker);
+    }
+    return punished;
+}
+
 Result<BlockUndo> apply_block_state(AccountState& state, const Block& block, const BlockWork& work,
+                                    std::span<const PublicKey> punished,
                                     std::uint64_t reward_maturity) {
     BlockUndo undo;
     Amount fees = 0;
@@ -223,13 +269,37 @@ Result<BlockUndo> apply_block_state(AccountState& state, const Block& block, con
             return make_error(ErrorKind::invalid, "bad-block-reward-overflow", payout.key.hex());
         }
     }
+    // Evidence burns everything its key has immature, this block's payout included; half goes
+    // to the proposer, who carried the proof (nothing binds a proof to whoever found it), unless
+    // the proposer is the cheater reporting itself to save half.
+    for (std::size_t i = 0; i < punished.size(); ++i) {
+        const Amount burned = state.burn_immature(punished[i], &undo.accounts);
+        if (burned == 0) {
+            state.undo(undo.accounts);
+            return make_error(ErrorKind::invalid, "bad-evidence-nothing-to-burn",
+                              "evidence " + std::to_string(i) + ": key " + punished[i].hex() +
+                                  " has no immature rewards");
+        }
+        const Amount reward = burned / 2;
+        if (reward == 0 || punished[i] == block.header.proposer) continue;
+        const Status credited =
+            reward_maturity == 0 ? state.credit(block.header.proposer, reward, &undo.accounts)
+                                 : state.credit_immature(block.header.proposer, reward,
+                                                         height + reward_maturity, &undo.accounts);
+        if (!credited) {
+            state.undo(undo.accounts);
+            return make_error(ErrorKind::invalid, "bad-block-reward-overflow",
+                              block.header.proposer.hex());
+        }
+    }
     state.mature(height, &undo.accounts);
     return undo;
 }
 
 Result<BlockUndo> connect_block(AccountState& state, const Block& block, const BlockWork& work,
-                                std::uint64_t reward_maturity, const Hash256& model_root) {
-    auto undo = apply_block_state(state, block, work, reward_maturity);
+                                std::span<const PublicKey> punished, std::uint64_t reward_maturity,
+                                const Hash256& model_root) {
+    auto undo = apply_block_state(state, block, work, punished, reward_maturity);
     if (!undo) return undo.error();
     if (const Hash256 root = state.state_root(model_root); root != block.header.state_root) {
         state.undo(undo->accounts);
@@ -247,6 +317,7 @@ void disconnect_block(AccountState& state, const BlockUndo& undo) {
 Result<ConnectedBlock> validate_and_connect_block(AccountState& state, WorkEngine& engine,
                                                   const ChainView& view, const Block& block,
                                                   const Genesis& genesis, std::uint64_t now,
+                                                  const AncestorModels* models,
                                                   HeaderSignature signature) {
     LEARNCHAIN_TRY(check_block_context_free(block, genesis, signature));
     auto entry = check_block_contextual(block.header, view, genesis, now);
@@ -256,9 +327,12 @@ Result<ConnectedBlock> validate_and_connect_block(AccountState& state, WorkEngin
     auto work = engine.verify(block, context);
     if (!work) return work.error();
     LEARNCHAIN_TRY(check_block_work(block, *work));
+    auto punished = check_block_evidence(block, genesis, engine, models);
+    if (!punished) return punished.error();
     auto applied = engine.apply(block, *work, context);
     if (!applied) return applied.error();
-    auto undo = connect_block(state, block, *work, genesis.reward_maturity, applied->model_root);
+    auto undo =
+        connect_block(state, block, *work, *punished, genesis.reward_maturity, applied->model_root);
     if (!undo) {
         // The engine's undo of a block it just applied cannot fail short of a broken engine;
         // the block's own error is what the caller needs either way.
@@ -266,7 +340,8 @@ Result<ConnectedBlock> validate_and_connect_block(AccountState& state, WorkEngin
         return undo.error();
     }
     undo->work_undo = std::move(applied->undo);
-    return ConnectedBlock{std::move(*entry), std::move(*work), std::move(*undo)};
+    return ConnectedBlock{std::move(*entry), std::move(*work), std::move(*punished),
+                          std::move(*undo)};
 }
 
 }  // namespace learnchain::chain

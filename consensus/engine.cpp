@@ -201,6 +201,9 @@ Result<chain::BlockWork> PolWorkEngine::verify_work(const ModelWeights& parent,
     // are checked before any training: a valid header with another body costs no recomputation.
     LEARNCHAIN_TRY(chain::check_block_work(block, work));
     for (std::size_t i = 0; i < checked.size(); ++i) {
+        if (auto proven =
+                false_certificates_.find({context.parent_hash, checked[i].certificate.sighash()}))
+            return prefix(i, proven->error());
         const Verdicts::Key key{context.parent_hash, work.certificate_roots[i]};
         if (auto known = verdicts_.find(key)) {
             if (*known) continue;
@@ -403,6 +406,50 @@ Result<chain::ProvenInvalid> PolWorkEngine::check_fraud_proof(
         {block.header.parent, chain::certificate_root(block.work_items[*item].certificate)},
         broken);
     return chain::ProvenInvalid{std::move(broken)};
+}
+
+Result<chain::EvidenceClaim> PolWorkEngine::check_evidence_claim(
+    std::span<const std::uint8_t> proof) const {
+    auto decoded = decode_micro_batch_evidence(proof);
+    if (!decoded) return decoded.error();
+    LEARNCHAIN_TRY(check_micro_batch_evidence(*decoded, plan_, params_));
+    return chain::EvidenceClaim{decoded->header.worker, decoded->header.sighash(),
+                                decoded->header.parent};
+}
+
+Status PolWorkEngine::check_evidence(const chain::WorkSnapshot& parent,
+                                     std::span<const std::uint8_t> proof) {
+    const auto* model = dynamic_cast<const StateSnapshot*>(&parent);
+    if (model == nullptr)
+        return make_error(ErrorKind::local, "pol-engine-not-at-parent", "not a model snapshot");
+    const Verdicts::Key key{model->block, chain::tagged_hash(chain::tag::evidence, proof)};
+    if (auto known = evidence_verdicts_.find(key)) return *known;
+    auto decoded = decode_micro_batch_evidence(proof);
+    if (!decoded) return decoded.error();
+    if (decoded->header.parent != model->block)
+        return make_error(ErrorKind::local, "pol-engine-not-at-parent",
+                          "the snapshot is not the model of " + decoded->header.parent.hex());
+    const VerifyContext context{&params_, model->block};
+    Result<ProvenFraud> proven = make_error(ErrorKind::local, "pol-engine-unset");
+    {
+        LOCK(detached_mutex_);
+        auto tracer = detached_tracer();
+        if (!tracer) return tracer.error();
+        proven = consensus::check_fraud_proof(**tracer, model->state.weights, dataset_, plan_,
+                                              context, *decoded);
+    }
+    Status verdict = ok_status();
+    if (proven) {
+        false_certificates_.put({model->block, decoded->header.sighash()},
+                                proven->broken.prefixed("proven by evidence"));
+    } else {
+        if (proven.error().kind == ErrorKind::local) return proven.error();
+        Error error = proven.error();
+        if (error.reason == "fraud-proof-unfounded") error.reason = "bad-evidence-unfounded";
+        verdict = std::move(error);
+    }
+    evidence_verdicts_.put(key, verdict);
+    return verdict;
 }
 
 void PolWorkEngine::Verdicts::put(const Key& key, Status verdict) {

@@ -123,6 +123,13 @@ Status Miner::submit_work_item(chain::WorkItem item, WorkItemVerdict verdict) {
     return ok_status();
 }
 
+void Miner::offer_evidence(chain::Evidence evidence) {
+    LOCK(mutex_);
+    if (std::find(evidence_.begin(), evidence_.end(), evidence) != evidence_.end()) return;
+    if (evidence_.size() == max_pooled_evidence) evidence_.pop_front();
+    evidence_.push_back(std::move(evidence));
+}
+
 MinerStats Miner::stats() const {
     LOCK(mutex_);
     return stats_;
@@ -386,6 +393,11 @@ void Miner::propose() {
         work.workers.insert(work.workers.end(), pooled.credited.begin(), pooled.credited.end());
     }
     const std::uint64_t pooled = pooled_tokens();
+    chain::TemplateEvidence evidence;
+    {
+        LOCK(mutex_);
+        evidence.candidates.assign(evidence_.begin(), evidence_.end());
+    }
     Result<chain::BlockTemplate> built = make_error(ErrorKind::policy, "miner-stale-tip");
     {
         LOCK(chain_.chainstate->cs_main);
@@ -393,9 +405,10 @@ void Miner::propose() {
         if (chain_.chainstate->store().tip().hash == tip_->entry.hash &&
             chain_.engine->model_block() == tip_->entry.hash) {
             const chain::ChainStore& store = chain_.chainstate->store();
-            built = chain::build_block_template(store, store.tip(), store.state(), *chain_.engine,
-                                                chain_.chainstate->mempool(), std::move(items),
-                                                work, keys_.proposer, genesis_, unix_time());
+            evidence.models = &store;
+            built = chain::build_block_template(
+                store, store.tip(), store.state(), *chain_.engine, chain_.chainstate->mempool(),
+                std::move(items), work, keys_.proposer, genesis_, unix_time(), {}, evidence);
         }
     }
     proposed_tokens_ = pooled;  // a failed attempt waits for more work or a new tip
@@ -410,9 +423,12 @@ void Miner::propose() {
         LOCK(mutex_);
         ++stats_.blocks;
     }
-    log::info("miner: proposing block {} at height {} with {} contributions, {} tokens",
+    log::info("miner: proposing block {} at height {} with {} contributions, {} tokens{}",
               built->block.hash().hex().substr(0, 16), built->block.header.height,
-              built->block.work_items.size(), built->block.header.work);
+              built->block.work_items.size(), built->block.header.work,
+              built->block.evidence.empty()
+                  ? std::string()
+                  : fmt::format(", {} evidence", built->block.evidence.size()));
     if (on_block_) on_block_(std::move(built->block));
 }
 

@@ -225,6 +225,10 @@ Status Node::open_all() {
     // lock then either, and the miner is stopped before Sync goes.
     using Fate = p2p::Sync::WorkItemFate;
     using Check = p2p::Sync::WorkItemCheck;
+    // Evidence of a proof that held goes to the miner, whose blocks carry it.
+    sync_->on_proven_evidence = [this](const chain::Evidence& evidence) {
+        if (miner_) miner_->offer_evidence(evidence);
+    };
     sync_->on_work_item = [this](p2p::PeerId peer, const Hash256& id, const chain::WorkItem& item) {
         if (!miner_) {
             sync_->work_item_verdict(peer, id, relay_check(item), Check::cheap);

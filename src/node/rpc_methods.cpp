@@ -76,6 +76,7 @@ json header_json(const chain::BlockHeader& header) {
         {"time", header.time},
         {"tx_root", header.tx_root.hex()},
         {"work_root", header.work_root.hex()},
+        {"evidence_root", header.evidence_root.hex()},
         {"state_root", header.state_root.hex()},
         {"work", header.work},
         {"proposer", header.height == 0 ? std::string() : chain::encode_address(header.proposer)},
@@ -209,7 +210,8 @@ public:
                   {"received", stats.fraud_proofs_received},
                   {"proven", stats.fraud_proofs_proven},
                   {"refused", stats.fraud_proofs_refused},
-                  {"blocks_condemned", stats.blocks_condemned}}},
+                  {"blocks_condemned", stats.blocks_condemned},
+                  {"evidence_proven", stats.evidence_proven}}},
             };
         });
     }
@@ -312,6 +314,23 @@ public:
             });
         }
         out["certificates"] = std::move(certificates);
+        json evidence = json::array();
+        for (const auto& item : block->evidence) {
+            auto decoded = consensus::decode_micro_batch_evidence(item.proof);
+            if (!decoded) {
+                evidence.push_back(
+                    {{"id", item.id().hex()}, {"error", decoded.error().to_string()}});
+                continue;
+            }
+            evidence.push_back({
+                {"id", item.id().hex()},
+                {"cheater", chain::encode_address(decoded->header.worker)},
+                {"n", decoded->header.n},
+                {"parent", decoded->header.parent.hex()},
+                {"micro_batch", decoded->micro_batch},
+            });
+        }
+        out["evidence"] = std::move(evidence);
         return out;
     }
 

@@ -38,6 +38,24 @@ int block_punishment(ErrorKind kind) {
     return 0;
 }
 
+// A fraud proof or its evidence that does not hold is its sender's doing (nodes relay only the
+// proofs they judged); a failure of any other kind says nothing of the proof.
+bool is_senders_fault(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid:
+        case ErrorKind::mutated:
+        case ErrorKind::malformed:
+            return true;
+        case ErrorKind::fraud:
+        case ErrorKind::missing:
+        case ErrorKind::conflict:
+        case ErrorKind::policy:
+        case ErrorKind::local:
+            return false;
+    }
+    return false;
+}
+
 // A transaction that is broken on its own (a bad signature, another chain's id) is the sender's
 // doing; one that conflicts with our state (a nonce already used) may be an honest relay's view
 // of another tip, and a full mempool is nobody's fault.
@@ -1023,20 +1041,28 @@ void Sync::handle_fraud_proof(PeerState& peer, chain::FraudProof proof, Outbox& 
     }
     const auto record = chainstate_.store().record(proof.block);
     const bool have_block = record && record->has(chain::block_status::have_body);
-    if (!have_block && peer.waiting_fraud_proofs >= options_.max_waiting_fraud_proofs_per_peer)
+    // Evidence whose key has rewards to burn is judged at once, alone: its block may never come
+    // (every node that received it may have caught it), and the evidence is worth a block.
+    const bool judge_now = have_block || evidence_burns(proof.evidence);
+    if (!judge_now && peer.waiting_fraud_proofs >= options_.max_waiting_fraud_proofs_per_peer)
         return;  // not remembered either
     if (!note_fraud_proof(id)) return;
     ++stats_.fraud_proofs_received;
     // Kept on disk until judged: a restart before then judges it still.
     if (const auto kept = chainstate_.store().keep_unjudged_fraud_proof(id, proof); !kept)
         log::error("p2p: could not keep fraud proof {}: {}", id.hex(), kept.error().to_string());
-    if (!have_block) {
+    if (!judge_now) {
         // Its block is on its way, or is nobody's: keep a few such proofs until it arrives.
         ++peer.waiting_fraud_proofs;
         wait_for_block(QueuedFraudProof{from, id, std::move(proof)});
         return;
     }
     queue_fraud_proof(from, id, std::move(proof));
+}
+
+bool Sync::evidence_burns(std::span<const std::uint8_t> evidence) const {
+    const auto claim = chainstate_.engine().check_evidence_claim(evidence);
+    return claim && chainstate_.store().account(claim->worker).immature_total() > 0;
 }
 
 void Sync::wait_for_block(QueuedFraudProof proof) {
@@ -1097,7 +1123,29 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
     const PeerId from = queued.from;
     const Hash256 block = queued.proof.block;
     auto judged = chainstate_.judge_fraud_proof(queued.proof);
-    if (judged) {
+    // A block this node never saw, or saw off its main chain, has no parent model here to judge
+    // it on; the evidence alone, a certificate its signer made false on a main-chain block,
+    // still can be (and then fails that block wherever it turns up).
+    bool evidence_alone = false;
+    if (!judged && (judged.error().reason == "fraud-proof-block-unknown" ||
+                    judged.error().reason == "fraud-proof-block-not-connected")) {
+        const auto claim = chainstate_.judge_evidence(chain::Evidence{queued.proof.evidence});
+        evidence_alone = claim.ok();
+        // A parent on a branch this node does not follow says nothing of the sender.
+        if (!claim && is_senders_fault(claim.error().kind) &&
+            claim.error().reason != "bad-evidence-parent")
+            judged = claim.error();
+    }
+    if (judged || evidence_alone) {
+        if (on_proven_evidence) on_proven_evidence(chain::Evidence{queued.proof.evidence});
+    }
+    if (evidence_alone) {
+        log::warn("p2p: peer {} proved a certificate false on our chain (block {} is not on it)",
+                  from, block.hex());
+        Outbox relay;
+        relay.broadcasts.emplace_back(FraudProofMessage{std::move(queued.proof)}, from);
+        flush(relay);
+    } else if (judged) {
         // Relayed before anything else is done: every node should leave the block soon.
         log::warn("p2p: peer {} proved block {} invalid: {}", from, block.hex(),
                   judged->broken.to_string());
@@ -1116,7 +1164,9 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
         // Judged: a proven block's condemnation is on disk, and anything else is refused or
         // judged again if offered again.
         forget_unjudged(queued.id);
-        if (judged) {
+        if (evidence_alone) {
+            ++stats_.evidence_proven;
+        } else if (judged) {
             ++stats_.fraud_proofs_proven;
             if (condemned) {
                 ++stats_.blocks_condemned;
@@ -1158,6 +1208,7 @@ void Sync::process_fraud_proof(QueuedFraudProof queued) {
 void Sync::relay_found_fraud_proofs(Outbox& out) {
     for (auto& proof : chainstate_.engine().take_found_fraud_proofs()) {
         if (!note_fraud_proof(fraud_proof_id(proof))) continue;
+        if (on_proven_evidence) on_proven_evidence(chain::Evidence{proof.evidence});
         ++stats_.fraud_proofs_found;
         log::warn("p2p: block {} is invalid; sending the fraud proof to every peer",
                   proof.block.hex());

@@ -142,7 +142,7 @@ public:
         block.header.work_root = compute_work_root(work.certificate_roots);
         block.header.work = work.total().value();
         AccountState scratch = state;
-        if (apply_block_state(scratch, block, work, genesis.reward_maturity))
+        if (apply_block_state(scratch, block, work, {}, genesis.reward_maturity))
             block.header.state_root = scratch.state_root(engine.next_root(block.header.work_root));
         block.header.proposer = proposer.public_key();
         block.header.sign(proposer);
@@ -150,7 +150,8 @@ public:
 
     // Full validation and connection on top of the tip.
     Result<ConnectedBlock> connect(const Block& block) {
-        auto result = validate_and_connect_block(state, engine, view, block, genesis, now());
+        auto result =
+            validate_and_connect_block(state, engine, view, block, genesis, now(), nullptr);
         if (!result) return result;
         auto added = view.add(block.header, genesis);
         if (!added) throw std::runtime_error(added.error().to_string());

@@ -337,7 +337,7 @@ TEST(GenesisWork, CapMatchesWhatFitsInABlock) {
     Block block;
     block.work_items.assign(max_worker_contributions_per_block(devnet.learning), item);
     EXPECT_EQ(block.encoded_size(),
-              header_encoded_size + 8 +
+              header_encoded_size + 12 +
                   block.work_items.size() * contribution_work_item_size(devnet.learning));
     EXPECT_LE(block.encoded_size(), max_block_bytes);
     block.work_items.push_back(item);

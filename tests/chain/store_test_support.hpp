@@ -292,7 +292,7 @@ public:
         AccountState state = before.state;
         const Hash256 model_root = persistent_next_root(before.model_root, block.header.work_root);
         const bool applies =
-            static_cast<bool>(apply_block_state(state, block, work, genesis.reward_maturity));
+            static_cast<bool>(apply_block_state(state, block, work, {}, genesis.reward_maturity));
         block.header.state_root = state.state_root(model_root);
         if (options.bad_state_root) block.header.state_root.bytes()[0] ^= 1;
         block.header.sign(proposer);
@@ -329,7 +329,7 @@ public:
         if (!state) return state.error();
         for (const auto& block : main_chain) {
             auto connected = validate_and_connect_block(*state, engine, view, block, genesis,
-                                                        genesis.time + 1'000'000);
+                                                        genesis.time + 1'000'000, nullptr);
             if (!connected) return connected.error();
             auto added = view.add(block.header, genesis);
             if (!added) return added.error();

@@ -43,6 +43,7 @@ void recommit(Block& block) {
     std::vector<Hash256> roots;
     for (const auto& item : block.work_items) roots.push_back(certificate_root(item.certificate));
     block.header.work_root = compute_work_root(roots);
+    block.header.evidence_root = compute_evidence_root(block.evidence);
     resign(block);
 }
 
@@ -51,7 +52,7 @@ void recommit(Block& block) {
 // our clock says nothing about the block; everything else is the block's own failure.
 ErrorKind kind_of_rule(const std::string& reason) {
     if (reason == "bad-block-tx-root" || reason == "bad-block-work-root" ||
-        reason == "bad-block-work-count")
+        reason == "bad-block-work-count" || reason == "bad-block-evidence-root")
         return ErrorKind::mutated;
     if (reason == "bad-block-parent-unknown") return ErrorKind::missing;
     if (reason == "bad-block-time-too-new") return ErrorKind::policy;
@@ -261,8 +262,8 @@ TEST_F(Validation, RejectsTimestampTooFarInFuture) {
     EXPECT_TRUE(check_block_contextual(at_limit.header, chain.view, chain.genesis, now));
     const Block beyond = chain.build({}, limit + 1);
     AccountState state = chain.state;
-    auto result =
-        validate_and_connect_block(state, chain.engine, chain.view, beyond, chain.genesis, now);
+    auto result = validate_and_connect_block(state, chain.engine, chain.view, beyond, chain.genesis,
+                                             now, nullptr);
     EXPECT_EQ(reason(result), "bad-block-time-too-new");
     EXPECT_EQ(state, chain.state);
 }
@@ -469,7 +470,7 @@ TEST_F(Validation, StateRootFoldsInTheModelRoot) {
     AccountState scratch = evolving.state;
     const BlockWork work =
         evolving.engine.verify(block, WorkContext{&evolving.genesis, {}, 0, 0}).value();
-    ASSERT_TRUE(apply_block_state(scratch, block, work, evolving.genesis.reward_maturity));
+    ASSERT_TRUE(apply_block_state(scratch, block, work, {}, evolving.genesis.reward_maturity));
     block.header.state_root = scratch.state_root(Hash256{});
     block.header.sign(proposer_key());
     AccountState before = evolving.state;
@@ -602,6 +603,89 @@ TEST_F(Validation, RejectsRewardOverflow) {
     TestChain rich(g);
     Block block = rich.build();
     EXPECT_EQ(reason(rich.connect(block)), "bad-block-reward-overflow");
+}
+
+// --- evidence ------------------------------------------------------------------------------
+
+TEST_F(Validation, RejectsWrongEvidenceRoot) {
+    Block block = chain.build();
+    block.evidence.push_back(Evidence{{1, 2, 3}});  // not in the header's evidence root
+    expect_rejected(block, "bad-block-evidence-root");
+}
+
+TEST_F(Validation, RejectsTooMuchEvidence) {
+    Block block = chain.build();
+    block.evidence.assign(max_block_evidence + 1, Evidence{{1, 2, 3}});
+    recommit(block);
+    expect_rejected(block, "bad-block-too-much-evidence");
+}
+
+TEST_F(Validation, EvidenceNeedsAnEngineThatKnowsIt) {
+    Block block = chain.build();
+    block.evidence.push_back(Evidence{{1, 2, 3}});
+    recommit(block);
+    expect_rejected(block, "bad-evidence-unsupported");
+}
+
+// A block at height 10 by `proposer` whose work is 100 tokens of worker() (one coin to it).
+struct EvidenceBlock {
+    Block block;
+    BlockWork work{{Hash256{}}, {{worker(), 100}}};
+    explicit EvidenceBlock(const PublicKey& proposer) {
+        block.header.height = 10;
+        block.header.proposer = proposer;
+    }
+};
+
+TEST(EvidenceBurn, EveryImmatureRewardOfTheKeyBurnsHalfToTheProposer) {
+    const PublicKey cheater = test_key(4).public_key();
+    const PublicKey proposer = proposer_key().public_key();
+    AccountState state;
+    state.set(cheater, Account{7, 0, {{12, 1'001}, {15, 10}}});
+    const AccountState before = state;
+    const EvidenceBlock b(proposer);
+    const std::vector<PublicKey> punished{cheater};
+    const auto undo = apply_block_state(state, b.block, b.work, punished, 100);
+    ASSERT_TRUE(undo.ok()) << undo.error().to_string();
+    // The balance is spendable already and stays; 1011 immature burn, 505 to the proposer.
+    EXPECT_EQ(state.get(cheater), (Account{7, 0, {}}));
+    EXPECT_EQ(state.get(proposer), (Account{0, 0, {{110, 505}}}));
+    EXPECT_EQ(state.get(worker()), (Account{0, 0, {{110, block_reward}}}));
+    EXPECT_EQ(*state.total_supply(), *before.total_supply() + block_reward - 506);
+    disconnect_block(state, *undo);
+    EXPECT_EQ(state, before);
+}
+
+TEST(EvidenceBurn, ThisBlocksOwnPayoutToTheCheaterBurnsToo) {
+    const PublicKey proposer = proposer_key().public_key();
+    AccountState state;
+    const EvidenceBlock b(proposer);
+    const std::vector<PublicKey> punished{worker()};
+    ASSERT_TRUE(apply_block_state(state, b.block, b.work, punished, 100).ok());
+    EXPECT_EQ(state.get(worker()).total(), 0u);
+    EXPECT_EQ(state.get(proposer).immature_total(), block_reward / 2);
+}
+
+TEST(EvidenceBurn, AProposerReportingItselfGetsNothingBack) {
+    const PublicKey proposer = proposer_key().public_key();
+    AccountState state;
+    state.set(proposer, Account{0, 0, {{12, 1'000}}});
+    const EvidenceBlock b(proposer);
+    const std::vector<PublicKey> punished{proposer};
+    ASSERT_TRUE(apply_block_state(state, b.block, b.work, punished, 100).ok());
+    EXPECT_EQ(state.get(proposer), Account{});
+}
+
+TEST(EvidenceBurn, AKeyWithNothingImmatureIsNoEvidence) {
+    AccountState state;
+    state.set(carol(), Account{5, 0, {}});
+    const AccountState before = state;
+    const EvidenceBlock b(proposer_key().public_key());
+    const std::vector<PublicKey> punished{carol()};
+    const auto undo = apply_block_state(state, b.block, b.work, punished, 100);
+    ASSERT_FALSE(undo.ok());
+    EXPECT_EQ(undo.error().reason, "bad-evidence-nothing-to-burn");
+    EXPECT_EQ(state, before);
 }
 
 // --- undo --------------------------------------------------------------------------------

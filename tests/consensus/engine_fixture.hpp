@@ -103,9 +103,10 @@ struct Node {
     }
 
     // A signed child of the tip carrying `items` (BlockWork from their certificates, as the
-    // proposer's own verification would give).
+    // proposer's own verification would give), and those of `evidence` the template finds valid.
     [[nodiscard]] Result<chain::Block> build(std::vector<chain::WorkItem> items,
-                                             const chain::SecretKey& proposer) {
+                                             const chain::SecretKey& proposer,
+                                             std::vector<chain::Evidence> evidence = {}) {
         chain::BlockWork work;
         for (const auto& item : items) {
             auto certificate = decode_certificate(item.certificate);
@@ -114,9 +115,10 @@ struct Node {
             const auto credited = credited_work(*certificate);
             work.workers.insert(work.workers.end(), credited.begin(), credited.end());
         }
-        auto built =
-            chain::build_block_template(*store, store->tip(), store->state(), *engine, mempool,
-                                        std::move(items), work, proposer, genesis, next_time());
+        const chain::TemplateEvidence offered{std::move(evidence), store.get()};
+        auto built = chain::build_block_template(*store, store->tip(), store->state(), *engine,
+                                                 mempool, std::move(items), work, proposer, genesis,
+                                                 next_time(), {}, offered);
         if (!built) return built.error();
         return std::move(built->block);
     }

@@ -258,35 +258,36 @@ TEST(Engine, ReorgsBackThroughUndoAndPrunesOldUndoRecords) {
     Node node(dir.path(), genesis, {});
     std::vector<chain::Block> main;
     std::vector<Hash256> roots = {node.engine->model_root()};
-    for (std::uint32_t i = 0; i < 5; ++i) {
+    for (std::uint32_t i = 0; i < 7; ++i) {
         auto c = node.contribute(key_of(0x11), 0).value();
         main.push_back(node.build({c.work_item()}, key_of(0x21)).value());
         ASSERT_TRUE(node.accept(main.back()).ok());
         roots.push_back(node.engine->model_root());
     }
-    // Heights 1 and 2 fell out of the window (tip 5, depth 2, one block of slack).
-    for (std::uint64_t h = 1; h <= 5; ++h) {
+    // Heights 1 and 2 fell out of the undo window (tip 7, twice the reorg limit, one block of
+    // slack).
+    for (std::uint64_t h = 1; h <= 7; ++h) {
         auto undo = node.store->undo(*node.store->hash_at(h));
         ASSERT_TRUE(undo.ok());
         EXPECT_EQ(undo->has_value(), h >= 3) << "height " << h;
     }
 
-    // A heavier branch from height 3 (two contributions per block) replaces blocks 4 and 5:
+    // A heavier branch from height 5 (two contributions per block) replaces blocks 6 and 7:
     // the engine undoes both, then applies the branch.
     const chain::SecretKey other = key_of(0x13);
     std::vector<chain::Block> branch;
     {
-        // Build the branch on a second node that follows the main chain up to height 3.
+        // Build the branch on a second node that follows the main chain up to height 5.
         TempDir dir2("engine-reorg-b");
         Node side(dir2.path(), genesis);
-        for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(side.accept(main[i]).ok());
+        for (std::size_t i = 0; i < 5; ++i) ASSERT_TRUE(side.accept(main[i]).ok());
         for (std::uint32_t i = 0; i < 2; ++i) {
             auto a = side.contribute(other, 0).value();
             auto b = side.contribute(other, 1).value();
             branch.push_back(side.build({a.work_item(), b.work_item()}, key_of(0x22)).value());
             ASSERT_TRUE(side.accept(branch.back()).ok());
         }
-        EXPECT_FALSE(side.engine->model_root() == roots[5]);
+        EXPECT_FALSE(side.engine->model_root() == roots[7]);
         roots.push_back(side.engine->model_root());
     }
     ASSERT_FALSE(node.accept(branch[0]).value().new_tip);  // lighter than the tip so far

@@ -14,11 +14,11 @@ namespace {
 
 // Recorded with consensus_golden_test in Release and Debug builds (PROTOCOL.md, "Measured").
 constexpr const char* golden_model_root =
-    "f0a5ef5625f2a8bebeb0614aa2af8d23368538b531372396640f659b63b42bf9";
+    "0f200c08f8368354690ebde48926ece85c486274bcb01103aa472b18ce2ce9b6";
 constexpr const char* golden_state_root =
-    "bffa3d0eb8f00ca501d2fb51ebbd426a51533b9e492b4128000fa85876bd5b2f";
+    "35a858a9be2e870cf5aae4c91919c014c90a5cdc90022634d38a482a0a4a9436";
 constexpr const char* golden_second_step_root =
-    "603b177eb26ea6aa69bb4e8b58c3eb75736b1d53007acadec682016ac87bbd88";
+    "5993044e06af2361acfbb3ed27025ba47755aae18981f3da754a5cb61f0f68a2";
 
 std::vector<chain::WorkItem> fixtures() {
     const std::filesystem::path dir =
@@ -65,7 +65,7 @@ Applied apply_fixtures(std::vector<chain::WorkItem> items) {
     auto applied = engine->apply(block, work, context);
     EXPECT_TRUE(applied.ok()) << applied.error().to_string();
     chain::AccountState state = chain::genesis_state(genesis).value();
-    EXPECT_TRUE(chain::apply_block_state(state, block, work, genesis.reward_maturity).ok());
+    EXPECT_TRUE(chain::apply_block_state(state, block, work, {}, genesis.reward_maturity).ok());
     return {engine->model_root(), state.state_root(engine->model_root()), engine->state()};
 }
 

@@ -97,6 +97,8 @@ public:
     // the account); bad-balance-overflow as credit.
     [[nodiscard]] Status credit_immature(const PublicKey& key, Amount amount, std::uint64_t height,
                                          AccountJournal* journal = nullptr);
+    // Removes every immature reward of the account and returns their sum (0: it had none).
+    [[nodiscard]] Amount burn_immature(const PublicKey& key, AccountJournal* journal = nullptr);
     // Moves every reward maturing at `height` or below into its account's balance.
     void mature(std::uint64_t height, AccountJournal* journal = nullptr);
 

@@ -4,6 +4,7 @@
 // sighash     = H_header_sighash(encoding of the header without the signature)
 // tx_root     = merkle_root(txids in block order)
 // work_root   = merkle_root(certificate roots in block order; the work engine derives them)
+// evidence_root = merkle_root(H_evidence(proof bytes) in block order)
 // See consensus/PROTOCOL.md, part L, for the byte layouts.
 #pragma once
 
@@ -27,8 +28,11 @@ inline constexpr std::uint32_t block_version = 1;
 inline constexpr std::size_t max_block_bytes = 64 * 1024 * 1024;
 inline constexpr std::size_t max_block_txs = 10'000;
 inline constexpr std::size_t max_block_work_items = 256;
-// Encoded header size: version, height, parent, time, 3 roots, work, proposer, signature.
-inline constexpr std::size_t header_encoded_size = 4 + 8 + 32 + 8 + 3 * 32 + 8 + 32 + 64;
+// Each Evidence item costs every validating node one micro-batch's recomputation (an arbiter run
+// in the band), so a block carries few; one burns everything its key has immature.
+inline constexpr std::size_t max_block_evidence = 4;
+// Encoded header size: version, height, parent, time, 4 roots, work, proposer, signature.
+inline constexpr std::size_t header_encoded_size = 4 + 8 + 32 + 8 + 4 * 32 + 8 + 32 + 64;
 
 struct BlockHeader {
     std::uint32_t version = block_version;
@@ -37,6 +41,7 @@ struct BlockHeader {
     std::uint64_t time = 0;  // unix seconds
     Hash256 tx_root;
     Hash256 work_root;
+    Hash256 evidence_root;
     Hash256 state_root;      // after this block: H_state(accounts_root || model_root)
     std::uint64_t work = 0;  // training tokens in the block's verified work
     PublicKey proposer;
@@ -52,12 +57,13 @@ struct BlockHeader {
 
     template <class Archive>
     void serialize_unsigned(Archive& ar) const {
-        ar(version, height, parent, time, tx_root, work_root, state_root, work, proposer);
+        ar(version, height, parent, time, tx_root, work_root, evidence_root, state_root, work,
+           proposer);
     }
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(version, height, parent, time, tx_root, work_root, state_root, work, proposer,
-           signature);
+        ar(version, height, parent, time, tx_root, work_root, evidence_root, state_root, work,
+           proposer, signature);
     }
 };
 
@@ -76,10 +82,28 @@ struct WorkItem {
     }
 };
 
+// A proof, opaque to the chain layer, that the key which signed some certificate broke a
+// proof-of-learning rule on a block of this chain within the challenge window: with proof of
+// learning, a fraud proof's micro-batch evidence. The work engine checks it; the block that
+// carries it burns that key's immature rewards (consensus/PROTOCOL.md §T.11.10).
+struct Evidence {
+    std::vector<std::uint8_t> proof;
+
+    [[nodiscard]] Hash256 id() const;  // H_evidence(proof)
+
+    friend bool operator==(const Evidence&, const Evidence&) = default;
+
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(proof);
+    }
+};
+
 struct Block {
     BlockHeader header;
     std::vector<Transaction> transactions;
     std::vector<WorkItem> work_items;
+    std::vector<Evidence> evidence;
 
     [[nodiscard]] Hash256 hash() const { return header.hash(); }
     [[nodiscard]] std::size_t encoded_size() const;
@@ -88,12 +112,13 @@ struct Block {
 
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(header, transactions, work_items);
+        ar(header, transactions, work_items, evidence);
     }
 };
 
 [[nodiscard]] Hash256 compute_tx_root(const std::vector<Transaction>& transactions);
 [[nodiscard]] Hash256 compute_work_root(const std::vector<Hash256>& certificate_roots);
+[[nodiscard]] Hash256 compute_evidence_root(const std::vector<Evidence>& evidence);
 
 // Cumulative work, 128-bit so that no sum of u64 block work can overflow it. Fork choice
 // compares these; encoded as two u64, low word first (a 16-byte little-endian integer).

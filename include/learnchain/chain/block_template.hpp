@@ -23,6 +23,13 @@ struct TemplateLimits {
     std::size_t max_bytes = max_block_bytes;  // whole block, header and work items included
 };
 
+// Evidence the proposer holds (fraud proofs that held), and the models to judge it on: the
+// store, at the tip.
+struct TemplateEvidence {
+    std::vector<Evidence> candidates;
+    const AncestorModels* models = nullptr;
+};
+
 struct BlockTemplate {
     Block block;
     Amount fees = 0;
@@ -35,12 +42,15 @@ struct BlockTemplate {
 // fails is skipped from there on). The state root is computed by applying the block to a copy
 // of `tip_state` and applying then undoing it on `engine` for the model root; the engine ends
 // where it began and its state writes are discarded. The block time is max(now, median time
-// past + 1). Reasons: template-no-work, template-insufficient-work (work < required),
-// template-too-large, and the engine's or ledger's own.
+// past + 1). Of `evidence.candidates`, the block carries up to max_block_evidence that pass
+// check_evidence_item, one per certificate and per key, whose key has immature rewards once the
+// block's payouts are credited (the others would make it invalid). Reasons: template-no-work,
+// template-insufficient-work (work < required), template-too-large, and the engine's or
+// ledger's own.
 [[nodiscard]] Result<BlockTemplate> build_block_template(
     const ChainView& view, const BlockIndexEntry& tip, const AccountState& tip_state,
     WorkEngine& engine, const Mempool& mempool, std::vector<WorkItem> work_items,
     const BlockWork& work, const SecretKey& proposer, const Genesis& genesis, std::uint64_t now,
-    const TemplateLimits& limits = {});
+    const TemplateLimits& limits = {}, const TemplateEvidence& evidence = {});
 
 }  // namespace learnchain::chain

@@ -52,6 +52,14 @@ public:
     // micro-batch's recomputation.
     [[nodiscard]] Result<ProvenInvalid> judge_fraud_proof(const FraudProof& proof)
         EXCLUDES(cs_main);
+    // Whether a fraud proof's evidence holds on its own, whatever block it names: that its
+    // certificate's signer cheated on a main-chain block within the challenge window of the
+    // tip's child, so a child of the tip may carry it (check_evidence_item; its reasons). Only
+    // for a key with immature rewards at the tip ("evidence-nothing-to-burn", kind policy,
+    // before any recomputation): signing false certificates costs nothing, judging each costs
+    // a micro-batch, and only a burn makes one worth that. The model is read under cs_main, the
+    // micro-batch recomputed without it.
+    [[nodiscard]] Result<EvidenceClaim> judge_evidence(const Evidence& evidence) EXCLUDES(cs_main);
     // Condemns a block a fraud proof proved invalid (ChainStore::invalidate_block), updates the
     // mempool with the transactions of the blocks that left, and tells the tip listeners.
     [[nodiscard]] Result<AcceptResult> condemn_block(const Hash256& block, const Error& broken)

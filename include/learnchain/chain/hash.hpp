@@ -85,6 +85,7 @@ inline constexpr std::string_view unit = "learnchain/unit";
 inline constexpr std::string_view certificate = "learnchain/certificate";
 inline constexpr std::string_view micro_batch = "learnchain/micro-batch";
 inline constexpr std::string_view fraud_proof = "learnchain/fraud-proof";
+inline constexpr std::string_view evidence = "learnchain/evidence";
 inline constexpr std::string_view gradient = "learnchain/gradient";
 inline constexpr std::string_view weights = "learnchain/weights";
 inline constexpr std::string_view inference_request = "learnchain/infer-request";

@@ -43,16 +43,17 @@ class WriteBatch;
 
 namespace learnchain::chain {
 
-inline constexpr std::uint32_t store_schema_version = 2;
+inline constexpr std::uint32_t store_schema_version = 3;
 
 // The reorg limit is the genesis's challenge window W: forks that leave the main chain more
-// than W blocks below the tip are refused (reason "bad-block-fork-too-deep"), undo records are
-// kept for that depth, and a block deeper than that is final.
+// than W blocks below the tip are refused (reason "bad-block-fork-too-deep"), and a block deeper
+// than that is final. Undo records are kept for 2W blocks: W for reorgs, and the W below a
+// reorg's fork, whose models the evidence in the branch's blocks is judged on.
 struct StoreOptions {
     std::filesystem::path path;
     // Tests and benchmarks of non-durability paths may turn fsync off; the node never does.
     bool sync = true;
-    // Delete the undo record of the main-chain block W + 1 below each newly
+    // Delete the undo record of the main-chain block 2W + 1 below each newly
     // connected block (proof-of-learning undo holds a model pre-image, ~10 MB on the devnet).
     // Caveat: after a reorg onto a heavier but shorter branch, a second reorg reaching below
     // the old window fails with store-corrupt (undo missing); see consensus/PROTOCOL.md.
@@ -150,7 +151,7 @@ struct TxLocation {
     std::uint64_t height = 0;
 };
 
-class ChainStore final : public ChainView {
+class ChainStore final : public ChainView, public AncestorModels {
 public:
     // Creates the store from the genesis (genesis block, allocations, the engine's initial
     // model) or reopens it: the genesis hash must match ("store-genesis-mismatch"), the
@@ -261,6 +262,11 @@ public:
     [[nodiscard]] Result<std::optional<Hash256>> certificate_block(const Hash256& root) const;
     // The undo record of a main-chain block (genesis has none).
     [[nodiscard]] Result<std::optional<BlockUndo>> undo(const Hash256& hash) const;
+    // AncestorModels, for the evidence of a child of the tip: the model at a main-chain block
+    // at height >= min_height, the engine's own at the tip and otherwise its child's undo
+    // pre-image; "store-undo-missing" (local) when that record was pruned.
+    [[nodiscard]] Result<WorkSnapshotPtr> model_at(const Hash256& block,
+                                                   std::uint64_t min_height) const override;
     // The persisted model entries and accounts, read from disk (consistency checks, tools).
     [[nodiscard]] Result<ModelEntries> model_entries() const;
     [[nodiscard]] Result<AccountState> stored_accounts() const;

@@ -5,12 +5,13 @@
 //
 // Order of use for a new block whose parent is known and whose parent state is loaded:
 //   check_block_context_free -> check_block_contextual -> WorkEngine::verify ->
-//   check_block_work -> WorkEngine::apply -> connect_block
+//   check_block_work -> check_block_evidence -> WorkEngine::apply -> connect_block
 // validate_and_connect_block runs exactly that sequence.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include <learnchain/chain/account_state.hpp>
@@ -62,7 +63,8 @@ enum class HeaderSignature { check, already_checked };
 
 // Needs nothing but the block: check_header; then the body against the header's commitments,
 // bad-block-tx-root and bad-block-work-root (both mutated: the body, not the header, is wrong);
-// then bad-block-too-many-txs, bad-block-too-many-work-items, bad-block-no-work, bad-block-size,
+// and bad-block-evidence-root (mutated); then bad-block-too-many-txs,
+// bad-block-too-many-work-items, bad-block-no-work, bad-block-too-much-evidence, bad-block-size,
 // and every transaction's context-free checks (bad-tx-*, detail names the transaction).
 [[nodiscard]] Status check_block_context_free(const Block& block, const Genesis& genesis,
                                               HeaderSignature signature = HeaderSignature::check);
@@ -109,18 +111,46 @@ struct BlockUndo {
     }
 };
 
+// The lowest height an Evidence item's certificate parent may have in a block at `height`:
+// height - challenge_window (0 near genesis).
+[[nodiscard]] std::uint64_t oldest_evidence_parent(std::uint64_t height, const Genesis& genesis);
+
+// One Evidence item of a block at `height` (PROTOCOL.md §T.11.10): the engine's
+// check_evidence_claim (its reasons), the certificate's parent found by `models` among the
+// block's ancestors at most challenge_window blocks below it (bad-evidence-parent), then the
+// engine's check_evidence on that model (bad-evidence-unfounded). `models` must be at the
+// block's parent; null fails with kind local. Costs one micro-batch's recomputation.
+[[nodiscard]] Result<EvidenceClaim> check_evidence_item(const Evidence& evidence,
+                                                        std::uint64_t height,
+                                                        const Genesis& genesis, WorkEngine& engine,
+                                                        const AncestorModels* models);
+
+// The keys a block's Evidence items prove to have cheated, in block order: check_evidence_item
+// on each (detail "evidence <i>"), and bad-evidence-duplicate for a certificate an earlier item
+// proves.
+[[nodiscard]] Result<std::vector<PublicKey>> check_block_evidence(const Block& block,
+                                                                  const Genesis& genesis,
+                                                                  WorkEngine& engine,
+                                                                  const AncestorModels* models);
+
 // Applies the transactions in order (each must pass AccountState::check_transaction), credits
-// the payouts as rewards maturing `reward_maturity` blocks later (at once when 0), then matures
-// the rewards due at this height. Atomic: on failure `state` is unchanged. Does not check
-// state_root: block templates use this to compute it.
+// the payouts as rewards maturing `reward_maturity` blocks later (at once when 0), burns the
+// immature rewards of each `punished` key (bad-evidence-nothing-to-burn when it has none)
+// with half of each burn, rounded down, credited to the proposer as a reward (none when the
+// proposer is the punished key), then matures the rewards due at this height. Atomic: on
+// failure `state` is unchanged. Does not check state_root: block templates use this to compute
+// it.
 [[nodiscard]] Result<BlockUndo> apply_block_state(AccountState& state, const Block& block,
                                                   const BlockWork& work,
+                                                  std::span<const PublicKey> punished,
                                                   std::uint64_t reward_maturity);
 
 // apply_block_state, then state_root == H_state(accounts_root || model_root) or
 // bad-block-state-root. Atomic. `model_root` is the work engine's root after this block.
 [[nodiscard]] Result<BlockUndo> connect_block(AccountState& state, const Block& block,
-                                              const BlockWork& work, std::uint64_t reward_maturity,
+                                              const BlockWork& work,
+                                              std::span<const PublicKey> punished,
+                                              std::uint64_t reward_maturity,
                                               const Hash256& model_root);
 
 // Restores the account pre-images (the work engine's undo is the caller's to run).
@@ -129,13 +159,15 @@ void disconnect_block(AccountState& state, const BlockUndo& undo);
 struct ConnectedBlock {
     BlockIndexEntry entry;
     BlockWork work;
-    BlockUndo undo;  // work_undo filled from the engine
+    std::vector<PublicKey> punished;  // check_block_evidence's
+    BlockUndo undo;                   // work_undo filled from the engine
 };
 
-// All checks and the state transition, in the order above. `state` and `engine` must be at
-// the block's parent. On any failure both are left as they were.
+// All checks and the state transition, in the order above. `state`, `engine` and `models` must
+// be at the block's parent. On any failure both are left as they were.
 [[nodiscard]] Result<ConnectedBlock> validate_and_connect_block(
     AccountState& state, WorkEngine& engine, const ChainView& view, const Block& block,
-    const Genesis& genesis, std::uint64_t now, HeaderSignature signature = HeaderSignature::check);
+    const Genesis& genesis, std::uint64_t now, const AncestorModels* models,
+    HeaderSignature signature = HeaderSignature::check);
 
 }  // namespace learnchain::chain

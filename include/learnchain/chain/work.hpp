@@ -112,6 +112,25 @@ public:
 };
 using WorkSnapshotPtr = std::shared_ptr<const WorkSnapshot>;
 
+// What an Evidence item claims, read from it before anything is recomputed: the key that
+// signed the certificate, what it signed (the certificate's identity: two items with the same
+// one prove the same certificate), and the block whose model it was computed on.
+struct EvidenceClaim {
+    PublicKey worker;
+    Hash256 certificate;
+    Hash256 parent;
+};
+
+// The models the evidence of a block is judged on: the store's, at the block's parent.
+class AncestorModels {
+public:
+    virtual ~AncestorModels() = default;
+    // The model at `block`, which must be the parent or an ancestor at height >= min_height:
+    // bad-evidence-parent (kind invalid) otherwise; kind local when this node cannot read it.
+    [[nodiscard]] virtual Result<WorkSnapshotPtr> model_at(const Hash256& block,
+                                                           std::uint64_t min_height) const = 0;
+};
+
 class WorkEngine {
 public:
     virtual ~WorkEngine() = default;
@@ -189,6 +208,21 @@ public:
     [[nodiscard]] virtual Result<ProvenInvalid> check_fraud_proof(
         const WorkSnapshot& parent, const Block& block, std::span<const std::uint8_t> evidence) {
         return make_error(ErrorKind::local, "work-fraud-proof-unsupported");
+    }
+
+    // --- evidence (check_block_evidence, Chainstate::judge_evidence) -------------------------
+    // Decodes an Evidence item's proof and runs every check that needs no model. The default:
+    // this chain has no evidence (bad-evidence-unsupported, kind invalid). Thread-safe.
+    [[nodiscard]] virtual Result<EvidenceClaim> check_evidence_claim(
+        std::span<const std::uint8_t> proof) const {
+        return make_error(ErrorKind::invalid, "bad-evidence-unsupported");
+    }
+    // Whether the proof holds on `parent` (the model of its claim's parent): ok, or
+    // bad-evidence-unfounded (the recomputed part is honest), or kind local (this node's own
+    // failure). Thread-safe as verify_detached is.
+    [[nodiscard]] virtual Status check_evidence(const WorkSnapshot& parent,
+                                                std::span<const std::uint8_t> proof) {
+        return make_error(ErrorKind::invalid, "bad-evidence-unsupported");
     }
 };
 

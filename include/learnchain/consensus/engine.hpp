@@ -118,6 +118,16 @@ public:
         const chain::WorkSnapshot& parent, const chain::Block& block,
         std::span<const std::uint8_t> evidence) override;
 
+    // Evidence is a MicroBatchEvidence (PROTOCOL.md §T.11.10): the claim is its header's worker,
+    // sighash and parent once check_micro_batch_evidence passed; check_evidence recomputes its
+    // micro-batch on the parent's model (consensus::check_fraud_proof), "bad-evidence-unfounded"
+    // when it is honest. Verdicts are remembered by (parent, evidence id), and a certificate
+    // proven false fails every block that carries it on that parent.
+    [[nodiscard]] Result<chain::EvidenceClaim> check_evidence_claim(
+        std::span<const std::uint8_t> proof) const override;
+    [[nodiscard]] Status check_evidence(const chain::WorkSnapshot& parent,
+                                        std::span<const std::uint8_t> proof) override;
+
     // A contribution this node already recomputed on `parent` (its own, or a peer's the miner
     // verified): a block carrying it skips its recomputation, never its cheap checks. Bitcoin
     // Core's signature cache plays the same part. Thread-safe; bounded (cleared when full).
@@ -187,6 +197,10 @@ private:
     Hash256 root_;
     std::vector<chain::ModelWrite> pending_;
     Verdicts verdicts_;
+    Verdicts evidence_verdicts_;  // by (parent, evidence id)
+    // Certificates evidence proved false, by (parent, header sighash): a block that carries one
+    // fails verify() without a recomputation, whichever block the proof first named.
+    Verdicts false_certificates_;
     // verify_detached's own tracer and draws, one verification at a time.
     Mutex detached_mutex_;
     std::unique_ptr<Tracer> detached_tracer_ GUARDED_BY(detached_mutex_);

@@ -128,6 +128,12 @@ public:
     // becomes the tip. "miner-queue-full" when too much is waiting (and no verdict follows).
     [[nodiscard]] Status submit_work_item(chain::WorkItem item, WorkItemVerdict verdict = {});
 
+    // Evidence of a fraud proof that held (p2p::Sync::on_proven_evidence). The blocks this miner
+    // proposes carry it while it is valid there (build_block_template checks each: its
+    // certificate's parent within the challenge window, its key with rewards to burn), half of
+    // the burn being the proposer's. The newest max_pooled_evidence are kept. Only queues.
+    void offer_evidence(chain::Evidence evidence);
+
     [[nodiscard]] MinerStats stats() const;
 
 private:
@@ -195,6 +201,7 @@ private:
     bool stopping_ GUARDED_BY(mutex_) = false;
     bool tip_changed_ GUARDED_BY(mutex_) = true;
     std::deque<Received> inbox_ GUARDED_BY(mutex_);
+    std::deque<chain::Evidence> evidence_ GUARDED_BY(mutex_);
     std::multimap<Hash256, Received> waiting_ GUARDED_BY(mutex_);  // by parent: not the tip yet
     MinerStats stats_ GUARDED_BY(mutex_);
     std::thread thread_;
@@ -203,5 +210,6 @@ private:
 // Limits on queued peer contributions.
 inline constexpr std::size_t miner_max_inbox = 1024;
 inline constexpr std::size_t miner_max_waiting = 256;
+inline constexpr std::size_t max_pooled_evidence = 16;
 
 }  // namespace learnchain::node

@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -99,6 +100,8 @@ struct SyncStats {
     std::uint64_t fraud_proofs_proven = 0;           // received proofs that held (and were relayed)
     std::uint64_t fraud_proofs_refused = 0;          // received proofs that did not hold
     std::uint64_t blocks_condemned = 0;              // blocks this node condemned on a peer's proof
+    // received proofs whose block is not on the main chain here, whose evidence held alone
+    std::uint64_t evidence_proven = 0;
 };
 
 class Sync final : public NetHandler {
@@ -123,6 +126,10 @@ public:
     // A certificate arrived from a peer (`id` = work_item_id) with the size the genesis fixes.
     // Called without any lock held.
     std::function<WorkItemFate(PeerId, const Hash256& id, const chain::WorkItem&)> on_work_item;
+    // A fraud proof this node found or judged true: its evidence, which a block of this chain may
+    // carry (the miner's to include). cs_main and Sync's own locks may be held: it must only
+    // queue.
+    std::function<void(const chain::Evidence&)> on_proven_evidence;
     // How far a certificate's verification went: its cheap checks, which every node runs
     // before relaying, or also the recomputation, which a relay cannot afford.
     enum class WorkItemCheck { cheap, recomputed };
@@ -269,6 +276,10 @@ private:
         REQUIRES(peers_mutex_) EXCLUDES(queue_mutex_);
     // Keeps a proof until its block arrives; the oldest goes past the bound.
     void wait_for_block(QueuedFraudProof proof) REQUIRES(chainstate_.cs_main, peers_mutex_);
+    // Whether a fraud proof's evidence names a key with immature rewards at the tip (its
+    // signature checked, nothing recomputed).
+    [[nodiscard]] bool evidence_burns(std::span<const std::uint8_t> evidence) const
+        REQUIRES(chainstate_.cs_main);
     // Takes a proof out of the waiting list's count of its sender.
     void forget_waiting(const QueuedFraudProof& waiting) REQUIRES(peers_mutex_);
     // Deletes a proof kept on disk for judgment (ChainStore::keep_unjudged_fraud_proof).
