@@ -124,18 +124,86 @@ std::vector<std::uint8_t> encode_safetensors(const std::vector<ExportTensor>& te
     return out;
 }
 
+namespace {
+
+// GPT-2's byte-to-character table (its bytes_to_unicode): printable Latin-1 bytes stand for
+// themselves, the other 68 for U+0100 onwards, so that every byte is one visible character.
+std::string byte_character(std::uint32_t byte) {
+    const auto printable = [](std::uint32_t b) {
+        return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    };
+    std::uint32_t code = byte;
+    if (!printable(byte)) {
+        code = 256;
+        for (std::uint32_t b = 0; b < byte; ++b)
+            if (!printable(b)) ++code;
+    }
+    std::string utf8;  // every code point here is below U+0800: one or two bytes
+    if (code < 0x80) {
+        utf8.push_back(static_cast<char>(code));
+    } else {
+        utf8.push_back(static_cast<char>(0xC0 | (code >> 6)));
+        utf8.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+    return utf8;
+}
+
+}  // namespace
+
+std::string byte_tokenizer_json(std::uint32_t vocab_size) {
+    json vocab = json::object();
+    for (std::uint32_t b = 0; b < vocab_size && b < 256; ++b) vocab[byte_character(b)] = b;
+    const json byte_level{{"type", "ByteLevel"},
+                          {"add_prefix_space", false},
+                          {"trim_offsets", false},
+                          {"use_regex", false}};
+    const json tokenizer{{"version", "1.0"},
+                         {"truncation", nullptr},
+                         {"padding", nullptr},
+                         {"added_tokens", json::array()},
+                         {"normalizer", nullptr},
+                         {"pre_tokenizer", byte_level},
+                         {"post_processor", nullptr},
+                         {"decoder", byte_level},
+                         {"model",
+                          {{"type", "BPE"},
+                           {"dropout", nullptr},
+                           {"unk_token", nullptr},
+                           {"continuing_subword_prefix", nullptr},
+                           {"end_of_word_suffix", nullptr},
+                           {"fuse_unk", false},
+                           {"byte_fallback", false},
+                           {"vocab", vocab},
+                           {"merges", json::array()}}}};
+    return tokenizer.dump(2) + "\n";
+}
+
+std::string tokenizer_config_json(const ModelConfig& config) {
+    const json tokenizer_config{{"tokenizer_class", "PreTrainedTokenizerFast"},
+                                {"model_max_length", config.context},
+                                {"clean_up_tokenization_spaces", false}};
+    return tokenizer_config.dump(2) + "\n";
+}
+
 Status export_gpt2(const std::filesystem::path& dir, const ModelWeights& weights,
                    const std::string& description) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return make_error(ErrorKind::local, "export-io", dir.string() + ": " + ec.message());
-    const auto model_path = dir / "model.safetensors", config_path = dir / "config.json";
-    for (const auto& path : {model_path, config_path})
+    const auto model_path = dir / "model.safetensors";
+    const ModelConfig& layout = weights.layout.config();
+    const std::pair<std::filesystem::path, std::string> texts[] = {
+        {dir / "config.json", gpt2_config_json(layout)},
+        {dir / "tokenizer.json", byte_tokenizer_json(layout.vocab_size)},
+        {dir / "tokenizer_config.json", tokenizer_config_json(layout)}};
+    if (std::filesystem::exists(model_path))
+        return make_error(ErrorKind::policy, "export-exists", model_path.string());
+    for (const auto& [path, text] : texts)
         if (std::filesystem::exists(path))
             return make_error(ErrorKind::policy, "export-exists", path.string());
     const auto bytes = encode_safetensors(gpt2_tensors(weights), description);
-    const std::string config = gpt2_config_json(weights.layout.config());
-    LEARNCHAIN_TRY(write_file(config_path, config.data(), config.size()));
+    for (const auto& [path, text] : texts)
+        LEARNCHAIN_TRY(write_file(path, text.data(), text.size()));
     return write_file(model_path, bytes.data(), bytes.size());
 }
 

@@ -2,6 +2,7 @@
 // what it needs; JSON is built after the lock is released where that is cheap to arrange.
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -505,23 +506,46 @@ public:
         if (!dir) return dir.error();
         if (!std::filesystem::path(*dir).is_absolute())
             return rpc::invalid_params("dir: an absolute path on the node's machine");
-        std::optional<consensus::ModelWeights> weights;
+        constexpr std::uint64_t tip_height = std::numeric_limits<std::uint64_t>::max();
+        auto height = uint_param(params, 1, "height", tip_height);
+        if (!height) return height.error();
+        std::optional<consensus::ModelState> state;
+        std::vector<std::uint8_t> child_undo;  // the model at `height`, when below the tip
         std::string description;
         json out;
-        auto read = node_.with_chain(
-            [&](chain::ChainStore& store, auto&, consensus::PolWorkEngine& engine) -> Status {
-                weights = engine.weights();
-                description = store.genesis().name + " height " + std::to_string(store.height()) +
-                              " block " + store.tip().hash.hex();
-                out = json{{"dir", *dir},
-                           {"height", store.height()},
-                           {"hash", store.tip().hash.hex()},
-                           {"parameters", weights->layout.parameter_count()},
-                           {"files", {"config.json", "model.safetensors"}}};
-                return ok_status();
-            });
+        auto read = node_.with_chain([&](chain::ChainStore& store, auto&,
+                                         consensus::PolWorkEngine& engine) -> Status {
+            const std::uint64_t tip = store.height();
+            if (*height == tip_height) *height = tip;
+            if (*height > tip)
+                return rpc::invalid_params("height: the tip is at " + std::to_string(tip));
+            state = engine.state();
+            if (*height < tip) {
+                // A main-chain block's undo record holds its parent's model.
+                auto undo = store.undo(*store.hash_at(*height + 1));
+                if (!undo) return undo.error();
+                if (!*undo)
+                    return make_error(ErrorKind::policy, "export-model-not-kept",
+                                      "the node keeps the models of the last " +
+                                          std::to_string(2 * store.genesis().challenge_window) +
+                                          " blocks below the tip (" + std::to_string(tip) + ")");
+                child_undo = std::move((*undo)->work_undo);
+            }
+            const Hash256 hash = *store.hash_at(*height);
+            description = store.genesis().name + " height " + std::to_string(*height) + " block " +
+                          hash.hex();
+            out = json{
+                {"dir", *dir},
+                {"height", *height},
+                {"hash", hash.hex()},
+                {"parameters", state->weights.layout.parameter_count()},
+                {"files",
+                 {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}}};
+            return ok_status();
+        });
         if (!read) return read.error();
-        LEARNCHAIN_TRY(consensus::export_gpt2(*dir, *weights, description));
+        if (!child_undo.empty()) LEARNCHAIN_TRY(consensus::decode_model_undo(child_undo, *state));
+        LEARNCHAIN_TRY(consensus::export_gpt2(*dir, state->weights, description));
         return out;
     }
 
@@ -720,9 +744,10 @@ Status register_node_methods(rpc::RpcServer& server, Node& node) {
                         "getmodelinfo ( blocks )\n  The model at the tip: parameters, tokens "
                         "trained, and the loss of the last\n  `blocks` blocks."));
     LEARNCHAIN_TRY(bind("exportmodel", &Methods::exportmodel,
-                        "exportmodel dir\n  Writes the tip model into `dir` (an absolute path on "
-                        "the node's machine) as a\n  Hugging Face GPT-2 checkpoint: config.json "
-                        "and model.safetensors."));
+                        "exportmodel dir ( height )\n  Writes the model at `height` (default: the "
+                        "tip; the last 2W blocks are kept)\n  into `dir` (an absolute path on the "
+                        "node's machine) as a Hugging Face GPT-2\n  checkpoint: config.json, "
+                        "model.safetensors, tokenizer.json, tokenizer_config.json."));
     LEARNCHAIN_TRY(
         bind("getpeerinfo", &Methods::getpeerinfo,
              "getpeerinfo\n  Connected peers: address, direction, version, height, score."));

@@ -1,21 +1,29 @@
 """Loads an exported checkpoint with Hugging Face transformers and compares its next-token
 logits with the node's own (expected.json, written by export_model). Exits 1 when any logit is
 more than 1e-6 away: stricter than the 1e-4 users are promised, so that GPT-2's tanh
-approximation of GELU (4e-6 off here) would not pass for the exact one."""
+approximation of GELU (4e-6 off here) would not pass for the exact one. The exported tokenizer
+must give every byte its own value as id, and decode back to the text."""
 import json
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 directory = sys.argv[1]
 model = AutoModelForCausalLM.from_pretrained(directory)
 model.eval()
+tokenizer = AutoTokenizer.from_pretrained(directory)
+for text in ["12+34=", "The chain trains a model.\n", "h\u00e9llo \u2713 \x00\x7f"]:
+    ids = tokenizer(text)["input_ids"]
+    if ids != list(text.encode()) or tokenizer.decode(ids) != text:
+        print(f"tokenizer: {text!r} gives {ids}, decoded {tokenizer.decode(ids)!r}")
+        sys.exit(1)
+print(f"{type(tokenizer).__name__}: byte ids and round trips hold")
 worst = 0.0
 with open(f"{directory}/expected.json") as f:
     cases = json.load(f)
 for case in cases:
-    ids = list(case["prompt"].encode())
+    ids = tokenizer(case["prompt"])["input_ids"]
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0]
     expected = torch.tensor(case["logits"]).reshape(logits.shape)

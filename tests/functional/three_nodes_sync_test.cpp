@@ -1,5 +1,7 @@
 // A mines, B and C sync from it with --verify all: all agree on tip and state root.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <learnchain/chain/address.hpp>
 
@@ -57,6 +59,28 @@ TEST_F(Functional, ThreeNodesSyncAndAgree) {
     ASSERT_FALSE(again.ok());
     EXPECT_NE(again.error().to_string().find("export-exists"), std::string::npos);
     EXPECT_FALSE(a.call("exportmodel", json::array({"relative/dir"})).ok());
+    EXPECT_TRUE(std::filesystem::exists(root_ / "export" / "tokenizer.json"));
+    // An older model, from the undo records: the same bytes from two nodes' own records, and
+    // not the tip's; one older than the records kept (2W = 8 blocks) is refused.
+    const auto read_bytes = [](const std::filesystem::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::uint64_t older = a.height() - 1;
+    for (Daemon* node : {&a, &b}) {
+        const std::string old_dir = (root_ / ("export-old-" + node->name())).string();
+        const json old = node->must("exportmodel", json::array({old_dir, older}));
+        EXPECT_EQ(old["height"], older);
+        EXPECT_EQ(old["hash"], a.must("getblockhash", json::array({older})));
+    }
+    const std::string at_older = read_bytes(root_ / "export-old-a" / "model.safetensors");
+    EXPECT_EQ(at_older, read_bytes(root_ / "export-old-b" / "model.safetensors"));
+    EXPECT_NE(at_older, read_bytes(root_ / "export" / "model.safetensors"));
+    EXPECT_FALSE(a.call("exportmodel", json::array({dir + "-future", a.height() + 1})).ok());
+    ASSERT_GT(a.height(), 9u);
+    const auto pruned = a.call("exportmodel", json::array({dir + "-pruned", 1}));
+    ASSERT_FALSE(pruned.ok());
+    EXPECT_NE(pruned.error().to_string().find("export-model-not-kept"), std::string::npos);
     EXPECT_EQ(a.terminate(), 0);
 }
 

@@ -6,7 +6,9 @@
 // the byte vocabulary. So the export is a renaming plus one transpose: GPT-2 stores its
 // projections as Conv1D weights, [in, out], where ours are torch linear weights, [out, in]. The
 // head is not tied to the token embedding (tie_word_embeddings false), and the activation is
-// "gelu" (erf), not GPT-2's default tanh approximation. Token ids are the bytes themselves.
+// "gelu" (erf), not GPT-2's default tanh approximation. Token ids are the bytes themselves, and
+// the tokenizer written beside the weights says so: a byte-level BPE without merges whose
+// vocabulary maps GPT-2's character for byte b to id b.
 #pragma once
 
 #include <cstdint>
@@ -35,8 +37,15 @@ struct ExportTensor {
 [[nodiscard]] std::vector<std::uint8_t> encode_safetensors(const std::vector<ExportTensor>& tensors,
                                                            const std::string& metadata_json);
 
-// Writes model.safetensors and config.json into `dir` (created if missing). Refuses a
-// directory that holds either file already ("export-exists"); "export-io" when writing fails.
+// tokenizer.json (the `tokenizers` library's format): byte-level pre-tokenizer and decoder, a
+// BPE model without merges over the first vocab_size bytes, each byte's id its value.
+[[nodiscard]] std::string byte_tokenizer_json(std::uint32_t vocab_size);
+// tokenizer_config.json: PreTrainedTokenizerFast, model_max_length the context.
+[[nodiscard]] std::string tokenizer_config_json(const ModelConfig& config);
+
+// Writes model.safetensors, config.json, tokenizer.json and tokenizer_config.json into `dir`
+// (created if missing). Refuses a directory that holds any of them already ("export-exists");
+// "export-io" when writing fails.
 [[nodiscard]] Status export_gpt2(const std::filesystem::path& dir, const ModelWeights& weights,
                                  const std::string& description);
 
