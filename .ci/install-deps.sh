@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps
   python3-torch python3-venv
+  bible-kjv
 )
 
 sudo_cmd=()
@@ -28,3 +29,10 @@ export DEBIAN_FRONTEND=noninteractive
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -x "$root/.venv/bin/python" ]; then /usr/bin/python3 -m venv --system-site-packages "$root/.venv"; fi
 "$root/.venv/bin/pip" install -q --disable-pip-version-check "transformers==4.44.2" "safetensors==0.4.5"
+
+# The King James Version as plain text, the corpus genesis/kjv.json trains on (named there by
+# SHA-256: Debian 12's bible-kjv 4.38 prints these bytes).
+if [ ! -s "$root/genesis/kjv.txt" ]; then
+  /usr/bin/bible -f "Gen1:1-Rev22:21" >"$root/genesis/kjv.txt.tmp"
+  mv "$root/genesis/kjv.txt.tmp" "$root/genesis/kjv.txt"
+fi

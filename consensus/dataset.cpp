@@ -70,9 +70,10 @@ Result<Dataset> Dataset::open(const DatasetSpec& spec, const std::filesystem::pa
                 return make_error(ErrorKind::local, "dataset-hash-mismatch",
                                   path.string() + " has SHA-256 " + actual.hex() +
                                       ", genesis names " + spec.sha256.hex());
-            if (bytes->size() < 2)
+            if (bytes->size() < 2 * file_held_out_parts)
                 return make_error(ErrorKind::local, "dataset-too-short",
-                                  path.string() + " is under 2 bytes");
+                                  path.string() + " is under " +
+                                      std::to_string(2 * file_held_out_parts) + " bytes");
             dataset.corpus_ = std::move(bytes);
             return dataset;
         }
@@ -88,6 +89,29 @@ Problem Dataset::next_training_problem(SplitMix64& rng) const {
         const auto b = static_cast<std::uint32_t>(rng.below(n));
         if (!is_held_out(spec_.seed, a, b)) return {a, b};
     }
+}
+
+std::size_t Dataset::training_size() const {
+    return corpus_ ? corpus_->size() - corpus_->size() / file_held_out_parts : 0;
+}
+
+Result<Batch> Dataset::held_out_batch(std::uint32_t count, std::uint32_t context) const {
+    if (!corpus_) return make_error(ErrorKind::local, "dataset-no-held-out", "not a file dataset");
+    const std::uint64_t begin = training_size(), span = corpus_->size() - begin;
+    if (count == 0 || span < context + 1ULL)
+        return make_error(ErrorKind::local, "dataset-too-short",
+                          "held-out part of " + std::to_string(span) + " bytes");
+    // Evenly spaced windows over the held-out tail, the first at its start, the last at its end.
+    const std::uint64_t room = span - (context + 1);
+    Batch batch{count, context, {}};
+    batch.tokens.reserve(std::uint64_t{count} * (context + 1));
+    for (std::uint32_t j = 0; j < count; ++j) {
+        const std::uint64_t start = begin + (count == 1 ? 0 : room * j / (count - 1));
+        batch.tokens.insert(batch.tokens.end(),
+                            corpus_->begin() + static_cast<std::ptrdiff_t>(start),
+                            corpus_->begin() + static_cast<std::ptrdiff_t>(start + context + 1));
+    }
+    return batch;
 }
 
 std::vector<Problem> Dataset::held_out_problems(std::size_t count) const {
@@ -106,7 +130,7 @@ std::vector<Problem> Dataset::held_out_problems(std::size_t count) const {
 void Dataset::append_sequence(SplitMix64& rng, std::uint32_t length,
                               std::vector<std::uint8_t>& out) const {
     if (corpus_) {
-        const std::uint64_t start = rng.below(corpus_->size() - length + 1);
+        const std::uint64_t start = rng.below(training_size() - length + 1);
         out.insert(out.end(), corpus_->begin() + static_cast<std::ptrdiff_t>(start),
                    corpus_->begin() + static_cast<std::ptrdiff_t>(start + length));
         return;
@@ -127,9 +151,9 @@ Result<Batch> make_micro_batch(const Dataset& dataset, const Hash256& seed,
     if (micro_batch_size == 0 || context == 0)
         return make_error(ErrorKind::local, "batch-invalid",
                           "micro-batch size and context must be positive");
-    if (dataset.spec().kind == chain::DatasetKind::file && dataset.corpus_size() < context + 1ULL)
+    if (dataset.spec().kind == chain::DatasetKind::file && dataset.training_size() < context + 1ULL)
         return make_error(ErrorKind::local, "dataset-too-short",
-                          "corpus of " + std::to_string(dataset.corpus_size()) +
+                          "training part of " + std::to_string(dataset.training_size()) +
                               " bytes is shorter than context + 1");
     Batch batch{micro_batch_size, context, {}};
     batch.tokens.reserve(std::uint64_t{micro_batch_size} * (context + 1));

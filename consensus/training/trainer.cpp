@@ -511,6 +511,13 @@ Result<std::string> Trainer::complete(const ModelWeights& weights, const std::st
     }
 }
 
+Result<double> held_out_loss(Trainer& trainer, const ModelWeights& weights, const Dataset& dataset,
+                             std::uint32_t count) {
+    auto batch = dataset.held_out_batch(count, weights.layout.config().context);
+    if (!batch) return batch.error();
+    return trainer.compute_loss(weights, *batch);
+}
+
 Result<double> held_out_accuracy(Trainer& trainer, const ModelWeights& weights,
                                  const Dataset& dataset, std::size_t count) {
     const auto problems = dataset.held_out_problems(count);

@@ -26,6 +26,7 @@ using rpc::json;
 
 // Held-out problems scored by getmodelinfo: enough to tell 0% from 10% from 50%.
 constexpr std::size_t accuracy_problems = 64;
+constexpr std::uint32_t held_out_sequences = 64;
 constexpr std::uint64_t default_loss_blocks = 20;
 constexpr std::uint64_t max_loss_blocks = 1000;
 constexpr std::size_t max_cached_block_losses = 4096;
@@ -162,14 +163,15 @@ BlockLoss block_loss(const chain::Block& block) {
 }
 
 // getmodelinfo's state: per-block losses (reading a body means reading its gradient blobs) and
-// the held-out accuracy of the tip model (greedy decoding of every problem), each computed once.
+// the tip model's held-out figure (synthetic: accuracy, greedy decoding of every problem; file:
+// loss on fixed held-out sequences), each computed once.
 struct ModelInfoCache {
     std::mutex mutex;  // taken before the chain mutex, never after
     std::map<Hash256, BlockLoss> losses;
     std::optional<training::Trainer> trainer;
-    Hash256 accuracy_tip;
-    std::optional<double> accuracy;
-    std::string accuracy_error;
+    Hash256 evaluated_tip;
+    std::optional<double> held_out;
+    std::string held_out_error;
 };
 
 class Methods {
@@ -561,56 +563,59 @@ public:
         std::string tokens_trained;
         std::optional<consensus::ModelWeights> weights;
         std::optional<consensus::Dataset> dataset;
-        auto read = node_.with_chain([&](chain::ChainStore& store, auto&,
-                                         consensus::PolWorkEngine& engine) -> Status {
-            tip = store.tip().hash;
-            parameters = engine.weights().layout.parameter_count();
-            tokens_trained = store.tip().cumulative_work.to_string();
-            const std::uint64_t height = store.height();
-            for (std::uint64_t h = height; h >= 1 && height - h < *count; --h) {
-                const auto hash = store.hash_at(h);
-                if (!hash) break;
-                auto it = cache_.losses.find(*hash);
-                if (it == cache_.losses.end()) {
-                    auto block = store.block(*hash);
-                    if (!block) return block.error();
-                    if (!*block) break;
-                    if (cache_.losses.size() >= max_cached_block_losses) cache_.losses.clear();
-                    it = cache_.losses.emplace(*hash, block_loss(**block)).first;
+        auto read = node_.with_chain(
+            [&](chain::ChainStore& store, auto&, consensus::PolWorkEngine& engine) -> Status {
+                tip = store.tip().hash;
+                parameters = engine.weights().layout.parameter_count();
+                tokens_trained = store.tip().cumulative_work.to_string();
+                const std::uint64_t height = store.height();
+                for (std::uint64_t h = height; h >= 1 && height - h < *count; --h) {
+                    const auto hash = store.hash_at(h);
+                    if (!hash) break;
+                    auto it = cache_.losses.find(*hash);
+                    if (it == cache_.losses.end()) {
+                        auto block = store.block(*hash);
+                        if (!block) return block.error();
+                        if (!*block) break;
+                        if (cache_.losses.size() >= max_cached_block_losses) cache_.losses.clear();
+                        it = cache_.losses.emplace(*hash, block_loss(**block)).first;
+                    }
+                    losses.push_back({{"height", h},
+                                      {"hash", hash->hex()},
+                                      {"loss", it->second.loss},
+                                      {"tokens", it->second.tokens},
+                                      {"contributions", it->second.contributions}});
                 }
-                losses.push_back({{"height", h},
-                                  {"hash", hash->hex()},
-                                  {"loss", it->second.loss},
-                                  {"tokens", it->second.tokens},
-                                  {"contributions", it->second.contributions}});
-            }
-            const bool synthetic = engine.dataset().spec().kind == chain::DatasetKind::synthetic;
-            if (synthetic && cache_.accuracy_tip != tip) {
-                weights = engine.weights();
-                dataset = engine.dataset();
-            }
-            return ok_status();
-        });
+                if (cache_.evaluated_tip != tip) {
+                    weights = engine.weights();
+                    dataset = engine.dataset();
+                }
+                return ok_status();
+            });
         if (!read) return read.error();
-        // Greedy decoding runs outside the chain mutex, on the RPC thread's own trainer.
+        // The evaluation runs outside the chain mutex, on the RPC thread's own trainer.
+        const bool synthetic =
+            node_.genesis().learning.dataset.kind == chain::DatasetKind::synthetic;
         if (weights) {
-            cache_.accuracy_tip = tip;
-            cache_.accuracy.reset();
-            cache_.accuracy_error.clear();
+            cache_.evaluated_tip = tip;
+            cache_.held_out.reset();
+            cache_.held_out_error.clear();
             if (!cache_.trainer) {
                 auto trainer = training::Trainer::create(weights->layout.config(), "cpu");
                 if (trainer)
                     cache_.trainer.emplace(std::move(trainer).value());
                 else
-                    cache_.accuracy_error = trainer.error().to_string();
+                    cache_.held_out_error = trainer.error().to_string();
             }
             if (cache_.trainer) {
-                auto accuracy = training::held_out_accuracy(*cache_.trainer, *weights, *dataset,
-                                                            accuracy_problems);
-                if (accuracy)
-                    cache_.accuracy = *accuracy;
+                auto figure = synthetic ? training::held_out_accuracy(*cache_.trainer, *weights,
+                                                                      *dataset, accuracy_problems)
+                                        : training::held_out_loss(*cache_.trainer, *weights,
+                                                                  *dataset, held_out_sequences);
+                if (figure)
+                    cache_.held_out = *figure;
                 else
-                    cache_.accuracy_error = accuracy.error().to_string();
+                    cache_.held_out_error = figure.error().to_string();
             }
         }
         json out{
@@ -619,12 +624,16 @@ public:
             {"tokens_trained", tokens_trained},
             {"losses", std::move(losses)},
         };
-        if (cache_.accuracy && cache_.accuracy_tip == tip) {
-            out["held_out_accuracy"] = *cache_.accuracy;
-            out["held_out_problems"] = accuracy_problems;
+        const char* figure = synthetic ? "held_out_accuracy" : "held_out_loss";
+        if (cache_.held_out && cache_.evaluated_tip == tip) {
+            out[figure] = *cache_.held_out;
+            if (synthetic)
+                out["held_out_problems"] = accuracy_problems;
+            else
+                out["held_out_sequences"] = held_out_sequences;
         } else {
-            out["held_out_accuracy"] = nullptr;
-            if (!cache_.accuracy_error.empty()) out["held_out_error"] = cache_.accuracy_error;
+            out[figure] = nullptr;
+            if (!cache_.held_out_error.empty()) out["held_out_error"] = cache_.held_out_error;
         }
         return out;
     }

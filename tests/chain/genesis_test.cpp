@@ -126,7 +126,8 @@ TEST(Genesis, HashCommitsToEveryField) {
 }
 
 TEST(Genesis, JsonRoundTrip) {
-    for (auto file : {devnet_genesis_file, test_genesis_file, local_genesis_file}) {
+    for (auto file :
+         {devnet_genesis_file, test_genesis_file, local_genesis_file, kjv_genesis_file}) {
         const Genesis g = load_genesis(source_path(file)).value();
         auto again = parse_genesis(genesis_to_json(g));
         ASSERT_TRUE(again) << again.error().to_string();

@@ -171,12 +171,41 @@ TEST_F(FileDataset, MissingFileIsRejected) {
     EXPECT_EQ(Dataset::open(spec_, dir_).error().reason, "dataset-unreadable");
 }
 
-TEST_F(FileDataset, ContextLongerThanCorpusIsRejected) {
+TEST_F(FileDataset, ContextLongerThanTheTrainingPartIsRejected) {
     const auto dataset = Dataset::open(spec_, dir_).value();
-    const auto context = static_cast<std::uint32_t>(corpus_.size());
+    const auto context = static_cast<std::uint32_t>(dataset.training_size());
     EXPECT_EQ(make_micro_batch(dataset, seed_of(3), 0, 1, context).error().reason,
               "dataset-too-short");
     EXPECT_TRUE(make_micro_batch(dataset, seed_of(3), 0, 1, context - 1).ok());
+}
+
+TEST_F(FileDataset, TrainingNeverReadsTheHeldOutTail) {
+    const auto dataset = Dataset::open(spec_, dir_).value();
+    EXPECT_EQ(dataset.training_size(), corpus_.size() - corpus_.size() / file_held_out_parts);
+    for (std::uint8_t s = 0; s < 20; ++s) {
+        const auto batch = make_micro_batch(dataset, seed_of(s), 0, 64, 32).value();
+        for (std::size_t j = 0; j < batch.size; ++j) {
+            const std::string text = as_text(batch.sequence(j));
+            const auto at = corpus_.find(text);
+            ASSERT_NE(at, std::string::npos);
+            EXPECT_LE(at + text.size(), dataset.training_size()) << "seed " << int(s);
+        }
+    }
+}
+
+TEST_F(FileDataset, HeldOutSequencesSpanTheTailEvenly) {
+    const auto dataset = Dataset::open(spec_, dir_).value();
+    const auto batch = dataset.held_out_batch(5, 32).value();
+    ASSERT_EQ(batch.size, 5u);
+    EXPECT_EQ(as_text(batch.sequence(0)), corpus_.substr(dataset.training_size(), 33));
+    EXPECT_EQ(as_text(batch.sequence(4)), corpus_.substr(corpus_.size() - 33, 33));
+    EXPECT_EQ(batch.tokens, dataset.held_out_batch(5, 32).value().tokens);
+    const auto tail = static_cast<std::uint32_t>(corpus_.size() / file_held_out_parts);
+    EXPECT_EQ(dataset.held_out_batch(1, tail).error().reason, "dataset-too-short");
+    EXPECT_TRUE(dataset.held_out_batch(1, tail - 1).ok());
+
+    const auto synthetic = Dataset::open(chain::DatasetSpec{}).value();
+    EXPECT_EQ(synthetic.held_out_batch(1, 8).error().reason, "dataset-no-held-out");
 }
 
 }  // namespace

@@ -42,25 +42,38 @@ struct Problem {
     friend bool operator==(const Problem&, const Problem&) = default;
 };
 
+// A file corpus's last 1/file_held_out_parts bytes (rounded down) are held out: training
+// sequences come from the bytes before them only. A contiguous tail, as held-out text splits
+// usually are, so that no training window overlaps it.
+inline constexpr std::size_t file_held_out_parts = 16;
+
 // Whether the pair (a, b) belongs to the held-out split of this dataset seed (1/16 of pairs).
 [[nodiscard]] bool is_held_out(std::uint64_t dataset_seed, std::uint32_t a, std::uint32_t b);
 
 class Dataset {
 public:
     // synthetic: validates the spec. file: reads base_dir / spec.path and checks its SHA-256
-    // ("dataset-hash-mismatch", "dataset-unreadable", "dataset-too-short").
+    // ("dataset-hash-mismatch", "dataset-unreadable", "dataset-too-short" under
+    // 2 * file_held_out_parts bytes).
     [[nodiscard]] static Result<Dataset> open(const DatasetSpec& spec,
                                               const std::filesystem::path& base_dir = {});
 
     [[nodiscard]] const DatasetSpec& spec() const { return spec_; }
 
     // Appends one training sequence of `length` bytes drawn from `rng` (see PROTOCOL.md). For
-    // a file dataset, `length` must not exceed corpus_size().
+    // a file dataset, `length` must not exceed training_size().
     void append_sequence(SplitMix64& rng, std::uint32_t length,
                          std::vector<std::uint8_t>& out) const;
 
-    // File datasets: the corpus length in bytes. Synthetic: 0.
+    // File datasets: the corpus length in bytes, and the part training draws from (the rest is
+    // held out). Synthetic: 0.
     [[nodiscard]] std::size_t corpus_size() const { return corpus_ ? corpus_->size() : 0; }
+    [[nodiscard]] std::size_t training_size() const;
+
+    // File only: `count` sequences of context + 1 bytes from the held-out tail, evenly spaced
+    // from its first byte to its last, the same on every call ("dataset-no-held-out" for a
+    // synthetic dataset, "dataset-too-short" when the tail is shorter than one sequence).
+    [[nodiscard]] Result<Batch> held_out_batch(std::uint32_t count, std::uint32_t context) const;
 
     // Synthetic only: `count` problems drawn (with replacement) from the held-out split, fixed
     // by the dataset seed, for measuring accuracy. Empty for a file dataset.

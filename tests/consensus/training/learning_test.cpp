@@ -2,8 +2,10 @@
 // token-weighted fp64 mean, bit-exact AdamW. The loss must fall by a clear margin.
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
+#include <learnchain/chain/genesis.hpp>
 #include <learnchain/consensus/optimizer.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
 
@@ -26,6 +28,11 @@ Hash256 step_seed(std::uint32_t step, std::uint8_t stream) {
 std::uint32_t env_or(const char* name, std::uint32_t fallback) {
     const char* v = std::getenv(name);
     return v ? static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10)) : fallback;
+}
+
+std::uint64_t tokens_per_block(const chain::LearningParams& learning) {
+    return std::uint64_t{learning.micro_batches} * learning.micro_batch_size *
+           learning.model.context;
 }
 
 double mean_loss(Trainer& trainer, const ModelWeights& w, const std::vector<Batch>& batches) {
@@ -84,6 +91,46 @@ TEST(Learning, AdamWOnTrainerGradientsReducesLoss) {
     // ln 256 = 5.55 at init; learning the format and digit statistics alone reaches < 2.5.
     EXPECT_NEAR(before, 5.55, 0.1);
     EXPECT_LT(after, before - 2.5);
+}
+
+// The real-text genesis (genesis/kjv.json, the King James Version that install-deps.sh writes
+// from Debian's bible-kjv): twenty blocks of one contribution each, as a lone 2-core miner makes
+// them (its micro-batches, its AdamW), and the held-out loss getmodelinfo reports must fall.
+TEST(Learning, TheKjvGenesisHeldOutLossFallsWithinTwentyBlocks) {
+    const std::filesystem::path dir = std::filesystem::path(LEARNCHAIN_SOURCE_DIR) / "genesis";
+    if (!std::filesystem::exists(dir / "kjv.txt"))
+        GTEST_SKIP() << "no genesis/kjv.txt: run .ci/install-deps.sh";
+    const auto genesis = chain::load_genesis((dir / "kjv.json").string()).value();
+    const chain::LearningParams& learning = genesis.learning;
+    const auto dataset = Dataset::open(learning.dataset, dir);
+    ASSERT_TRUE(dataset.ok()) << dataset.error().to_string();
+    EXPECT_EQ(dataset->corpus_size(), 4'404'412u);
+
+    auto trainer = Trainer::create(learning.model).value();
+    auto w = init_weights(learning.model).value();
+    auto state = OptimizerState::zeros(w.values.size());
+    const double before = held_out_loss(trainer, w, *dataset, 64).value();
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint32_t blocks = env_or("LEARNCHAIN_KJV_BLOCKS", 20);
+    for (std::uint32_t block = 0; block < blocks; ++block) {
+        GradientAccumulator acc(w.values.size());
+        for (std::uint32_t mb = 0; mb < learning.micro_batches; ++mb) {
+            const auto batch = make_micro_batch(*dataset, step_seed(block, 3), mb,
+                                                learning.micro_batch_size, learning.model.context)
+                                   .value();
+            const auto g = trainer.compute_gradient(w, batch);
+            ASSERT_TRUE(g.ok()) << g.error().to_string();
+            ASSERT_TRUE(acc.add(g->gradient, g->tokens).ok());
+        }
+        ASSERT_TRUE(apply_adamw(w.values, state, acc.mean().value(), learning.optimizer).ok());
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double after = held_out_loss(trainer, w, *dataset, 64).value();
+    std::cout << "kjv held-out loss " << before << " -> " << after << " after " << blocks
+              << " blocks of " << tokens_per_block(learning) << " tokens, " << seconds << " s\n";
+    EXPECT_NEAR(before, 5.55, 0.1);
+    EXPECT_LT(after, before - 1.5);
 }
 
 // Reports the gradient throughput (forward + backward) of the two test configs; asserts only

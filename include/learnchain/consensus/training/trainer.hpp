@@ -74,6 +74,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// File datasets: the mean next-byte loss on `count` held-out sequences
+// (Dataset::held_out_batch).
+[[nodiscard]] Result<double> held_out_loss(Trainer& trainer, const ModelWeights& weights,
+                                           const Dataset& dataset, std::uint32_t count);
 // Exact-match accuracy of greedy answers on `count` held-out problems (synthetic datasets).
 [[nodiscard]] Result<double> held_out_accuracy(Trainer& trainer, const ModelWeights& weights,
                                                const Dataset& dataset, std::size_t count);
