@@ -351,6 +351,17 @@ void Miner::compute_own() {
         return;
     }
     Certificate& certificate = contribution->certificate;
+    // Honest work can still break a genesis bound (a gradient spike past max_gradient_norm): a
+    // block carrying it would be refused, by this node first, at every proposal. Dropped here.
+    const consensus::VerifyContext context{&genesis_.learning, tip_->entry.hash};
+    const chain::WorkItem item = contribution->work_item();
+    if (auto checked = consensus::check_contribution(context, plan_, item.certificate, item.blob);
+        !checked) {
+        LOCK(mutex_);
+        stats_.last_error = checked.error().to_string();
+        log::warn("miner: own contribution n={} breaks a rule, dropped: {}", n, stats_.last_error);
+        return;
+    }
     {
         LOCK(mutex_);
         ++stats_.contributions;
@@ -361,7 +372,7 @@ void Miner::compute_own() {
     pooled_ids_.insert({worker, n});
     const Hash256 root = certificate.root();
     remember(root);
-    Pooled pooled{contribution->work_item(), certificate, credited_work(certificate)};
+    Pooled pooled{item, certificate, credited_work(certificate)};
     pool_[root] = std::move(pooled);
     if (options_.on_own_contribution) options_.on_own_contribution(pool_[root].item);
     log_progress();

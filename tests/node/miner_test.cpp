@@ -94,6 +94,24 @@ TEST(Miner, ProposesABlockOnceTheWorkReachesD) {
     EXPECT_EQ(m.node.store->account(key_of(0x11).public_key()).total(), 3 * chain::coin);
 }
 
+// A genesis whose gradient bound its own honest work exceeds: the miner drops each such
+// contribution instead of pooling it, so it never proposes a block that every node, itself
+// first, refuses (before, it proposed the same refused block at every turn).
+TEST(Miner, DropsItsOwnContributionThatBreaksAGenesisBound) {
+    TempDir dir("miner-bound");
+    chain::Genesis genesis = test_genesis();
+    genesis.learning.max_gradient_norm = 1e-9;
+    MiningNode m(dir.path(), genesis);
+    m.miner->start();
+    EXPECT_FALSE(m.wait_block(5s).has_value());
+    m.miner->stop();
+    const auto stats = m.miner->stats();
+    EXPECT_EQ(stats.blocks, 0u);
+    EXPECT_EQ(stats.contributions, 0u);
+    EXPECT_NE(stats.last_error.find("bad-cert-gradient-norm"), std::string::npos)
+        << stats.last_error;
+}
+
 TEST(Miner, PoolsVerifiedContributionsFromPeersAndSplitsTheReward) {
     TempDir dir("miner-peers");
     auto genesis = test_genesis();
