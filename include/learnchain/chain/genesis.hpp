@@ -134,8 +134,9 @@ inline constexpr std::string_view test_genesis_file = "genesis/test.json";
 // a single CPU miner can keep up with (test.json is for unit tests: a real miner outruns its
 // 4-block retarget and 10 s future-time limit).
 inline constexpr std::string_view local_genesis_file = "genesis/local.json";
-// local.json's chain training on real text: the King James Version (genesis/kjv.txt, which
-// .ci/install-deps.sh writes from Debian's bible-kjv package; named by SHA-256).
+// local.json's chain training on real text, at learning rate 0.003 (0.01 diverges on text):
+// the King James Version (genesis/kjv.txt, which .ci/install-deps.sh writes from Debian's
+// bible-kjv package; named by SHA-256).
 inline constexpr std::string_view kjv_genesis_file = "genesis/kjv.json";
 
 }  // namespace learnchain::chain
