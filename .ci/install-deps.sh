@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl procps
   python3-torch python3-venv
-  bible-kjv
+  bible-kjv chromium
 )
 
 sudo_cmd=()

@@ -389,15 +389,7 @@ Result<chain::ProvenInvalid> PolWorkEngine::check_fraud_proof(
         return make_error(
             ErrorKind::invalid, "fraud-proof-not-in-block",
             decoded->header.describe() + " is in no work item of block " + block.hash().hex());
-    const VerifyContext context{&params_, block.header.parent};
-    Result<ProvenFraud> proven = make_error(ErrorKind::local, "pol-engine-unset");
-    {
-        LOCK(detached_mutex_);
-        auto tracer = detached_tracer();
-        if (!tracer) return tracer.error();
-        proven = consensus::check_fraud_proof(**tracer, model->state.weights, dataset_, plan_,
-                                              context, *decoded);
-    }
+    auto proven = judge_micro_batch(model->state.weights, block.header.parent, *decoded);
     if (!proven) return proven.error();
     const std::string where = "work item " + std::to_string(*item) + " (fraud proof, micro-batch " +
                               std::to_string(decoded->micro_batch) + ")";
@@ -406,6 +398,16 @@ Result<chain::ProvenInvalid> PolWorkEngine::check_fraud_proof(
         {block.header.parent, chain::certificate_root(block.work_items[*item].certificate)},
         broken);
     return chain::ProvenInvalid{std::move(broken)};
+}
+
+Result<ProvenFraud> PolWorkEngine::judge_micro_batch(const ModelWeights& weights,
+                                                     const Hash256& parent,
+                                                     const MicroBatchEvidence& evidence) {
+    const VerifyContext context{&params_, parent};
+    LOCK(detached_mutex_);
+    auto tracer = detached_tracer();
+    if (!tracer) return tracer.error();
+    return consensus::check_fraud_proof(**tracer, weights, dataset_, plan_, context, evidence);
 }
 
 Result<chain::EvidenceClaim> PolWorkEngine::check_evidence_claim(
@@ -429,15 +431,7 @@ Status PolWorkEngine::check_evidence(const chain::WorkSnapshot& parent,
     if (decoded->header.parent != model->block)
         return make_error(ErrorKind::local, "pol-engine-not-at-parent",
                           "the snapshot is not the model of " + decoded->header.parent.hex());
-    const VerifyContext context{&params_, model->block};
-    Result<ProvenFraud> proven = make_error(ErrorKind::local, "pol-engine-unset");
-    {
-        LOCK(detached_mutex_);
-        auto tracer = detached_tracer();
-        if (!tracer) return tracer.error();
-        proven = consensus::check_fraud_proof(**tracer, model->state.weights, dataset_, plan_,
-                                              context, *decoded);
-    }
+    auto proven = judge_micro_batch(model->state.weights, model->block, *decoded);
     Status verdict = ok_status();
     if (proven) {
         false_certificates_.put({model->block, decoded->header.sighash()},

@@ -111,6 +111,7 @@ private:
         const auto& request = parser_->get();
         // Decided before the body is read, so an unauthenticated client never makes the
         // server buffer a body.
+        if (request.method() == http::verb::get && options_.pages) return serve_page(request);
         if (request.target() != "/") return reject(http::status::not_found, "not found\n");
         if (request.method() != http::verb::post)
             return reject(http::status::method_not_allowed, "only POST\n");
@@ -148,6 +149,21 @@ private:
             response->set(http::field::content_type, "application/json");
             response->body() = std::move(*body);
         }
+        response->keep_alive(request.keep_alive() && !server_.stopping);
+        write(std::move(response));
+    }
+
+    // A GET has no body to read: the page is the whole answer.
+    template <class Request>
+    void serve_page(const Request& request) {
+        busy_ = true;
+        std::optional<Page> page = options_.pages(request.target());
+        if (!page) return reject(http::status::not_found, "not found\n");
+        auto response = std::make_shared<http::response<http::string_body>>(http::status::ok,
+                                                                            request.version());
+        response->set(http::field::content_type, page->content_type);
+        response->set(http::field::cache_control, "no-store");
+        response->body() = std::move(page->body);
         response->keep_alive(request.keep_alive() && !server_.stopping);
         write(std::move(response));
     }
@@ -306,7 +322,8 @@ Status RpcServer::start() {
         s.auth.set_cookie(*cookie);
         s.cookie = s.options.datadir / cookie_file_name;
     }
-    if (s.auth.empty())
+    // A server of pages alone may have no credentials: then no POST is ever authorized.
+    if (s.auth.empty() && !s.options.pages)
         return make_error(ErrorKind::policy, "rpc-no-auth",
                           "neither a datadir for the cookie nor credentials given");
 

@@ -39,6 +39,7 @@ struct Flags {
     std::string rpc_bind = "127.0.0.1";
     std::uint16_t rpc_port = learnchain::node::default_rpc_port;
     std::size_t rpc_threads = 2;
+    std::optional<std::uint16_t> explorer_port;
     std::vector<std::string> connect;
     bool mine = false;
     std::string mine_to;
@@ -83,6 +84,7 @@ NodeConfig to_config(const Flags& flags) {
     config.rpc_bind = flags.rpc_bind;
     config.rpc_port = flags.rpc_port;
     config.rpc_threads = flags.rpc_threads;
+    config.explorer_port = flags.explorer_port;
     for (const auto& text : flags.connect) {
         auto endpoint = learnchain::p2p::parse_endpoint(text);
         if (!endpoint) fail("--connect " + text + ": expected HOST:PORT");
@@ -164,6 +166,9 @@ int main(int argc, char** argv) {
     app.add_option("--rpc-threads", flags.rpc_threads, "JSON-RPC server threads")
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
+    app.add_option("--explorer-port", flags.explorer_port,
+                   "Serve the explorer web page on the RPC address at this port (0: any free "
+                   "port; off when not given)");
     app.add_option("--connect", flags.connect,
                    "Peer to keep connected, HOST:PORT (repeatable; reconnects with backoff)");
     app.add_flag("--mine", flags.mine, "Train and propose blocks");

@@ -12,6 +12,7 @@
 #include <learnchain/consensus/engine.hpp>
 #include <learnchain/consensus/training/trainer.hpp>
 #include <learnchain/node/embedded_genesis.hpp>
+#include <learnchain/node/explorer.hpp>
 #include <learnchain/node/miner.hpp>
 #include <learnchain/node/node.hpp>
 #include <learnchain/node/rpc_methods.hpp>
@@ -249,6 +250,18 @@ Status Node::start() {
     LEARNCHAIN_TRY(register_node_methods(*rpc_, *this));
     LEARNCHAIN_TRY(register_inference_methods(*rpc_, *inference_));
     LEARNCHAIN_TRY(rpc_->start());
+    if (config_.explorer_port) {
+        // Its own listener, with no cookie and no credentials: every POST is refused, and the
+        // pages forward only the read-only methods (explorer_methods).
+        rpc::ServerOptions options;
+        options.address = config_.rpc_bind;
+        options.port = *config_.explorer_port;
+        options.threads = 1;
+        options.pages = explorer_pages(*this, rpc_->dispatcher());
+        explorer_ = std::make_unique<rpc::RpcServer>(options);
+        LEARNCHAIN_TRY(explorer_->start());
+        log::info("explorer: http://{}:{}/", config_.rpc_bind, explorer_->port());
+    }
     LEARNCHAIN_TRY(peers_->start());
     {
         LOCK(chainstate_->cs_main);
@@ -309,6 +322,7 @@ void Node::stop() {
         miner_->stop();
         mining_active_ = false;
     }
+    if (explorer_) explorer_->stop();  // it forwards to rpc_'s methods
     if (rpc_) {
         log::info("shutdown: stopping RPC");
         rpc_->stop();
@@ -320,6 +334,7 @@ void Node::stop() {
     // Sync's block-processing thread before the connection manager it sends through.
     if (sync_) sync_->stop();
     miner_.reset();
+    explorer_.reset();
     rpc_.reset();
     peers_.reset();
     sync_.reset();
@@ -451,6 +466,11 @@ std::uint16_t Node::p2p_port() const {
 
 std::uint16_t Node::rpc_port() const {
     return rpc_ ? rpc_->port() : 0;
+}
+
+std::optional<std::uint16_t> Node::explorer_port() const {
+    if (!explorer_) return std::nullopt;
+    return explorer_->port();
 }
 
 std::filesystem::path Node::cookie_path() const {

@@ -414,6 +414,38 @@ TEST_F(RpcServerTest, OnlyPostToRoot) {
     }
 }
 
+// A server of pages alone (the explorer's listener): GETs answered without credentials, a
+// missing page 404, and JSON-RPC refused, since no credential can match.
+TEST_F(RpcServerTest, APagesOnlyServerAnswersGetsAndRefusesEveryPost) {
+    ServerOptions o;
+    o.pages = [](std::string_view target) -> std::optional<Page> {
+        if (target != "/hello?x=1") return std::nullopt;
+        return Page{"text/plain", "hi"};
+    };
+    RpcServer pages(o);
+    ASSERT_TRUE(pages.register_method("echo", [](const json& p) -> Result<json> { return p; }));
+    ASSERT_TRUE(pages.start().ok());
+    {
+        RawSocket raw(pages.port());
+        ASSERT_TRUE(raw.send(http_post("/hello?x=1", "", "", "GET")));
+        const std::string reply = raw.read_all();
+        EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+        EXPECT_NE(reply.find("Content-Type: text/plain"), std::string::npos);
+        EXPECT_EQ(reply.substr(reply.size() - 2), "hi");
+    }
+    {
+        RawSocket raw(pages.port());
+        ASSERT_TRUE(raw.send(http_post("/other", "", "", "GET")));
+        EXPECT_EQ(raw.read_all().rfind("HTTP/1.1 404", 0), 0u);
+    }
+    for (const std::string auth : {std::string(), std::string("Basic YWxpY2U6d29uZGVybGFuZA==")}) {
+        RawSocket raw(pages.port());
+        ASSERT_TRUE(raw.send(
+            http_post("/", auth, R"({"jsonrpc":"2.0","id":1,"method":"echo","params":[1]})")));
+        EXPECT_EQ(raw.read_all().rfind("HTTP/1.1 401", 0), 0u) << "auth '" << auth << "'";
+    }
+}
+
 TEST_F(RpcServerTest, ExpectContinueAndAnyContentType) {
     start();
     RawSocket raw(server_->port());

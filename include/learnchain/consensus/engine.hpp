@@ -177,6 +177,12 @@ private:
     // Keeps the evidence of a sampled micro-batch that failed, for take_found_fraud_proofs.
     void found_fraud(const Hash256& block, const Certificate& certificate,
                      std::uint32_t micro_batch) EXCLUDES(found_mutex_);
+    // consensus::check_fraud_proof of `evidence` on `weights` (the model of `parent`), on the
+    // detached tracer: what check_fraud_proof and check_evidence share.
+    [[nodiscard]] Result<ProvenFraud> judge_micro_batch(const ModelWeights& weights,
+                                                        const Hash256& parent,
+                                                        const MicroBatchEvidence& evidence)
+        EXCLUDES(detached_mutex_);
     // The tracer verify_detached and check_fraud_proof share, made on first use.
     [[nodiscard]] Result<Tracer*> detached_tracer() REQUIRES(detached_mutex_);
     // The block's AdamW step on `state`: its blobs aggregated in canonical order.

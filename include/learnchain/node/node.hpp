@@ -63,6 +63,8 @@ struct NodeConfig {
     std::string rpc_bind = "127.0.0.1";
     std::uint16_t rpc_port = default_rpc_port;  // 0: ephemeral (tests)
     std::size_t rpc_threads = 2;
+    // The explorer's web page (explorer.hpp) on rpc_bind at this port; none: off. 0: ephemeral.
+    std::optional<std::uint16_t> explorer_port;
     std::vector<p2p::Endpoint> connect;
     bool mine = false;
     // Rewards are earned by the mining key (it signs the work); with mine_to they are forwarded
@@ -140,6 +142,8 @@ public:
     [[nodiscard]] Status set_mine_to(const chain::PublicKey& to);
     [[nodiscard]] std::uint16_t p2p_port() const;
     [[nodiscard]] std::uint16_t rpc_port() const;
+    // The explorer's bound port; nullopt when it is off.
+    [[nodiscard]] std::optional<std::uint16_t> explorer_port() const;
     [[nodiscard]] std::filesystem::path cookie_path() const;
 
 private:
@@ -165,6 +169,7 @@ private:
     std::unique_ptr<p2p::Sync> sync_;
     std::unique_ptr<p2p::ConnectionManager> peers_;
     std::unique_ptr<rpc::RpcServer> rpc_;
+    std::unique_ptr<rpc::RpcServer> explorer_;  // its own listener: pages only, no credentials
     std::unique_ptr<Miner> miner_;
     std::unique_ptr<InferenceService> inference_;
     std::optional<chain::PublicKey> mine_to_ GUARDED_BY(chainstate_->cs_main);

@@ -7,14 +7,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <learnchain/chain/result.hpp>
 #include <learnchain/rpc/dispatcher.hpp>
 
 namespace learnchain::rpc {
+
+// A page a GET request gets: its content type and body.
+struct Page {
+    std::string content_type;
+    std::string body;
+};
+// Answers a GET for `target` (path and query as sent), or nullopt for 404. Called on a server
+// thread; must be thread-safe.
+using PageHandler = std::function<std::optional<Page>(std::string_view target)>;
 
 struct ServerOptions {
     std::string address = "127.0.0.1";
@@ -36,6 +47,10 @@ struct ServerOptions {
     // How long stop() lets in-flight requests finish before cutting them off.
     std::chrono::milliseconds stop_timeout = std::chrono::seconds(10);
     DispatchLimits dispatch;
+    // Set: GET requests are answered by it, without authentication (a public, read-only
+    // listener such as the explorer's: every page must be safe for anyone who can connect).
+    // POST stays JSON-RPC behind the cookie or credentials.
+    PageHandler pages;
 };
 
 class RpcServer {
