@@ -27,6 +27,8 @@ using rpc::json;
 // Held-out problems scored by getmodelinfo: enough to tell 0% from 10% from 50%.
 constexpr std::size_t accuracy_problems = 64;
 constexpr std::uint32_t held_out_sequences = 64;
+// How far below the tip getmodelinfo backfills per-block held-out figures, one block a call.
+constexpr std::uint64_t held_out_history = 30;
 constexpr std::uint64_t default_loss_blocks = 20;
 constexpr std::uint64_t max_loss_blocks = 1000;
 constexpr std::size_t max_cached_block_losses = 4096;
@@ -163,14 +165,14 @@ BlockLoss block_loss(const chain::Block& block) {
 }
 
 // getmodelinfo's state: per-block losses (reading a body means reading its gradient blobs) and
-// the tip model's held-out figure (synthetic: accuracy, greedy decoding of every problem; file:
-// loss on fixed held-out sequences), each computed once.
+// per-block held-out figures (synthetic: accuracy, greedy decoding of every problem; file: loss
+// on fixed held-out sequences), each computed once: the tip's, and one older block's a call.
 struct ModelInfoCache {
     std::mutex mutex;  // taken before the chain mutex, never after
     std::map<Hash256, BlockLoss> losses;
     std::optional<training::Trainer> trainer;
-    Hash256 evaluated_tip;
-    std::optional<double> held_out;
+    Hash256 evaluated_tip;  // the last tip evaluated, even when that failed
+    std::map<Hash256, double> held_out_by_block;
     std::string held_out_error;
 };
 
@@ -561,7 +563,10 @@ public:
         Hash256 tip;
         std::uint64_t parameters = 0;
         std::string tokens_trained;
-        std::optional<consensus::ModelWeights> weights;
+        std::optional<consensus::ModelState> tip_model;  // when the tip is not evaluated yet
+        std::optional<consensus::ModelState> older_model;
+        Hash256 older;  // one listed block without a held-out figure, and its child's undo
+        std::vector<std::uint8_t> older_undo;
         std::optional<consensus::Dataset> dataset;
         auto read = node_.with_chain(
             [&](chain::ChainStore& store, auto&, consensus::PolWorkEngine& engine) -> Status {
@@ -585,38 +590,60 @@ public:
                                       {"loss", it->second.loss},
                                       {"tokens", it->second.tokens},
                                       {"contributions", it->second.contributions}});
+                    // Backfill: the newest recent block below the tip without a figure, on the
+                    // model its child's undo record holds (kept for the last 2W blocks).
+                    if (h < height && height - h < held_out_history && older_undo.empty() &&
+                        !cache_.held_out_by_block.contains(*hash)) {
+                        auto undo = store.undo(*store.hash_at(h + 1));
+                        if (undo && *undo) {
+                            older = *hash;
+                            older_undo = std::move((*undo)->work_undo);
+                        }
+                    }
                 }
-                if (cache_.evaluated_tip != tip) {
-                    weights = engine.weights();
+                const bool tip_known = cache_.held_out_by_block.contains(tip);
+                if ((!tip_known && cache_.evaluated_tip != tip) || !older_undo.empty()) {
                     dataset = engine.dataset();
+                    if (!tip_known && cache_.evaluated_tip != tip) tip_model = engine.state();
+                    if (!older_undo.empty()) older_model = engine.state();
                 }
                 return ok_status();
             });
         if (!read) return read.error();
-        // The evaluation runs outside the chain mutex, on the RPC thread's own trainer.
+        // The evaluations run outside the chain mutex, on the RPC thread's own trainer.
         const bool synthetic =
             node_.genesis().learning.dataset.kind == chain::DatasetKind::synthetic;
-        if (weights) {
-            cache_.evaluated_tip = tip;
-            cache_.held_out.reset();
-            cache_.held_out_error.clear();
+        const auto evaluate = [&](const consensus::ModelWeights& weights) -> Result<double> {
             if (!cache_.trainer) {
-                auto trainer = training::Trainer::create(weights->layout.config(), "cpu");
-                if (trainer)
-                    cache_.trainer.emplace(std::move(trainer).value());
-                else
-                    cache_.held_out_error = trainer.error().to_string();
+                auto trainer = training::Trainer::create(weights.layout.config(), "cpu");
+                if (!trainer) return trainer.error();
+                cache_.trainer.emplace(std::move(trainer).value());
             }
-            if (cache_.trainer) {
-                auto figure = synthetic ? training::held_out_accuracy(*cache_.trainer, *weights,
-                                                                      *dataset, accuracy_problems)
-                                        : training::held_out_loss(*cache_.trainer, *weights,
-                                                                  *dataset, held_out_sequences);
-                if (figure)
-                    cache_.held_out = *figure;
-                else
-                    cache_.held_out_error = figure.error().to_string();
-            }
+            return synthetic ? training::held_out_accuracy(*cache_.trainer, weights, *dataset,
+                                                           accuracy_problems)
+                             : training::held_out_loss(*cache_.trainer, weights, *dataset,
+                                                       held_out_sequences);
+        };
+        const auto remember = [&](const Hash256& block, double figure) {
+            if (cache_.held_out_by_block.size() >= max_cached_block_losses)
+                cache_.held_out_by_block.clear();
+            cache_.held_out_by_block[block] = figure;
+        };
+        if (tip_model) {
+            cache_.evaluated_tip = tip;
+            cache_.held_out_error.clear();
+            if (auto figure = evaluate(tip_model->weights))
+                remember(tip, *figure);
+            else
+                cache_.held_out_error = figure.error().to_string();
+        }
+        if (older_model && consensus::decode_model_undo(older_undo, *older_model).ok())
+            if (auto figure = evaluate(older_model->weights)) remember(older, *figure);
+        const char* figure = synthetic ? "held_out_accuracy" : "held_out_loss";
+        for (auto& entry : losses) {
+            const auto known = cache_.held_out_by_block.find(
+                Hash256::from_hex(entry["hash"].get<std::string>()).value());
+            if (known != cache_.held_out_by_block.end()) entry["held_out"] = known->second;
         }
         json out{
             {"tip", tip.hex()},
@@ -624,9 +651,9 @@ public:
             {"tokens_trained", tokens_trained},
             {"losses", std::move(losses)},
         };
-        const char* figure = synthetic ? "held_out_accuracy" : "held_out_loss";
-        if (cache_.held_out && cache_.evaluated_tip == tip) {
-            out[figure] = *cache_.held_out;
+        if (const auto known = cache_.held_out_by_block.find(tip);
+            known != cache_.held_out_by_block.end()) {
+            out[figure] = known->second;
             if (synthetic)
                 out["held_out_problems"] = accuracy_problems;
             else

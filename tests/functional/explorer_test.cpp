@@ -1,9 +1,10 @@
 // The explorer page in a real browser: headless Chromium (Debian's package) loads the page a
 // mining node serves on --explorer-port, runs its script against the node's API, and the DOM it
 // leaves holds the node's real figures: the loss plot's points are getmodelinfo's losses, the
-// chain table the node's height, a block's page its proposer, a worker's page its balance. The
-// browser logs no console message, and a screenshot is kept (explorer.png beside the test).
-// The listener serves only pages: a state-changing method is not reachable from it.
+// held-out plot's its per-block held-out figures, the chain table the node's height, a block's
+// page its proposer, a worker's page its balance. The browser logs no console message, and a
+// screenshot is kept (explorer.png beside the test). The listener serves only pages: a
+// state-changing method is not reachable from it.
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -74,23 +75,37 @@ TEST_F(Explorer, TheExplorerShowsTheNodesRealFiguresWithoutErrors) {
     const std::string page = dom(base, console);
     ASSERT_NE(page.find("loss-point"), std::string::npos) << page.substr(0, 2000);
 
-    // Every point of the plot is a loss the node reports, and every reported loss is plotted.
+    // Every point of the loss plot is a loss the node reports, and every reported loss is
+    // plotted; every point of the held-out plot is a figure the node reports for that block.
     const json model = a.must("getmodelinfo", json::array({60}));
-    std::map<std::uint64_t, double> reported;
-    for (const auto& entry : model["losses"])
-        if (entry["loss"].is_number())
-            reported[entry["height"].get<std::uint64_t>()] = entry["loss"].get<double>();
-    const std::regex point(R"re(data-height="(\d+)" data-loss="([^"]+)")re");
-    std::map<std::uint64_t, double> plotted;
-    for (auto it = std::sregex_iterator(page.begin(), page.end(), point);
-         it != std::sregex_iterator(); ++it)
-        plotted[std::stoull((*it)[1].str())] = std::stod((*it)[2].str());
-    ASSERT_EQ(plotted.size(), reported.size());
+    std::map<std::uint64_t, double> reported, reported_held_out;
+    for (const auto& entry : model["losses"]) {
+        const auto height = entry["height"].get<std::uint64_t>();
+        if (entry["loss"].is_number()) reported[height] = entry["loss"].get<double>();
+        if (entry.contains("held_out")) reported_held_out[height] = entry["held_out"].get<double>();
+    }
+    const auto plotted = [&](const std::string& html, const std::string& kind) {
+        const std::regex point("class=\"" + kind +
+                               R"re(" data-height="(\d+)" data-value="([^"]+)")re");
+        std::map<std::uint64_t, double> out;
+        for (auto it = std::sregex_iterator(html.begin(), html.end(), point);
+             it != std::sregex_iterator(); ++it)
+            out[std::stoull((*it)[1].str())] = std::stod((*it)[2].str());
+        return out;
+    };
+    const auto losses = plotted(page, "loss-point");
+    ASSERT_EQ(losses.size(), reported.size());
     for (const auto& [height, loss] : reported) {
-        ASSERT_TRUE(plotted.contains(height)) << "height " << height;
-        EXPECT_DOUBLE_EQ(plotted[height], loss) << "height " << height;
+        ASSERT_TRUE(losses.contains(height)) << "height " << height;
+        EXPECT_DOUBLE_EQ(losses.at(height), loss) << "height " << height;
     }
     EXPECT_LT(reported.rbegin()->second, reported.begin()->second) << "the loss falls";
+    const auto held_out = plotted(page, "held-out-point");
+    ASSERT_FALSE(held_out.empty()) << "the tip's held-out accuracy at least";
+    for (const auto& [height, figure] : held_out) {
+        ASSERT_TRUE(reported_held_out.contains(height)) << "height " << height;
+        EXPECT_DOUBLE_EQ(reported_held_out.at(height), figure) << "height " << height;
+    }
     const std::string height_row = "<th>height</th><td>" + std::to_string(a.height()) + "</td>";
     EXPECT_NE(page.find(height_row), std::string::npos);
     EXPECT_EQ(page.find("class=\"error\""), std::string::npos) << "the status line shows an error";
