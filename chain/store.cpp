@@ -662,6 +662,16 @@ Result<std::optional<BlockUndo>> ChainStore::undo(const Hash256& hash) const {
     return std::optional<BlockUndo>(std::move(stored->undo));
 }
 
+Result<std::optional<std::vector<std::uint8_t>>> ChainStore::model_undo_above(
+    std::uint64_t block_height) const {
+    if (block_height + 1 >= main_chain_.size())
+        return make_error(ErrorKind::local, "store-no-child", std::to_string(block_height));
+    auto child_undo = undo(main_chain_[block_height + 1]);
+    if (!child_undo) return child_undo.error();
+    if (!*child_undo) return std::optional<std::vector<std::uint8_t>>();
+    return std::optional<std::vector<std::uint8_t>>(std::move((*child_undo)->work_undo));
+}
+
 Result<WorkSnapshotPtr> ChainStore::model_at(const Hash256& block, std::uint64_t min_height) const {
     const auto record = index_.find(block);
     if (record == index_.end() || !on_main_chain(block) ||
@@ -674,13 +684,13 @@ Result<WorkSnapshotPtr> ChainStore::model_at(const Hash256& block, std::uint64_t
     if (block_height == height()) {
         model = engine_.snapshot();
     } else {
-        const Hash256& child = main_chain_[block_height + 1];
-        auto child_undo = undo(child);
+        auto child_undo = model_undo_above(block_height);
         if (!child_undo) return child_undo.error();
         if (!*child_undo)
-            return make_error(ErrorKind::local, "store-undo-missing",
-                              "no undo record for " + child.hex() + " (pruned)");
-        auto from_undo = engine_.snapshot_from_undo(block, (*child_undo)->work_undo);
+            return make_error(
+                ErrorKind::local, "store-undo-missing",
+                "no undo record for " + main_chain_[block_height + 1].hex() + " (pruned)");
+        auto from_undo = engine_.snapshot_from_undo(block, **child_undo);
         if (!from_undo) return from_undo.error();
         model = std::move(*from_undo);
     }

@@ -20,8 +20,9 @@ using json = nlohmann::json;
 
 constexpr std::size_t sample_bytes = 96;
 
+// The model's bytes need not be UTF-8: what is not shows as U+FFFD.
 rpc::Page json_page(const json& value) {
-    return {"application/json", value.dump()};
+    return {"application/json", value.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 // The explorer's sample: one greedy continuation per tip, on a trainer of its own, so that a
@@ -53,11 +54,9 @@ public:
             auto completed = trainer_->complete(*weights, prompt, sample_bytes, text ? '\0' : '\n');
             if (!completed) return {{"error", completed.error().to_string()}};
             sampled_tip_ = tip;
-            // The model's bytes need not be UTF-8: show what is not as U+FFFD.
-            text_ =
-                json(std::move(*completed)).dump(-1, ' ', false, json::error_handler_t::replace);
+            text_ = std::move(*completed);
         }
-        return {{"tip", tip.hex()}, {"prompt", prompt}, {"text", json::parse(text_)}};
+        return {{"tip", tip.hex()}, {"prompt", prompt}, {"text", text_}};
     }
 
 private:
@@ -65,7 +64,7 @@ private:
     std::mutex mutex_;
     std::optional<training::Trainer> trainer_;
     Hash256 sampled_tip_;
-    std::string text_ = "\"\"";
+    std::string text_;
 };
 
 }  // namespace

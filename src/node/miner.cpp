@@ -354,7 +354,7 @@ void Miner::compute_own() {
     // Honest work can still break a genesis bound (a gradient spike past max_gradient_norm): a
     // block carrying it would be refused, by this node first, at every proposal. Dropped here.
     const consensus::VerifyContext context{&genesis_.learning, tip_->entry.hash};
-    const chain::WorkItem item = contribution->work_item();
+    chain::WorkItem item = contribution->work_item();
     if (auto checked = consensus::check_contribution(context, plan_, item.certificate, item.blob);
         !checked) {
         LOCK(mutex_);
@@ -372,7 +372,7 @@ void Miner::compute_own() {
     pooled_ids_.insert({worker, n});
     const Hash256 root = certificate.root();
     remember(root);
-    Pooled pooled{item, certificate, credited_work(certificate)};
+    Pooled pooled{std::move(item), certificate, credited_work(certificate)};
     pool_[root] = std::move(pooled);
     if (options_.on_own_contribution) options_.on_own_contribution(pool_[root].item);
     log_progress();

@@ -525,15 +525,15 @@ public:
                 return rpc::invalid_params("height: the tip is at " + std::to_string(tip));
             state = engine.state();
             if (*height < tip) {
-                // A main-chain block's undo record holds its parent's model.
-                auto undo = store.undo(*store.hash_at(*height + 1));
+                // The model after `height` is the pre-image the block above it keeps for undo.
+                auto undo = store.model_undo_above(*height);
                 if (!undo) return undo.error();
                 if (!*undo)
                     return make_error(ErrorKind::policy, "export-model-not-kept",
                                       "the node keeps the models of the last " +
                                           std::to_string(2 * store.genesis().challenge_window) +
                                           " blocks below the tip (" + std::to_string(tip) + ")");
-                child_undo = std::move((*undo)->work_undo);
+                child_undo = std::move(**undo);
             }
             const Hash256 hash = *store.hash_at(*height);
             description = store.genesis().name + " height " + std::to_string(*height) + " block " +
@@ -563,7 +563,7 @@ public:
         Hash256 tip;
         std::uint64_t parameters = 0;
         std::string tokens_trained;
-        std::optional<consensus::ModelState> tip_model;  // when the tip is not evaluated yet
+        std::optional<consensus::ModelWeights> tip_weights;  // when the tip is not evaluated yet
         std::optional<consensus::ModelState> older_model;
         Hash256 older;  // one listed block without a held-out figure, and its child's undo
         std::vector<std::uint8_t> older_undo;
@@ -594,19 +594,18 @@ public:
                     // model its child's undo record holds (kept for the last 2W blocks).
                     if (h < height && height - h < held_out_history && older_undo.empty() &&
                         !cache_.held_out_by_block.contains(*hash)) {
-                        auto undo = store.undo(*store.hash_at(h + 1));
+                        auto undo = store.model_undo_above(h);
                         if (undo && *undo) {
                             older = *hash;
-                            older_undo = std::move((*undo)->work_undo);
+                            older_undo = std::move(**undo);
                         }
                     }
                 }
-                const bool tip_known = cache_.held_out_by_block.contains(tip);
-                if ((!tip_known && cache_.evaluated_tip != tip) || !older_undo.empty()) {
-                    dataset = engine.dataset();
-                    if (!tip_known && cache_.evaluated_tip != tip) tip_model = engine.state();
-                    if (!older_undo.empty()) older_model = engine.state();
-                }
+                const bool evaluate_tip =
+                    !cache_.held_out_by_block.contains(tip) && cache_.evaluated_tip != tip;
+                if (evaluate_tip || !older_undo.empty()) dataset = engine.dataset();
+                if (evaluate_tip) tip_weights = engine.weights();
+                if (!older_undo.empty()) older_model = engine.state();  // the layout to decode into
                 return ok_status();
             });
         if (!read) return read.error();
@@ -629,10 +628,10 @@ public:
                 cache_.held_out_by_block.clear();
             cache_.held_out_by_block[block] = figure;
         };
-        if (tip_model) {
+        if (tip_weights) {
             cache_.evaluated_tip = tip;
             cache_.held_out_error.clear();
-            if (auto figure = evaluate(tip_model->weights))
+            if (auto figure = evaluate(*tip_weights))
                 remember(tip, *figure);
             else
                 cache_.held_out_error = figure.error().to_string();

@@ -262,6 +262,10 @@ public:
     [[nodiscard]] Result<std::optional<Hash256>> certificate_block(const Hash256& root) const;
     // The undo record of a main-chain block (genesis has none).
     [[nodiscard]] Result<std::optional<BlockUndo>> undo(const Hash256& hash) const;
+    // The work engine's undo bytes of the main-chain block above `block_height` (< the tip's
+    // height), whose pre-image is the model after `block_height`; nullopt once pruned.
+    [[nodiscard]] Result<std::optional<std::vector<std::uint8_t>>> model_undo_above(
+        std::uint64_t block_height) const;
     // AncestorModels, for the evidence of a child of the tip: the model at a main-chain block
     // at height >= min_height, the engine's own at the tip and otherwise its child's undo
     // pre-image; "store-undo-missing" (local) when that record was pruned.
